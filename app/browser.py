@@ -1,0 +1,60 @@
+"""What the Pyodide worker calls: decode a dataset ZIP into the arrays the GPU uploads.
+
+Kept free of any JavaScript so it runs and is tested in CPython too; the worker
+(pyworker/worker.js) only moves bytes in and typed arrays out.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from .errors import DatasetError
+from .reader import read_dataset
+
+# The worker lives in 32-bit WebAssembly (4 GB address space at most) and needs the
+# ZIP, the decoded array and a copy for the transfer at once: keep well below.
+BROWSER_MEMORY_BUDGET = 1024 ** 3
+
+
+def runtime_versions() -> dict:
+    import PIL
+
+    from . import __version__
+
+    return {
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+        "ifealid": __version__,
+    }
+
+
+def decode_for_worker(data, progress=None, memory_budget: int = BROWSER_MEMORY_BUDGET) -> dict:
+    """Decode ZIP bytes. Returns either {"error": {...}} or the dataset:
+
+    info: the metadata plus derived counts; layers: the (L, H, W, 4) unsigned array
+    (uint8/uint16/uint32 by precision, layer-major, RGBA = channels 4l..4l+3);
+    overlay: the overlay image's bytes or None; overlay_size: [w, h] or None;
+    decode_ms: time spent here.
+    """
+    started = time.perf_counter()
+    if hasattr(data, "to_bytes"):  # a JavaScript Uint8Array, in Pyodide
+        data = data.to_bytes()
+    try:
+        dataset = read_dataset(bytes(data), memory_budget=memory_budget, progress=progress)
+    except DatasetError as exc:
+        return {"error": exc.to_dict()}
+    info = dataset.info
+    return {
+        "info": {
+            **info.to_metadata(),
+            "png_count": info.png_count,
+            "layer_count": info.layer_count,
+        },
+        "layers": dataset.layers,
+        "overlay": dataset.overlay_bytes,
+        "overlay_size": list(dataset.overlay_size) if dataset.overlay_size else None,
+        "decode_ms": (time.perf_counter() - started) * 1000.0,
+    }

@@ -1,0 +1,150 @@
+"""Write dataset ZIPs that the original IFeaLiD app reads.
+
+Entries as the original creator writes them: STORED, overlay first, the PNGs,
+metadata.json last.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DatasetError
+from .format import (
+    METADATA_NAME,
+    OVERLAY_NAME,
+    DatasetInfo,
+    hwc_to_layers,
+    layers_as_bytes,
+    png_name,
+    png_slot,
+    value_dtype,
+)
+from .quantise import Quantised, check_feature_array, check_precision, quantise
+
+
+def overlay_jpeg(overlay) -> tuple[bytes, tuple[int, int]]:
+    """JPEG bytes for an overlay given as a path, bytes, a Pillow image or an (H, W[, 3|4]) array.
+
+    A file that already is an RGB or greyscale JPEG is kept byte for byte; anything else is
+    converted to RGB (alpha dropped: JPEG has none, which broke the original creator) and encoded.
+    """
+    from PIL import Image
+
+    if isinstance(overlay, (str, os.PathLike)):
+        try:
+            overlay = Path(overlay).read_bytes()
+        except OSError as exc:
+            raise DatasetError(f"cannot read the overlay image {os.fspath(overlay)}: {exc.strerror}",
+                               rule="overlay-format") from None
+    if isinstance(overlay, (bytes, bytearray, memoryview)):
+        data = bytes(overlay)
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except Exception:
+            raise DatasetError("the overlay is not an image that can be read", rule="overlay-format") from None
+        if image.format == "JPEG" and image.mode in ("RGB", "L"):
+            return data, image.size
+    elif isinstance(overlay, Image.Image):
+        image = overlay
+    else:
+        array = np.asarray(overlay)
+        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+            raise DatasetError(f"an overlay array must be (H, W), (H, W, 3) or (H, W, 4), not {array.shape}",
+                               rule="overlay-format")
+        if array.dtype != np.uint8:
+            array = np.asarray(array, dtype=np.float64)
+            scale = 255.0 if array.max(initial=0) <= 1.0 else 1.0
+            array = np.clip(np.rint(array * scale), 0, 255).astype(np.uint8)
+        image = Image.fromarray(array.squeeze(-1) if array.ndim == 3 and array.shape[2] == 1 else array)
+    if image.mode not in ("RGB", "L"):
+        if "A" in image.getbands() or image.mode == "P":
+            rgba = image.convert("RGBA")
+            background = Image.new("RGB", rgba.size, (0, 0, 0))
+            background.paste(rgba, mask=rgba.getchannel("A"))
+            image = background
+        else:
+            image = image.convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue(), image.size
+
+
+def encode_png(rgba: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgba), mode="RGBA").save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def write_quantised(target, values: np.ndarray, precision: int, *, name: str, overlay=None) -> DatasetInfo:
+    """Write (H, W, C) unsigned values that are already quantised to ``precision`` bits."""
+    precision = check_precision(precision)
+    values = check_feature_array(values)
+    if values.dtype != value_dtype(precision):
+        if values.dtype.kind not in "ui" or values.min() < 0 or values.max() > (1 << precision) - 1:
+            raise DatasetError(f"values must be unsigned {precision}-bit integers", rule="dtype")
+        values = values.astype(value_dtype(precision))
+    if not isinstance(name, str) or not name:
+        raise DatasetError("the dataset name must be a non-empty string", rule="field-type")
+    height, width, features = values.shape
+    jpeg = overlay_jpeg(overlay)[0] if overlay is not None else None
+    info = DatasetInfo(name=name, width=width, height=height, features=features,
+                       precision=precision, overlay=jpeg is not None)
+    slots = layers_as_bytes(hwc_to_layers(values, precision))
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
+        if jpeg is not None:
+            archive.writestr(OVERLAY_NAME, jpeg)
+        for k in range(info.png_count):
+            layer, start = png_slot(k, precision)
+            archive.writestr(png_name(k), encode_png(slots[layer, :, :, start:start + 4]))
+        archive.writestr(METADATA_NAME, json.dumps(info.to_metadata()))
+    return info
+
+
+def default_name(path) -> str:
+    """The name shown in the app: the output file's name without its .zip suffix."""
+    base = Path(os.fspath(path)).name
+    return base[:-4] if base.lower().endswith(".zip") else base
+
+
+def to_hwc_array(array) -> np.ndarray:
+    """Accept numpy (H, W, C) arrays, and torch tensors shaped (C, H, W) or (1, C, H, W)."""
+    if hasattr(array, "detach") and hasattr(array, "cpu"):  # a torch tensor, without importing torch
+        tensor = array.detach().cpu()
+        if tensor.ndim == 4 and tensor.shape[0] == 1:
+            tensor = tensor[0]
+        if tensor.ndim != 3:
+            raise DatasetError(f"a tensor must be (C, H, W) or (1, C, H, W), not {tuple(tensor.shape)}",
+                               rule="ndim")
+        return tensor.float().numpy().transpose(1, 2, 0)
+    return np.asarray(array)
+
+
+def save_dataset(array, path, precision: int = 8, overlay=None, name: str | None = None) -> Quantised:
+    """Quantise an (H, W, C) float array (global min-max) and write it as a dataset ZIP.
+
+    ``overlay``: an image path, JPEG/PNG bytes, a Pillow image or an array; ``name`` defaults to
+    the file name without ``.zip``. Returns the quantisation (values, min, max, constant flag).
+    """
+    result = quantise(to_hwc_array(array), precision)
+    target = path
+    if isinstance(path, (str, os.PathLike)):
+        if name is None:
+            name = default_name(path)
+        # Write beside the target and rename, so a failure never leaves half a ZIP behind.
+        tmp = Path(os.fspath(path) + ".part")
+        try:
+            write_quantised(tmp, result.values, precision, name=name, overlay=overlay)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return result
+    write_quantised(target, result.values, precision, name=name or "dataset", overlay=overlay)
+    return result

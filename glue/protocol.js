@@ -1,0 +1,33 @@
+// The one message protocol between the page and the Pyodide worker.
+// Both sides import these names; nothing else may be posted. Every message is a
+// plain object with a `type` field; request/response pairs carry the page's `id`.
+//
+// page → worker
+//   DECODE   {type, id, name, buffer: ArrayBuffer}      a dataset ZIP (buffer transferred)
+//
+// worker → page
+//   BOOT     {type, stage, detail}                       boot step started: 'pyodide' | 'packages' | 'ifealid'
+//   READY    {type, versions: {pyodide, python, numpy, pillow, ifealid}, bootMs}
+//   BOOT_FAILED {type, message}                          the runtime could not start; nothing will decode
+//   PROGRESS {type, id, stage: 'read' | 'decode', done, total}
+//   DATASET  {type, id, info, layers, overlay, overlaySize, decodeMs}
+//            info: {name, width, height, features, precision, overlay, pngCount, layerCount}
+//            layers: Uint8Array | Uint16Array | Uint32Array by precision, shape (L, H, W, 4),
+//                    layer-major, RGBA = channels 4l..4l+3, row 0 at the top (buffer transferred)
+//            overlay: Uint8Array of the image file's bytes, or null (buffer transferred)
+//            overlaySize: [width, height] or null
+//   ERROR    {type, id, error: {message, rule, entry}}  the dataset was refused (rule: a stable id,
+//            see app/reader.py) or decoding failed ('internal'); the worker stays ready.
+
+export const MSG = Object.freeze({
+  DECODE: 'decode',
+  BOOT: 'boot',
+  READY: 'ready',
+  BOOT_FAILED: 'boot-failed',
+  PROGRESS: 'progress',
+  DATASET: 'dataset',
+  ERROR: 'error',
+});
+
+// Typed array class for each precision's stored values.
+export const LAYER_ARRAY = Object.freeze({ 8: Uint8Array, 16: Uint16Array, 32: Uint32Array });

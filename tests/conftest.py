@@ -1,0 +1,15 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))  # tests import zipkit as a plain module
+
+FIXTURES = TESTS / "fixtures" / "original"
+ORIGINAL_EXAMPLES = sorted(FIXTURES.glob("*.zip"))
+
+
+@pytest.fixture(params=ORIGINAL_EXAMPLES, ids=lambda p: p.name)
+def original_example(request) -> Path:
+    return request.param

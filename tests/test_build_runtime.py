@@ -1,0 +1,226 @@
+"""scripts/build_runtime.py, run for real in a subprocess against temporary folders.
+
+One good build per session (the registry source reuses the 77 MB download
+cached in .cache/wheel-source/); the other tests take the wheels from that
+build as a local-folder source, so nothing is downloaded twice.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "build_runtime.py"
+CORE_FILES = ["pyodide.js", "pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm",
+              "python_stdlib.zip", "pyodide-lock.json"]
+
+
+def run_build(*args, env_extra=None):
+    env = {k: v for k, v in os.environ.items() if k != "IFEALID_WHEELS_FROM"}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)],
+                          capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+                          timeout=600)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def mtimes(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+
+
+@pytest.fixture(scope="session")
+def good_build(tmp_path_factory) -> Path:
+    """A complete runtime built with the default wheel source (honours IFEALID_WHEELS_FROM)."""
+    out = tmp_path_factory.mktemp("good") / "runtime"
+    env = {"IFEALID_WHEELS_FROM": os.environ["IFEALID_WHEELS_FROM"]} \
+        if os.environ.get("IFEALID_WHEELS_FROM") else None
+    result = run_build("--out", out, env_extra=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def wheel_entries(good_build) -> dict[str, dict]:
+    lock = json.loads((good_build / "pyodide-lock.json").read_text())
+    return {name: lock["packages"][name] for name in ("numpy", "pillow")}
+
+
+@pytest.fixture
+def wheel_folder(good_build, wheel_entries, tmp_path) -> Path:
+    """A local-folder wheel source holding good copies of the numpy and Pillow wheels."""
+    folder = tmp_path / "wheels"
+    folder.mkdir()
+    for entry in wheel_entries.values():
+        shutil.copy(good_build / entry["file_name"], folder / entry["file_name"])
+    return folder
+
+
+def test_good_build_has_core_and_verified_wheels(good_build, wheel_entries):
+    for name in CORE_FILES:
+        assert (good_build / name).is_file(), name
+        assert (good_build / name).stat().st_size > 0, name
+        assert sha256(good_build / name) == sha256(ROOT / "node_modules" / "pyodide" / name), name
+    lock = json.loads((good_build / "pyodide-lock.json").read_text())
+    assert lock["info"]["version"] == "0.27.7"
+    for entry in wheel_entries.values():
+        assert sha256(good_build / entry["file_name"]) == entry["sha256"]
+    assert not list(good_build.glob("*.part")) and not list(good_build.glob(".*.part"))
+
+
+def test_corrupt_wheel_stops_the_build(wheel_folder, wheel_entries, tmp_path):
+    numpy_wheel = wheel_folder / wheel_entries["numpy"]["file_name"]
+    data = bytearray(numpy_wheel.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    numpy_wheel.write_bytes(bytes(data))
+    out = tmp_path / "out"
+
+    result = run_build("--out", out, "--wheels-from", wheel_folder)
+
+    assert result.returncode != 0
+    message = result.stderr
+    assert wheel_entries["numpy"]["file_name"] in message
+    assert "does not match" in message
+    assert str(numpy_wheel) in message  # which source
+    assert wheel_entries["numpy"]["sha256"] in message  # expected
+    assert hashlib.sha256(data).hexdigest() in message  # actual
+    assert not (out / wheel_entries["numpy"]["file_name"]).exists()
+    assert not [p for p in out.iterdir() if p.name.endswith(".part")]
+
+
+def test_missing_wheel_stops_the_build(wheel_folder, wheel_entries, tmp_path):
+    (wheel_folder / wheel_entries["pillow"]["file_name"]).unlink()
+
+    result = run_build("--out", tmp_path / "out", "--wheels-from", wheel_folder)
+
+    assert result.returncode != 0
+    assert wheel_entries["pillow"]["file_name"] in result.stderr
+    assert str(wheel_folder) in result.stderr
+    assert "not found" in result.stderr
+
+
+def test_missing_source_folder_is_reported_when_a_wheel_is_needed(tmp_path):
+    result = run_build("--out", tmp_path / "out", "--wheels-from", tmp_path / "nowhere")
+
+    assert result.returncode != 0
+    assert str(tmp_path / "nowhere") in result.stderr
+    assert "numpy" in result.stderr
+
+
+def test_second_run_fetches_nothing_and_touches_nothing(wheel_folder, wheel_entries, tmp_path):
+    out = tmp_path / "out"
+    app = tmp_path / "app"  # a fixed app/, so that edits to the real one cannot interfere
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    first = run_build("--out", out, "--wheels-from", wheel_folder, "--app-dir", app)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = mtimes(out)
+
+    # Neither the CLI option nor the environment variable's source is needed now.
+    second = run_build("--out", out, "--wheels-from", "/nonexistent", "--app-dir", app)
+    third = run_build("--out", out, "--app-dir", app,
+                      env_extra={"IFEALID_WHEELS_FROM": "/nonexistent"})
+
+    for result in (second, third):
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "fetched" not in result.stdout and "copied" not in result.stdout
+    assert mtimes(out) == before
+    assert {*CORE_FILES, *(e["file_name"] for e in wheel_entries.values()),
+            "ifealid-manifest.json"} <= set(before)
+
+
+def test_damaged_wheel_in_place_is_replaced(wheel_folder, wheel_entries, tmp_path):
+    out = tmp_path / "out"
+    assert run_build("--out", out, "--wheels-from", wheel_folder).returncode == 0
+    target = out / wheel_entries["pillow"]["file_name"]
+    target.write_bytes(b"not a wheel")
+
+    without_source = run_build("--out", out, "--wheels-from", "/nonexistent")
+    assert without_source.returncode != 0
+    assert wheel_entries["pillow"]["file_name"] in without_source.stderr
+
+    repaired = run_build("--out", out, "--wheels-from", wheel_folder)
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert sha256(target) == wheel_entries["pillow"]["sha256"]
+
+
+def test_url_source(wheel_folder, wheel_entries, tmp_path):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(wheel_folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        out = tmp_path / "out"
+        result = run_build("--out", out, "--wheels-from", base)
+        assert result.returncode == 0, result.stdout + result.stderr
+        for entry in wheel_entries.values():
+            assert sha256(out / entry["file_name"]) == entry["sha256"]
+
+        (wheel_folder / wheel_entries["numpy"]["file_name"]).unlink()
+        (out / wheel_entries["numpy"]["file_name"]).unlink()
+        missing = run_build("--out", out, "--wheels-from", base)
+        assert missing.returncode != 0
+        assert base + wheel_entries["numpy"]["file_name"] in missing.stderr
+        assert "404" in missing.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def expected_manifest(app_dir: Path) -> dict:
+    return {"package": "ifealid",
+            "files": [{"path": p.name, "sha256": sha256(p)} for p in sorted(app_dir.glob("*.py"))]}
+
+
+def test_manifest_lists_the_app_sources(good_build):
+    result = run_build("--out", good_build, "--wheels-from", "/nonexistent")  # app/ may have changed
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads((good_build / "ifealid-manifest.json").read_text())
+    assert manifest == expected_manifest(ROOT / "app")
+
+
+def test_manifest_follows_app_changes_and_is_rewritten_only_then(wheel_folder, tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    (app / "b.py").write_text("B = 1\n")
+    (app / "notes.txt").write_text("not a source")
+    out = tmp_path / "out"
+    args = ("--out", out, "--wheels-from", wheel_folder, "--app-dir", app)
+    manifest_path = out / "ifealid-manifest.json"
+
+    assert run_build(*args).returncode == 0
+    assert json.loads(manifest_path.read_text()) == expected_manifest(app)
+    assert [f["path"] for f in json.loads(manifest_path.read_text())["files"]] == ["__init__.py", "b.py"]
+    stamp = manifest_path.stat().st_mtime_ns
+
+    assert run_build(*args).returncode == 0
+    assert manifest_path.stat().st_mtime_ns == stamp
+
+    (app / "a.py").write_text("A = 1\n")
+    (app / "b.py").write_text("B = 2\n")
+    assert run_build(*args).returncode == 0
+    assert json.loads(manifest_path.read_text()) == expected_manifest(app)
+    assert [f["path"] for f in json.loads(manifest_path.read_text())["files"]] == \
+        ["__init__.py", "a.py", "b.py"]
+
+
+def test_help_describes_the_sources():
+    result = run_build("--help")
+    assert result.returncode == 0
+    for word in ("--wheels-from", "IFEALID_WHEELS_FROM", "registry", "--out", "--quiet"):
+        assert word in result.stdout
