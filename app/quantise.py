@@ -69,12 +69,13 @@ def quantise(array, precision: int = 8) -> Quantised:
             stacklevel=2,
         )
         return Quantised(out, lo, hi, True)
-    scale = top / (hi - lo)
+    span = hi - lo
     rows = max(1, _ROW_BLOCK_BYTES // max(1, width * features * 8))
     for start in range(0, height, rows):
         block = array[start:start + rows].astype(np.float64)
         block -= lo
-        block *= scale
+        block /= span  # the spec's order of operations, so values match its formula exactly
+        block *= top
         np.rint(block, out=block)
         np.clip(block, 0, top, out=block)
         out[start:start + rows] = block

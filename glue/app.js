@@ -75,27 +75,40 @@ bridge.ready.then(
   (err) => { state.boot.error = err.message; },
 ).finally(render);
 
-export async function openFile(file) {
+const EXAMPLE_URL = new URL('../datasets/000000015746.jpg.C1.npz.8.zip', import.meta.url);
+
+// Open a dataset from `read()`, which resolves to the ZIP's bytes (a File, a fetch).
+export async function openDataset(name, read) {
   state.error = null;
-  state.loading = { name: file.name, stage: 'Reading', done: 0, total: 0 };
+  state.loading = { name, stage: 'Reading', done: 0, total: 0 };
   render();
   try {
-    const buffer = await file.arrayBuffer();
+    const buffer = await read();
     state.loading.stage = 'Waiting for Python';
     render();
     const dataset = await bridge.decode(buffer, {
-      name: file.name,
+      name,
       onProgress: ({ done, total }) => { Object.assign(state.loading, { stage: 'Decoding', done, total }); render(); },
     });
     state.dataset = dataset;
   } catch (err) {
     const known = err instanceof DatasetLoadError;
-    state.error = { file: file.name, message: err.message, rule: known ? err.rule : 'internal', entry: known ? err.entry : null };
+    state.error = { file: name, message: err.message, rule: known ? err.rule : 'internal', entry: known ? err.entry : null };
   } finally {
     state.loading = null;
     render();
   }
 }
+
+export const openFile = (file) => openDataset(file.name, () => file.arrayBuffer());
+
+async function fetchBytes(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`HTTP ${response.status} ${response.statusText} for ${url}`);
+  return response.arrayBuffer();
+}
+
+$('example-button').addEventListener('click', () => openDataset('the example', () => fetchBytes(EXAMPLE_URL)));
 
 $('file-input').addEventListener('change', (event) => {
   const [file] = event.target.files;
@@ -105,4 +118,4 @@ $('file-input').addEventListener('change', (event) => {
 
 render();
 // A handle for automation and the browser tests; the page itself never reads it.
-window.ifealid = { state, bridge, openFile };
+window.ifealid = { state, bridge, openFile, openDataset };

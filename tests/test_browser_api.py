@@ -1,0 +1,34 @@
+"""app/browser.py, the worker's entry point, run in CPython (the worker runs the same code)."""
+import numpy as np
+
+import ifealid
+from ifealid.browser import decode_for_worker, runtime_versions
+from zipkit import dataset_entries, random_values, zip_bytes
+
+
+def test_decode_returns_layers_in_the_gpu_layout():
+    values = random_values((3, 4, 6), 16)
+    result = decode_for_worker(zip_bytes(dataset_entries(values, 16, name="n")))
+    assert result["info"] == {"name": "n", "width": 4, "height": 3, "features": 6, "precision": 16,
+                              "overlay": False, "png_count": 3, "layer_count": 2}
+    layers = result["layers"]
+    assert layers.shape == (2, 3, 4, 4) and layers.dtype == np.dtype("<u2")
+    assert np.array_equal(layers[0], values[:, :, :4]) and np.array_equal(layers[1, :, :, :2], values[:, :, 4:])
+    assert result["overlay"] is None and result["overlay_size"] is None
+
+
+def test_decode_reports_refusals_as_data_not_exceptions():
+    result = decode_for_worker(b"not a zip")
+    assert result == {"error": {"message": result["error"]["message"], "rule": "not-zip", "entry": None}}
+
+
+def test_decode_reports_progress(original_example):
+    calls = []
+    result = decode_for_worker(original_example.read_bytes(), lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (result["info"]["png_count"],) * 2
+    assert result["overlay"] == ifealid.load_dataset(original_example).overlay_bytes
+
+
+def test_runtime_versions():
+    versions = runtime_versions()
+    assert set(versions) == {"python", "numpy", "pillow", "ifealid"}
