@@ -7,7 +7,8 @@
 //
 // worker → page
 //   BOOT     {type, stage, detail}                       boot step started: 'pyodide' | 'packages' | 'ifealid'
-//   READY    {type, versions: {pyodide, python, numpy, pillow, ifealid}, bootMs}
+//   READY    {type, versions: {pyodide, python, numpy, pillow, ifealid}, bootMs,
+//            stages: {pyodide, packages, import} (ms each, for benchmarks)}
 //   BOOT_FAILED {type, message}                          the runtime could not start; nothing will decode
 //   PROGRESS {type, id, stage: 'read' | 'decode', done, total}
 //   DATASET  {type, id, info, layers, overlay, overlaySize, decodeMs}

@@ -38,6 +38,7 @@ export class WorkerBridge {
       case MSG.READY:
         this.versions = message.versions;
         this.bootMs = message.bootMs;
+        this.bootStages = message.stages;
         this._resolveReady(message);
         break;
       case MSG.BOOT_FAILED:

@@ -24,16 +24,22 @@ async function installPackage(pyodide) {
 }
 
 async function boot() {
+  const stages = {};
+  let mark = performance.now();
+  const lap = (name) => { const now = performance.now(); stages[name] = now - mark; mark = now; };
   postMessage({ type: MSG.BOOT, stage: 'pyodide' });
   const pyodide = await loadPyodide({ indexURL: RUNTIME_URL });
+  lap('pyodide');
   postMessage({ type: MSG.BOOT, stage: 'packages', detail: 'numpy, Pillow' });
   await Promise.all([pyodide.loadPackage(['numpy', 'pillow'], { messageCallback: () => {} }), installPackage(pyodide)]);
+  lap('packages');
   postMessage({ type: MSG.BOOT, stage: 'ifealid' });
   const browser = pyodide.pyimport('ifealid.browser');
   decodeFn = browser.decode_for_worker;
   const versions = browser.runtime_versions().toJs({ dict_converter: Object.fromEntries });
   versions.pyodide = pyodide.version;
-  postMessage({ type: MSG.READY, versions, bootMs: performance.now() - started });
+  lap('import');
+  postMessage({ type: MSG.READY, versions, bootMs: performance.now() - started, stages });
 }
 
 const ready = boot().catch((err) => {

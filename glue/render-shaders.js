@@ -1,0 +1,384 @@
+// GLSL ES 3.00 sources for glue/renderer.js. The similarity shader is generated per
+// dataset (precision and layer count) so that its channel loop is fully unrolled:
+// software WebGL (SwiftShader) is bound by shader arithmetic, and unrolling with
+// constant indices removes the loop and indexing overhead (10-30 % measured).
+
+const HEADER = `#version 300 es
+precision highp float;
+precision highp int;
+precision highp sampler2D;
+precision highp usampler2D;
+precision highp usampler2DArray;
+`;
+
+// One triangle covering the viewport; no vertex buffers are needed.
+export const FULLSCREEN_VS = `#version 300 es
+void main() {
+  vec2 p = vec2(float((gl_VertexID << 1) & 2), float(gl_VertexID & 2));
+  gl_Position = vec4(p * 2.0 - 1.0, 0.0, 1.0);
+}
+`;
+
+// Helpers shared by the similarity shaders.
+//  - 64-bit unsigned arithmetic emulated with (hi, lo) pairs: GLSL ES 3.00 has no
+//    umulExtended/uaddCarry. Used once per pixel, so its cost does not matter.
+//  - atanPos: atan(y / x) for x, y >= 0 as a degree-8 polynomial in t^2 on [0, 1]
+//    (least-squares fit, max error 8.5e-8 in float32), so accuracy does not depend
+//    on the driver's built-in atan, whose precision GLSL ES leaves unspecified.
+const MATH = `
+const float HALF_PI = 1.5707963267948966;
+
+uvec2 mul64(uint a, uint b) {
+  uint a0 = a & 0xFFFFu, a1 = a >> 16u, b0 = b & 0xFFFFu, b1 = b >> 16u;
+  uint p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+  uint mid = p01 + p10;
+  uint midCarry = mid < p01 ? 0x10000u : 0u;
+  uint lo = p00 + (mid << 16u);
+  uint loCarry = lo < p00 ? 1u : 0u;
+  return uvec2(p11 + (mid >> 16u) + midCarry + loCarry, lo);
+}
+
+// a - b, clamped at 0 (callers guarantee a >= b; the clamp only guards).
+uvec2 sub64(uvec2 a, uvec2 b) {
+  if (a.x < b.x || (a.x == b.x && a.y < b.y)) return uvec2(0u);
+  uint borrow = a.y < b.y ? 1u : 0u;
+  return uvec2(a.x - b.x - borrow, a.y - b.y);
+}
+
+float f64(uvec2 a) { return float(a.x) * 4294967296.0 + float(a.y); }
+
+float atanPos(float y, float x) {
+  float mx = max(x, y);
+  float t = min(x, y) / mx;
+  float z = t * t;
+  float p = 2.398059703e-03;
+  p = p * z - 1.415203046e-02;
+  p = p * z + 3.934489191e-02;
+  p = p * z - 7.194339484e-02;
+  p = p * z + 1.047751680e-01;
+  p = p * z - 1.415479928e-01;
+  p = p * z + 1.998488307e-01;
+  p = p * z - 3.333252370e-01;
+  p = p * z + 9.999998808e-01;
+  float r = t * p;
+  return y > x ? HALF_PI - r : r;
+}
+`;
+
+// Packing: 8-bit RGBA layers -> one RGBA32UI texel holds 4 source layers (16 channels,
+// byte b of component j = channel 4j+b); 16-bit -> 2 source layers (8 channels, low
+// half first). Runs once at load, one draw per packed layer.
+export function packFS(precision) {
+  const body = precision === 8
+    ? `uint w(int j, ivec2 p) {
+  if (j >= uCount) return 0u;
+  uvec4 s = texelFetch(uSrc, ivec3(p, uBase + j), 0);
+  return s.r | (s.g << 8u) | (s.b << 16u) | (s.a << 24u);
+}
+void main() {
+  ivec2 p = ivec2(gl_FragCoord.xy);
+  o = uvec4(w(0, p), w(1, p), w(2, p), w(3, p));
+}`
+    : `uvec4 s(int j, ivec2 p) {
+  if (j >= uCount) return uvec4(0u);
+  return texelFetch(uSrc, ivec3(p, uBase + j), 0);
+}
+void main() {
+  ivec2 p = ivec2(gl_FragCoord.xy);
+  uvec4 a = s(0, p), b = s(1, p);
+  o = uvec4(a.r | (a.g << 16u), a.b | (a.a << 16u), b.r | (b.g << 16u), b.b | (b.a << 16u));
+}`;
+  return `${HEADER}
+uniform highp usampler2DArray uSrc;
+uniform int uBase;
+uniform int uCount;
+out uvec4 o;
+${body}
+`;
+}
+
+// Per-pixel squared norm, exact. 8 bit: sum of squares fits a uint (C < 66051).
+// 16/32 bit: inverse norm as float, from exact 64-bit partial sums (each value split
+// into 16-bit halves so every product fits 32 bits), so it is accurate to a few ulp.
+export function normFS(precision) {
+  if (precision === 8) {
+    return `${HEADER}
+uniform highp usampler2DArray uData;
+uniform int uG;
+out uvec4 o;
+void main() {
+  ivec2 p = ivec2(gl_FragCoord.xy);
+  uint n = 0u;
+  for (int g = 0; g < uG; ++g) {
+    uvec4 t = texelFetch(uData, ivec3(p, g), 0);
+    for (int j = 0; j < 4; ++j) {
+      uvec4 b = (uvec4(t[j]) >> uvec4(0u, 8u, 16u, 24u)) & 255u;
+      n += b.x * b.x + b.y * b.y + b.z * b.z + b.w * b.w;
+    }
+  }
+  o = uvec4(n, 0u, 0u, 0u);
+}
+`;
+  }
+  const values = precision === 16
+    ? `add(A, B, C, t[j] & 0xFFFFu); add(A, B, C, t[j] >> 16u);`
+    : `add(A, B, C, t[j]);`;
+  return `${HEADER}
+uniform highp usampler2DArray uData;
+uniform int uG;
+out vec4 o;
+void acc64(inout uvec2 a, uint x) {
+  uint lo = a.y + x;
+  a.x += lo < x ? 1u : 0u;
+  a.y = lo;
+}
+float f64(uvec2 a) { return float(a.x) * 4294967296.0 + float(a.y); }
+// v^2 = hi^2 * 2^32 + 2 hi lo * 2^16 + lo^2 with v = hi * 2^16 + lo.
+void add(inout uvec2 A, inout uvec2 B, inout uvec2 C, uint v) {
+  uint hi = v >> 16u, lo = v & 0xFFFFu;
+  acc64(A, hi * hi);
+  acc64(B, hi * lo);
+  acc64(C, lo * lo);
+}
+void main() {
+  ivec2 p = ivec2(gl_FragCoord.xy);
+  uvec2 A = uvec2(0u), B = uvec2(0u), C = uvec2(0u);
+  for (int g = 0; g < uG; ++g) {
+    uvec4 t = texelFetch(uData, ivec3(p, g), 0);
+    for (int j = 0; j < 4; ++j) { ${values} }
+  }
+  float n = f64(A) * 4294967296.0 + f64(B) * 131072.0 + f64(C);
+  o = vec4(n > 0.0 ? 1.0 / sqrt(n) : 0.0, 0.0, 0.0, 1.0);
+}
+`;
+}
+
+// Reference pass: writes the reference pixel's data into a 1-row RGBA32UI target,
+// which is then copied on the GPU (readPixels into a buffer) into the uniform block
+// the similarity shader reads. Texel 0 = info, texel 1 + l = source layer l.
+//  8 bit: info.x = |r|^2 (exact); texel = the 4 raw channel values.
+//  16/32: info.x = 1 for a zero reference; texel = float bits of r_i / |r|.
+export function refFS(precision) {
+  if (precision === 8) {
+    return `${HEADER}
+uniform highp usampler2DArray uData;
+uniform highp usampler2D uNorm;
+uniform ivec2 uRef;
+out uvec4 o;
+void main() {
+  int i = int(gl_FragCoord.x);
+  if (i == 0) { o = uvec4(texelFetch(uNorm, uRef, 0).r, 0u, 0u, 0u); return; }
+  int l = i - 1;
+  uint w = texelFetch(uData, ivec3(uRef, l >> 2), 0)[l & 3];
+  o = uvec4(w & 255u, (w >> 8u) & 255u, (w >> 16u) & 255u, w >> 24u);
+}
+`;
+  }
+  const fetch = precision === 16
+    ? `uvec4 t = texelFetch(uData, ivec3(uRef, l >> 1), 0);
+  uint w0 = t[(l & 1) * 2], w1 = t[(l & 1) * 2 + 1];
+  vec4 r = vec4(w0 & 0xFFFFu, w0 >> 16u, w1 & 0xFFFFu, w1 >> 16u);`
+    : `vec4 r = vec4(texelFetch(uData, ivec3(uRef, l), 0));`;
+  return `${HEADER}
+uniform highp usampler2DArray uData;
+uniform highp sampler2D uNorm;
+uniform ivec2 uRef;
+out uvec4 o;
+void main() {
+  int i = int(gl_FragCoord.x);
+  float ia = texelFetch(uNorm, uRef, 0).r;
+  if (i == 0) { o = uvec4(ia > 0.0 ? 0u : 1u, floatBitsToUint(ia), 0u, 0u); return; }
+  int l = i - 1;
+  ${fetch}
+  // Same expression as in the similarity shader, so r^ - p^ is exactly 0 at the reference.
+  o = floatBitsToUint(r * ia);
+}
+`;
+}
+
+// The raw values of source layer l (4 channels) from packed texel t, as GLSL.
+function layerExpr(precision, l, t) {
+  if (precision === 8) {
+    const c = `${t}.${'xyzw'[l & 3]}`;
+    return `uvec4(${c} & 255u, (${c} >> 8u) & 255u, (${c} >> 16u) & 255u, ${c} >> 24u)`;
+  }
+  if (precision === 16) {
+    const a = `${t}.${'xz'[l & 1]}`, b = `${t}.${'yw'[l & 1]}`;
+    return `vec4(${a} & 0xFFFFu, ${a} >> 16u, ${b} & 0xFFFFu, ${b} >> 16u)`;
+  }
+  return `vec4(${t})`;
+}
+
+/**
+ * Similarity shader for one dataset shape: output R32F = angular (uMetric 0) or
+ * cosine (uMetric 1) similarity of pixel ivec2(gl_FragCoord.xy) * uStep.
+ *
+ * 8 bit: integer dot product D = sum p_i r_i (exact in uint32), then the exact
+ * 64-bit sin^2 numerator |p|^2 |r|^2 - D^2, and angle = atan(sqrt(num), D): no
+ * cancellation anywhere, so the error is float32 rounding of the last few steps.
+ * 16/32 bit: products overflow 32 bits, so work in float on unit vectors:
+ * chord^2 = sum (p_i / |p| - r^_i)^2, angle = 2 asin(chord / 2) (well-conditioned
+ * near cos = 1, where acos(cos) magnifies rounding).
+ */
+export function similarityFS({ precision, layers, packed, unrollLimit }) {
+  const perTexel = 128 / precision / 4; // source layers per packed texel: 4, 2, 1
+  const isInt = precision === 8;
+  const accType = isInt ? 'uvec4' : 'vec4';
+  const step = (l) => isInt
+    ? `a += ${layerExpr(precision, l, 't')} * uR[${l}];`
+    : `d = ${layerExpr(precision, l, 't')} * ia - uR[${l}]; a += d * d;`;
+  const lines = [];
+  // Fully unrolled up to unrollLimit texel fetches; beyond that a loop over whole
+  // texels with an unrolled body keeps the shader (and its compile time) bounded.
+  const fullTexels = Math.floor(layers / perTexel);
+  let g0 = 0;
+  if (packed > unrollLimit && fullTexels > 0) {
+    const body = [];
+    for (let j = 0; j < perTexel; j++) {
+      const l = `g * ${perTexel} + ${j}`;
+      body.push(isInt
+        ? `a += ${layerExpr(precision, j, 't')} * uR[${l}];`
+        : `d = ${layerExpr(precision, j, 't')} * ia - uR[${l}]; a += d * d;`);
+    }
+    lines.push(`for (int g = 0; g < ${fullTexels}; ++g) {
+    t = texelFetch(uData, ivec3(p, g), 0);
+    ${body.join('\n    ')}
+  }`);
+    g0 = fullTexels;
+  }
+  for (let g = g0; g < packed; g++) {
+    lines.push(`t = texelFetch(uData, ivec3(p, ${g}), 0);`);
+    for (let l = g * perTexel; l < Math.min(layers, (g + 1) * perTexel); l++) lines.push(step(l));
+  }
+  const finish = isInt
+    ? `uint D = a.x + a.y + a.z + a.w;
+  uint np = texelFetch(uNorm, p, 0).r;
+  uint nr = uInfo.x;
+  float s = 0.0;
+  if (np != 0u && nr != 0u) {
+    uvec2 nn = mul64(np, nr);
+    float x = float(D);
+    if (uMetric == 0) {
+      float y = sqrt(f64(sub64(nn, mul64(D, D))));
+      s = 1.0 - min(atanPos(y, x) / HALF_PI, 1.0);
+    } else {
+      s = clamp(x / sqrt(f64(nn)), 0.0, 1.0);
+    }
+  }`
+    : `float s = 0.0;
+  if (ia > 0.0 && uInfo.x == 0u) {
+    float c2 = a.x + a.y + a.z + a.w;
+    if (uMetric == 0) {
+      float h = min(0.5 * sqrt(c2), 1.0);
+      float angle = 2.0 * atanPos(h, sqrt(max(1.0 - h * h, 0.0)));
+      s = 1.0 - min(angle / HALF_PI, 1.0);
+    } else {
+      s = clamp(1.0 - 0.5 * c2, 0.0, 1.0);
+    }
+  }`;
+  return `${HEADER}
+uniform highp usampler2DArray uData;
+uniform ${isInt ? 'highp usampler2D' : 'highp sampler2D'} uNorm;
+uniform int uStep;
+uniform int uMetric;
+layout(std140) uniform Ref {
+  uvec4 uInfo;
+  ${isInt ? 'uvec4' : 'vec4'} uR[${layers}];
+};
+out vec4 o;
+${MATH}
+void main() {
+  ivec2 p = ivec2(gl_FragCoord.xy) * uStep;
+  ${isInt ? '' : 'float ia = texelFetch(uNorm, p, 0).r;\n  vec4 d;'}
+  ${accType} a = ${accType}(0);
+  uvec4 t;
+  ${lines.join('\n  ')}
+  ${finish}
+  o = vec4(s, 0.0, 0.0, 1.0);
+}
+`;
+}
+
+// Single-channel view: channel k's raw value / (2^P - 1).
+// uSel = (packed layer, component, bit shift, -); uMask and uMax per precision.
+export const CHANNEL_FS = `${HEADER}
+uniform highp usampler2DArray uData;
+uniform int uStep;
+uniform ivec4 uSel;
+uniform uint uMask;
+uniform float uMax;
+out vec4 o;
+void main() {
+  ivec2 p = ivec2(gl_FragCoord.xy) * uStep;
+  uint w = texelFetch(uData, ivec3(p, uSel.x), 0)[uSel.y];
+  o = vec4(float((w >> uint(uSel.z)) & uMask) / uMax, 0.0, 0.0, 1.0);
+}
+`;
+
+// Min/max reduction: each output texel takes the (min, max) of a 4x4 block of the
+// source rectangle uRect = (x0, y0, w, h). The first pass reads the R32F map.
+export const REDUCE_FS = `${HEADER}
+uniform highp sampler2D uSrc;
+uniform ivec4 uRect;
+uniform int uFirst;
+out vec4 o;
+void main() {
+  ivec2 b = uRect.xy + ivec2(gl_FragCoord.xy) * 4;
+  ivec2 e = min(b + 4, uRect.xy + uRect.zw);
+  float mn = 3.0e38, mx = -3.0e38;
+  for (int j = 0; j < 4; ++j) {
+    for (int i = 0; i < 4; ++i) {
+      ivec2 q = b + ivec2(i, j);
+      if (q.x < e.x && q.y < e.y) {
+        vec2 v = texelFetch(uSrc, q, 0).rg;
+        if (uFirst == 1) v.y = v.x;
+        mn = min(mn, v.x);
+        mx = max(mx, v.y);
+      }
+    }
+  }
+  o = vec4(mn, mx, 0.0, 1.0);
+}
+`;
+
+// Stretch + colour + overlay, drawn straight into the canvas.
+// Canvas pixel c (top-left origin) shows map pixel floor((c - offset) / scale).
+// Index rule (same as app/colormaps.py): min(255, floor(v * 256)).
+export const COLOUR_FS = `${HEADER}
+uniform highp sampler2D uSim;
+uniform highp sampler2D uStretch;
+uniform highp sampler2D uLut;
+uniform highp sampler2D uOverlay;
+uniform vec3 uView;        // scale, offsetX, offsetY (canvas pixels)
+uniform float uCanvasH;
+uniform ivec2 uSize;       // map W, H
+uniform ivec4 uRect;       // computed map rectangle x0, y0, x1, y1
+uniform int uStep;
+uniform int uRelative;
+uniform int uHasOverlay;
+uniform int uOverlayColour;
+uniform float uOpacity;
+out vec4 o;
+void main() {
+  vec2 c = vec2(gl_FragCoord.x, uCanvasH - gl_FragCoord.y);
+  vec2 m = (c - uView.yz) / uView.x;
+  vec2 size = vec2(uSize);
+  // Sampled before any branch: mipmapped lookups need derivatives in uniform control flow.
+  vec3 ov = texture(uOverlay, m / size).rgb;
+  if (m.x < 0.0 || m.y < 0.0 || m.x >= size.x || m.y >= size.y) { o = vec4(0.0); return; }
+  ivec2 ip = clamp(ivec2(floor(m)), uRect.xy, uRect.zw - 1);
+  float s = texelFetch(uSim, ip / uStep, 0).r;
+  vec2 mm = uRelative == 1 ? texelFetch(uStretch, ivec2(0), 0).rg : vec2(0.0, 1.0);
+  // A flat map (max == min) has no contrast: it shows as v = 0.
+  float v = mm.y > mm.x ? clamp((s - mm.x) / (mm.y - mm.x), 0.0, 1.0) : 0.0;
+  int idx = min(255, int(floor(v * 256.0)));
+  vec3 heat = texelFetch(uLut, ivec2(idx, 0), 0).rgb;
+  if (uHasOverlay == 1) {
+    // Rec. 709 luma, as CSS grayscale(1).
+    if (uOverlayColour == 0) ov = vec3(dot(ov, vec3(0.2126, 0.7152, 0.0722)));
+    float alpha = min(1.0, v + (1.0 - uOpacity));
+    heat = mix(ov, heat, alpha);
+  }
+  o = vec4(heat, 1.0);
+}
+`;

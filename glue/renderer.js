@@ -1,0 +1,879 @@
+// GPU similarity renderer: plain WebGL 2, no framework, knows only its canvas.
+// Design notes (formats, passes, precision, preview policy): glue/RENDERER.md.
+import {
+  FULLSCREEN_VS, packFS, normFS, refFS, similarityFS, CHANNEL_FS, REDUCE_FS, COLOUR_FS,
+} from './render-shaders.js';
+
+const ARRAY_TYPES = { 8: Uint8Array, 16: Uint16Array, 32: Uint32Array };
+const METRICS = ['angular', 'cosine'];
+
+// Texture units, fixed per role so that no unit ever holds two sampler types.
+const UNIT = { data: 0, norm: 1, sim: 2, stretch: 3, lut: 4, overlay: 5, src: 6 };
+
+const DEFAULTS = {
+  // Reduced-resolution frame on reference/view changes: true, false or 'auto'
+  // (only when the visible region's pixels x channels reach previewMinWork).
+  preview: 'auto',
+  previewFactor: 2,
+  previewMinWork: 1 << 21,
+  // Idle animation frames (no reference/view change) before the full frame.
+  refineDelayFrames: 1,
+  // Draw from setters on the next animation frame without an explicit requestRender().
+  autoRender: true,
+  // true: finish every frame with a 1-pixel readback (blocks until drawn, exact
+  // onFrame times, for benchmarks); false: a fence is polled and min/max is read
+  // back asynchronously.
+  sync: false,
+  onFrame: null,
+  preserveDrawingBuffer: false,
+  // Texel fetches fully unrolled in the similarity shader before a loop takes over.
+  unrollLimit: 256,
+};
+
+function grey() {
+  const lut = new Uint8Array(768);
+  for (let i = 0; i < 256; i++) lut.fill(i, 3 * i, 3 * i + 3);
+  return lut;
+}
+
+export class SimilarityRenderer {
+  /**
+   * @param {HTMLCanvasElement|OffscreenCanvas} canvas
+   * @param {object} [options] see DEFAULTS
+   */
+  constructor(canvas, options = {}) {
+    this.canvas = canvas;
+    this.options = { ...DEFAULTS, ...options };
+    const gl = canvas.getContext('webgl2', {
+      alpha: true, premultipliedAlpha: true, antialias: false, depth: false, stencil: false,
+      preserveDrawingBuffer: !!this.options.preserveDrawingBuffer,
+    });
+    if (!gl) throw new Error('WebGL 2 is not available: canvas.getContext("webgl2") returned null');
+    if (!gl.getExtension('EXT_color_buffer_float')) {
+      throw new Error('WebGL 2 extension EXT_color_buffer_float is missing: the similarity map needs float render targets');
+    }
+    this.gl = gl;
+    this.onFrame = this.options.onFrame;
+    this.limits = {
+      maxTextureSize: gl.getParameter(gl.MAX_TEXTURE_SIZE),
+      maxArrayLayers: gl.getParameter(gl.MAX_ARRAY_TEXTURE_LAYERS),
+      maxUniformBlockSize: gl.getParameter(gl.MAX_UNIFORM_BLOCK_SIZE),
+    };
+    this._live = { texture: new Set(), framebuffer: new Set(), buffer: new Set(), program: new Set() };
+    gl.disable(gl.DITHER);
+    gl.disable(gl.BLEND);
+    gl.disable(gl.DEPTH_TEST);
+
+    this._vs = null;
+    this._progs = {
+      reduce: this._program(REDUCE_FS, 'reduce', { uSrc: UNIT.sim }),
+      colour: this._program(COLOUR_FS, 'colour', {
+        uSim: UNIT.sim, uStretch: UNIT.stretch, uLut: UNIT.lut, uOverlay: UNIT.overlay,
+      }),
+      channel: this._program(CHANNEL_FS, 'channel', { uData: UNIT.data }),
+    };
+    this._lut = this._texture2D(gl.RGBA8, 256, 1);
+    this._overlay = null;
+    this._pboPool = [];
+    this._pending = [];
+    this._pollTimer = 0;
+    this._raf = 0;
+    this._ds = null;
+    this._gen = 0;
+
+    this.metric = 'angular';
+    this.channel = null;
+    this.stretchMode = 'relative';
+    this.opacity = 0.9;
+    this.overlayColour = false;
+    this.reference = null;
+    this.view = { scale: 1, offsetX: 0, offsetY: 0 };
+    this._stretch = { min: 0, max: 1 };
+    this.lastFrame = null;
+    this._resetFrameState();
+    this.setColormap(grey());
+  }
+
+  // ---------------------------------------------------------------- GL objects
+
+  _track(kind, obj) { this._live[kind].add(obj); return obj; }
+
+  _delete(kind, obj) {
+    if (!obj) return;
+    const gl = this.gl;
+    ({ texture: (o) => gl.deleteTexture(o), framebuffer: (o) => gl.deleteFramebuffer(o),
+      buffer: (o) => gl.deleteBuffer(o), program: (o) => gl.deleteProgram(o) })[kind](obj);
+    this._live[kind].delete(obj);
+  }
+
+  /** Live GL objects this renderer owns, by kind (for leak checks). */
+  stats() {
+    return Object.fromEntries(Object.entries(this._live).map(([k, s]) => [k, s.size]));
+  }
+
+  _program(fsSource, name, samplers = {}) {
+    const gl = this.gl;
+    const compile = (type, src) => {
+      const sh = gl.createShader(type);
+      gl.shaderSource(sh, src);
+      gl.compileShader(sh);
+      if (!gl.getShaderParameter(sh, gl.COMPILE_STATUS)) {
+        const log = gl.getShaderInfoLog(sh);
+        gl.deleteShader(sh);
+        throw new Error(`renderer: ${name} shader does not compile: ${log}`);
+      }
+      return sh;
+    };
+    if (!this._vs) this._vs = compile(gl.VERTEX_SHADER, FULLSCREEN_VS);
+    const fs = compile(gl.FRAGMENT_SHADER, fsSource);
+    const prog = gl.createProgram();
+    gl.attachShader(prog, this._vs);
+    gl.attachShader(prog, fs);
+    gl.linkProgram(prog);
+    gl.detachShader(prog, fs);
+    gl.deleteShader(fs);
+    if (!gl.getProgramParameter(prog, gl.LINK_STATUS)) {
+      const log = gl.getProgramInfoLog(prog);
+      gl.deleteProgram(prog);
+      throw new Error(`renderer: ${name} program does not link: ${log}`);
+    }
+    const uniforms = {};
+    const n = gl.getProgramParameter(prog, gl.ACTIVE_UNIFORMS);
+    for (let i = 0; i < n; i++) {
+      const info = gl.getActiveUniform(prog, i);
+      const loc = gl.getUniformLocation(prog, info.name);
+      if (loc) uniforms[info.name] = loc;
+    }
+    gl.useProgram(prog);
+    for (const [u, unit] of Object.entries(samplers)) if (uniforms[u]) gl.uniform1i(uniforms[u], unit);
+    const block = gl.getUniformBlockIndex(prog, 'Ref');
+    if (block !== gl.INVALID_INDEX) gl.uniformBlockBinding(prog, block, 0);
+    return { prog: this._track('program', prog), u: uniforms, name };
+  }
+
+  _texture2D(internalFormat, w, h, filter) {
+    const gl = this.gl;
+    const tex = this._track('texture', gl.createTexture());
+    gl.bindTexture(gl.TEXTURE_2D, tex);
+    gl.texStorage2D(gl.TEXTURE_2D, 1, internalFormat, w, h);
+    const f = filter ?? gl.NEAREST;
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, f);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, f);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+    return tex;
+  }
+
+  _textureArray(internalFormat, w, h, depth) {
+    const gl = this.gl;
+    const tex = this._track('texture', gl.createTexture());
+    gl.bindTexture(gl.TEXTURE_2D_ARRAY, tex);
+    gl.texStorage3D(gl.TEXTURE_2D_ARRAY, 1, internalFormat, w, h, depth);
+    // Integer textures are incomplete with linear filtering.
+    gl.texParameteri(gl.TEXTURE_2D_ARRAY, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+    gl.texParameteri(gl.TEXTURE_2D_ARRAY, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+    return tex;
+  }
+
+  _framebuffer(tex, layer) {
+    const gl = this.gl;
+    const fb = this._track('framebuffer', gl.createFramebuffer());
+    gl.bindFramebuffer(gl.FRAMEBUFFER, fb);
+    if (layer === undefined) gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, tex, 0);
+    else gl.framebufferTextureLayer(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, tex, 0, layer);
+    const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
+    if (status !== gl.FRAMEBUFFER_COMPLETE) {
+      throw new Error(`renderer: render target incomplete (status 0x${status.toString(16)})`);
+    }
+    return fb;
+  }
+
+  _bind(unit, target, tex) {
+    const gl = this.gl;
+    gl.activeTexture(gl.TEXTURE0 + unit);
+    gl.bindTexture(target, tex);
+  }
+
+  _draw(fb, x, y, w, h) {
+    const gl = this.gl;
+    gl.bindFramebuffer(gl.FRAMEBUFFER, fb);
+    gl.viewport(x, y, w, h);
+    gl.drawArrays(gl.TRIANGLES, 0, 3);
+  }
+
+  // ------------------------------------------------------------------ dataset
+
+  /**
+   * Upload a dataset: layers is (L, H, W, 4) layer-major, RGBA = channels 4l..4l+3,
+   * row 0 = top, typed as Uint8Array / Uint16Array / Uint32Array for 8/16/32 bit.
+   * The array is not kept. The view is fitted and the reference set to the centre.
+   */
+  setDataset({ width, height, features, precision, layers }) {
+    const gl = this.gl;
+    const W = width | 0, H = height | 0, C = features | 0, P = precision | 0;
+    if (!(W > 0 && H > 0 && C > 0)) throw new Error(`renderer: bad dataset shape ${width}x${height}x${features}`);
+    if (!ARRAY_TYPES[P]) throw new Error(`renderer: precision must be 8, 16 or 32, got ${precision}`);
+    if (!(layers instanceof ARRAY_TYPES[P])) {
+      throw new Error(`renderer: ${P}-bit layers must be a ${ARRAY_TYPES[P].name}, got ${layers?.constructor?.name}`);
+    }
+    const L = Math.ceil(C / 4);
+    if (layers.length !== L * H * W * 4) {
+      throw new Error(`renderer: layers has ${layers.length} values, expected ${L}x${H}x${W}x4 = ${L * H * W * 4}`);
+    }
+    const perTexel = 128 / P / 4; // source layers per packed RGBA32UI texel
+    const G = Math.ceil(L / perTexel);
+    const lim = this.limits;
+    if (W > lim.maxTextureSize || H > lim.maxTextureSize || L + 1 > lim.maxTextureSize) {
+      throw new Error(`renderer: ${W}x${H}x${C} exceeds MAX_TEXTURE_SIZE ${lim.maxTextureSize}`);
+    }
+    if (G > lim.maxArrayLayers) throw new Error(`renderer: ${G} texture layers exceed MAX_ARRAY_TEXTURE_LAYERS ${lim.maxArrayLayers}`);
+    if ((L + 1) * 16 > lim.maxUniformBlockSize) {
+      throw new Error(`renderer: ${C} channels need a ${(L + 1) * 16}-byte reference block, MAX_UNIFORM_BLOCK_SIZE is ${lim.maxUniformBlockSize}`);
+    }
+
+    this._releaseDataset();
+    const ds = { width: W, height: H, features: C, precision: P, L, G, perTexel, gen: ++this._gen };
+    const objects = []; // [kind, obj] released with the dataset
+    const own = (kind, obj) => { objects.push([kind, obj]); return obj; };
+    ds.objects = objects;
+    try {
+      // Packed data: RGBA32UI holding 16 x uint8, 8 x uint16 or 4 x uint32 per texel.
+      ds.data = own('texture', this._textureArray(gl.RGBA32UI, W, H, G));
+      gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+      gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
+      gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
+      if (P === 32) {
+        gl.texSubImage3D(gl.TEXTURE_2D_ARRAY, 0, 0, 0, 0, W, H, L, gl.RGBA_INTEGER, gl.UNSIGNED_INT, layers);
+      } else {
+        this._packLayers(ds, layers);
+      }
+
+      // Per-pixel squared norm (8 bit, exact uint) or inverse norm (16/32 bit, float).
+      ds.norm = own('texture', this._texture2D(P === 8 ? gl.R32UI : gl.R32F, W, H));
+      const normProg = this._program(normFS(P), 'norm', { uData: UNIT.data });
+      const normFb = this._framebuffer(ds.norm);
+      gl.useProgram(normProg.prog);
+      gl.uniform1i(normProg.u.uG, G);
+      this._bind(UNIT.data, gl.TEXTURE_2D_ARRAY, ds.data);
+      this._draw(normFb, 0, 0, W, H);
+      this._delete('framebuffer', normFb);
+      this._delete('program', normProg.prog);
+
+      // Reference: 1-row RGBA32UI target, copied into the uniform buffer on the GPU.
+      ds.refTex = own('texture', this._texture2D(gl.RGBA32UI, L + 1, 1));
+      ds.refFb = own('framebuffer', this._framebuffer(ds.refTex));
+      ds.refUbo = own('buffer', this._track('buffer', gl.createBuffer()));
+      gl.bindBuffer(gl.PIXEL_PACK_BUFFER, ds.refUbo);
+      gl.bufferData(gl.PIXEL_PACK_BUFFER, (L + 1) * 16, gl.DYNAMIC_COPY);
+      gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
+      ds.refProg = this._program(refFS(P), 'reference', { uData: UNIT.data, uNorm: UNIT.norm });
+      own('program', ds.refProg.prog);
+      ds.simProg = this._program(similarityFS({
+        precision: P, layers: L, packed: G, unrollLimit: this.options.unrollLimit,
+      }), 'similarity', { uData: UNIT.data, uNorm: UNIT.norm });
+      own('program', ds.simProg.prog);
+
+      // Similarity maps (full and preview resolution) and the min/max ping-pong pair.
+      const f = Math.max(1, this.options.previewFactor | 0);
+      const mk = (name, step, w, h) => {
+        const tex = own('texture', this._texture2D(gl.R32F, w, h));
+        return { name, step, w, h, tex, fb: own('framebuffer', this._framebuffer(tex)), key: null, rect: null, gen: 0 };
+      };
+      ds.full = mk('full', 1, W, H);
+      ds.preview = mk('preview', f, Math.ceil(W / f), Math.ceil(H / f));
+      const rw = Math.ceil(W / 4), rh = Math.ceil(H / 4);
+      ds.red = [0, 1].map(() => {
+        const tex = own('texture', this._texture2D(gl.RG32F, rw, rh));
+        return { tex, fb: own('framebuffer', this._framebuffer(tex)) };
+      });
+      ds.stretchAt = ds.red[0];
+    } catch (err) {
+      for (const [kind, obj] of objects) this._delete(kind, obj);
+      throw err;
+    }
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    this._ds = ds;
+    this._resetFrameState();
+    this.channel = null;
+    this.reference = { x: Math.floor(W / 2), y: Math.floor(H / 2) };
+    this.fit();
+    // Counts as interactive: on a large map the first paint is a preview, refined next frame.
+    this._changed(true);
+  }
+
+  // 8/16 bit: upload a few source layers at a time into a small integer staging
+  // array (straight from the caller's array, no CPU copy), then pack them on the GPU.
+  _packLayers(ds, layers) {
+    const gl = this.gl;
+    const { width: W, height: H, L, G, perTexel, precision: P } = ds;
+    const [fmt, type] = P === 8 ? [gl.RGBA8UI, gl.UNSIGNED_BYTE] : [gl.RGBA16UI, gl.UNSIGNED_SHORT];
+    const bytesPerPacked = W * H * 16;
+    const packedPerChunk = Math.max(1, Math.min(G, Math.floor((8 << 20) / bytesPerPacked)));
+    const chunkLayers = Math.min(L, packedPerChunk * perTexel);
+    const staging = this._textureArray(fmt, W, H, chunkLayers);
+    const prog = this._program(packFS(P), 'pack', { uSrc: UNIT.src });
+    const fb = this._track('framebuffer', gl.createFramebuffer());
+    try {
+      gl.useProgram(prog.prog);
+      this._bind(UNIT.src, gl.TEXTURE_2D_ARRAY, staging);
+      gl.bindFramebuffer(gl.FRAMEBUFFER, fb);
+      gl.viewport(0, 0, W, H);
+      for (let g0 = 0; g0 < G; g0 += packedPerChunk) {
+        const s0 = g0 * perTexel;
+        const n = Math.min(chunkLayers, L - s0);
+        gl.texSubImage3D(gl.TEXTURE_2D_ARRAY, 0, 0, 0, 0, W, H, n, gl.RGBA_INTEGER, type, layers, s0 * H * W * 4);
+        for (let g = g0; g < Math.min(G, g0 + packedPerChunk); g++) {
+          gl.framebufferTextureLayer(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, ds.data, 0, g);
+          gl.uniform1i(prog.u.uBase, (g - g0) * perTexel);
+          gl.uniform1i(prog.u.uCount, Math.min(perTexel, L - g * perTexel));
+          gl.drawArrays(gl.TRIANGLES, 0, 3);
+        }
+      }
+    } finally {
+      this._delete('framebuffer', fb);
+      this._delete('program', prog.prog);
+      this._delete('texture', staging);
+    }
+  }
+
+  _releaseDataset() {
+    const ds = this._ds;
+    this._dropPending();
+    if (!ds) return;
+    for (const [kind, obj] of ds.objects) this._delete(kind, obj);
+    this._ds = null;
+  }
+
+  /** The loaded dataset's shape, or null. */
+  get dataset() {
+    const ds = this._ds;
+    return ds && { width: ds.width, height: ds.height, features: ds.features, precision: ds.precision };
+  }
+
+  /** Free every GL object; the renderer is unusable afterwards. */
+  dispose() {
+    if (this._raf) cancelAnimationFrame(this._raf);
+    this._raf = 0;
+    this._releaseDataset();
+    for (const p of this._pboPool) this._delete('buffer', p);
+    this._pboPool = [];
+    this._delete('texture', this._lut);
+    this._delete('texture', this._overlay);
+    for (const p of Object.values(this._progs)) this._delete('program', p.prog);
+    if (this._vs) this.gl.deleteShader(this._vs);
+    this._vs = null;
+    this._overlay = null;
+    this._disposed = true;
+  }
+
+  // ------------------------------------------------------------------ setters
+
+  _changed(interactive) {
+    this._dirty = true;
+    if (interactive) this._interactive = true;
+    if (this.options.autoRender) this.requestRender();
+  }
+
+  _requireDataset() {
+    if (!this._ds) throw new Error('renderer: no dataset loaded');
+    return this._ds;
+  }
+
+  /** Reference pixel (x right, y down from the top-left). Follows the pointer: previews. */
+  setReference(x, y) {
+    const ds = this._requireDataset();
+    const xi = Math.floor(x), yi = Math.floor(y);
+    if (!(xi >= 0 && yi >= 0 && xi < ds.width && yi < ds.height)) {
+      throw new RangeError(`renderer: reference (${x}, ${y}) outside the ${ds.width}x${ds.height} map`);
+    }
+    if (this.reference && this.reference.x === xi && this.reference.y === yi) return;
+    this.reference = { x: xi, y: yi };
+    this._changed(this.channel === null);
+  }
+
+  setMetric(metric) {
+    if (!METRICS.includes(metric)) throw new Error(`renderer: unknown metric ${metric} (${METRICS.join(', ')})`);
+    if (metric === this.metric) return;
+    this.metric = metric;
+    this._changed(false);
+  }
+
+  /** Show channel k's own values instead of the similarity (null: back to similarity). */
+  setChannel(k) {
+    if (k !== null && k !== undefined) {
+      const ds = this._requireDataset();
+      if (!(Number.isInteger(k) && k >= 0 && k < ds.features)) throw new RangeError(`renderer: channel ${k} out of range`);
+    } else k = null;
+    if (k === this.channel) return;
+    this.channel = k;
+    this._changed(false);
+  }
+
+  setStretch(mode) {
+    if (mode !== 'relative' && mode !== 'absolute') throw new Error(`renderer: unknown stretch ${mode} (relative, absolute)`);
+    if (mode === this.stretchMode) return;
+    this.stretchMode = mode;
+    if (mode === 'absolute') this._stretch = { min: 0, max: 1 };
+    this._changed(false);
+  }
+
+  /** 256 RGB entries (768 bytes), e.g. ifealid.colormaps.lut_bytes(name). */
+  setColormap(lut) {
+    const src = lut instanceof Uint8Array ? lut : Uint8Array.from(lut ?? []);
+    if (src.length !== 768) throw new Error(`renderer: colour map must be 256x3 bytes, got ${src.length}`);
+    const rgba = new Uint8Array(1024);
+    for (let i = 0; i < 256; i++) {
+      rgba[4 * i] = src[3 * i]; rgba[4 * i + 1] = src[3 * i + 1]; rgba[4 * i + 2] = src[3 * i + 2]; rgba[4 * i + 3] = 255;
+    }
+    const gl = this.gl;
+    gl.bindTexture(gl.TEXTURE_2D, this._lut);
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, 256, 1, gl.RGBA, gl.UNSIGNED_BYTE, rgba);
+    this._changed(false);
+  }
+
+  /** Image under the heat map, stretched to the map's extent (ImageBitmap, image, canvas, ImageData) or null. */
+  setOverlay(source) {
+    const gl = this.gl;
+    this._delete('texture', this._overlay);
+    this._overlay = null;
+    if (source) {
+      const tex = this._track('texture', gl.createTexture());
+      gl.bindTexture(gl.TEXTURE_2D, tex);
+      gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
+      gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
+      gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
+      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8, gl.RGBA, gl.UNSIGNED_BYTE, source);
+      // Mipmaps: the overlay is usually larger than the map on screen.
+      gl.generateMipmap(gl.TEXTURE_2D);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR_MIPMAP_LINEAR);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+      this._overlay = tex;
+    }
+    this._changed(false);
+  }
+
+  /** Opacity slider in [0, 1]: heat-map alpha = min(1, v + (1 - opacity)) over an overlay. */
+  setOpacity(x) {
+    const v = Math.min(1, Math.max(0, Number(x)));
+    if (!Number.isFinite(v)) throw new Error(`renderer: bad opacity ${x}`);
+    if (v === this.opacity) return;
+    this.opacity = v;
+    this._changed(false);
+  }
+
+  /** Overlay in colour (true) or greyscale (false, the default). */
+  setOverlayColour(on) {
+    if (!!on === this.overlayColour) return;
+    this.overlayColour = !!on;
+    this._changed(false);
+  }
+
+  // --------------------------------------------------------------------- view
+  // All coordinates are canvas drawing-buffer pixels, origin top-left:
+  // canvas = offset + scale * map. Convert CSS pixels with canvas.width / clientWidth.
+
+  setView({ scale = this.view.scale, offsetX = this.view.offsetX, offsetY = this.view.offsetY } = {}) {
+    if (!(scale > 0 && Number.isFinite(scale) && Number.isFinite(offsetX) && Number.isFinite(offsetY))) {
+      throw new Error(`renderer: bad view ${scale}, ${offsetX}, ${offsetY}`);
+    }
+    const v = this.view;
+    if (v.scale === scale && v.offsetX === offsetX && v.offsetY === offsetY) return;
+    this.view = { scale, offsetX, offsetY };
+    this._changed(true);
+  }
+
+  getView() { return { ...this.view }; }
+
+  /** Fit the whole map into the canvas with `padding` pixels around it, centred. */
+  fit(padding = 10) {
+    const ds = this._requireDataset();
+    const cw = this.canvas.width, ch = this.canvas.height;
+    let scale = Math.min((cw - 2 * padding) / ds.width, (ch - 2 * padding) / ds.height);
+    if (!(scale > 0)) scale = Math.min(cw / ds.width, ch / ds.height) || 1;
+    this.setView({ scale, offsetX: (cw - scale * ds.width) / 2, offsetY: (ch - scale * ds.height) / 2 });
+  }
+
+  /** Zoom by `factor` keeping canvas point (cx, cy) fixed. */
+  zoomAt(cx, cy, factor) {
+    const { scale, offsetX, offsetY } = this.view;
+    const s = scale * factor;
+    this.setView({ scale: s, offsetX: cx - (cx - offsetX) * factor, offsetY: cy - (cy - offsetY) * factor });
+  }
+
+  panBy(dx, dy) {
+    this.setView({ offsetX: this.view.offsetX + dx, offsetY: this.view.offsetY + dy });
+  }
+
+  /** Map pixel {x, y} under canvas point (cx, cy), or null outside the map. */
+  canvasToPixel(cx, cy) {
+    const ds = this._ds;
+    if (!ds) return null;
+    const { scale, offsetX, offsetY } = this.view;
+    const x = Math.floor((cx - offsetX) / scale), y = Math.floor((cy - offsetY) / scale);
+    return x >= 0 && y >= 0 && x < ds.width && y < ds.height ? { x, y } : null;
+  }
+
+  /** Canvas position of map pixel (x, y)'s top-left corner. */
+  pixelToCanvas(x, y) {
+    const { scale, offsetX, offsetY } = this.view;
+    return { x: offsetX + x * scale, y: offsetY + y * scale };
+  }
+
+  // ---------------------------------------------------------------- rendering
+
+  _resetFrameState() {
+    this._dirty = true;
+    this._interactive = false;
+    this._refinePending = false;
+    this._idleFrames = 0;
+    this._refKey = null;
+    this._stretchKey = null;
+    this._drawnSize = null;
+  }
+
+  /** Draw on the next animation frame if anything changed (at most one frame per animation frame). */
+  requestRender() {
+    if (this._raf || this._disposed) return;
+    this._raf = requestAnimationFrame(() => this._animationFrame());
+  }
+
+  _animationFrame() {
+    this._raf = 0;
+    if (!this._ds || this._disposed) return;
+    const interactive = this._interactive;
+    this._interactive = false;
+    const size = `${this.canvas.width}x${this.canvas.height}`;
+    if (size !== this._drawnSize) this._dirty = true;
+    if (this._dirty) {
+      this._frame(interactive);
+    } else if (this._refinePending) {
+      // The pointer rested for refineDelayFrames animation frames: full resolution.
+      if (++this._idleFrames >= this.options.refineDelayFrames) this._frame(false);
+      else this.requestRender();
+    }
+  }
+
+  /**
+   * Draw a frame now, synchronously (tests, export, benchmarks). Full resolution, or with
+   * {preview: true} the frame a pointer move would get (preview if the policy allows one).
+   */
+  renderNow({ preview = false } = {}) {
+    this._requireDataset();
+    this._frame(!!preview);
+  }
+
+  _frame(allowPreview) {
+    this._dirty = false;
+    const kind = this._drawFrame(allowPreview);
+    this._drawnSize = `${this.canvas.width}x${this.canvas.height}`;
+    this._refinePending = kind === 'preview';
+    this._idleFrames = 0;
+    if (this._refinePending) this.requestRender();
+    this._finishFrame(kind);
+  }
+
+  _visibleRect() {
+    const ds = this._ds;
+    const { scale, offsetX, offsetY } = this.view;
+    const x0 = Math.max(0, Math.floor(-offsetX / scale));
+    const y0 = Math.max(0, Math.floor(-offsetY / scale));
+    const x1 = Math.min(ds.width, Math.ceil((this.canvas.width - offsetX) / scale));
+    const y1 = Math.min(ds.height, Math.ceil((this.canvas.height - offsetY) / scale));
+    return x1 > x0 && y1 > y0 ? { x0, y0, x1, y1 } : null;
+  }
+
+  _mapKey() {
+    const ds = this._ds;
+    if (this.channel !== null) return `${ds.gen}:c${this.channel}`;
+    return `${ds.gen}:${this.metric}:${this.reference.x},${this.reference.y}`;
+  }
+
+  _previewWorth(rect) {
+    const p = this.options.preview;
+    if (p === true) return true;
+    if (p !== 'auto' || this._ds.preview.step === 1) return false;
+    return (rect.x1 - rect.x0) * (rect.y1 - rect.y0) * this._ds.features >= this.options.previewMinWork;
+  }
+
+  // Target texels covering map rectangle r.
+  static _targetRect(t, r) {
+    return {
+      x0: Math.floor(r.x0 / t.step), y0: Math.floor(r.y0 / t.step),
+      x1: Math.ceil(r.x1 / t.step), y1: Math.ceil(r.y1 / t.step),
+    };
+  }
+
+  static _covers(t, key, tr) {
+    return t.key === key && t.rect && t.rect.x0 <= tr.x0 && t.rect.y0 <= tr.y0 && t.rect.x1 >= tr.x1 && t.rect.y1 >= tr.y1;
+  }
+
+  // Make `target` hold the current map over map rectangle `rect`; returns the texel rectangle.
+  _ensureMap(target, rect) {
+    const key = this._mapKey();
+    const tr = SimilarityRenderer._targetRect(target, rect);
+    if (SimilarityRenderer._covers(target, key, tr)) return tr;
+    const gl = this.gl;
+    const ds = this._ds;
+    this._bind(UNIT.data, gl.TEXTURE_2D_ARRAY, ds.data);
+    if (this.channel !== null) {
+      const k = this.channel, P = ds.precision;
+      const K = 128 / P, per = 32 / P; // channels per texel, per component
+      const pr = this._progs.channel;
+      gl.useProgram(pr.prog);
+      gl.uniform1i(pr.u.uStep, target.step);
+      gl.uniform4i(pr.u.uSel, Math.floor(k / K), Math.floor((k % K) / per), P * (k % per), 0);
+      gl.uniform1ui(pr.u.uMask, P === 32 ? 0xFFFFFFFF : (2 ** P) - 1);
+      gl.uniform1f(pr.u.uMax, 2 ** P - 1);
+    } else {
+      this._uploadReference();
+      const pr = ds.simProg;
+      this._bind(UNIT.norm, gl.TEXTURE_2D, ds.norm);
+      gl.bindBufferBase(gl.UNIFORM_BUFFER, 0, ds.refUbo);
+      gl.useProgram(pr.prog);
+      gl.uniform1i(pr.u.uStep, target.step);
+      gl.uniform1i(pr.u.uMetric, METRICS.indexOf(this.metric));
+    }
+    this._draw(target.fb, tr.x0, tr.y0, tr.x1 - tr.x0, tr.y1 - tr.y0);
+    gl.bindBufferBase(gl.UNIFORM_BUFFER, 0, null);
+    target.key = key;
+    target.rect = tr;
+    target.gen++;
+    return tr;
+  }
+
+  // Reference vector: read on the GPU into a 1-row target, then copied into the
+  // uniform buffer with readPixels into a PIXEL_PACK buffer. Nothing reaches the CPU.
+  _uploadReference() {
+    const ds = this._ds;
+    const key = `${ds.gen}:${this.reference.x},${this.reference.y}`;
+    if (this._refKey === key) return;
+    const gl = this.gl;
+    const pr = ds.refProg;
+    gl.useProgram(pr.prog);
+    gl.uniform2i(pr.u.uRef, this.reference.x, this.reference.y);
+    this._bind(UNIT.data, gl.TEXTURE_2D_ARRAY, ds.data);
+    this._bind(UNIT.norm, gl.TEXTURE_2D, ds.norm);
+    this._draw(ds.refFb, 0, 0, ds.L + 1, 1);
+    gl.bindBuffer(gl.PIXEL_PACK_BUFFER, ds.refUbo);
+    gl.readPixels(0, 0, ds.L + 1, 1, gl.RGBA_INTEGER, gl.UNSIGNED_INT, 0);
+    gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
+    this._refKey = key;
+  }
+
+  // Min/max of the target's texel rectangle tr, 4x4 -> 1 per pass, ending in texel
+  // (0, 0) of one of the ping-pong textures. Skipped when nothing changed.
+  _reduce(target, tr) {
+    const key = `${target.name}:${target.gen}:${tr.x0},${tr.y0},${tr.x1},${tr.y1}:${this._ds.gen}`;
+    if (this._stretchKey === key) return;
+    const gl = this.gl;
+    const ds = this._ds;
+    const pr = this._progs.reduce;
+    gl.useProgram(pr.prog);
+    let src = target.tex, x = tr.x0, y = tr.y0, w = tr.x1 - tr.x0, h = tr.y1 - tr.y0;
+    let first = 1, i = 0, dst;
+    do {
+      dst = ds.red[i];
+      const dw = Math.ceil(w / 4), dh = Math.ceil(h / 4);
+      this._bind(UNIT.sim, gl.TEXTURE_2D, src);
+      gl.uniform4i(pr.u.uRect, x, y, w, h);
+      gl.uniform1i(pr.u.uFirst, first);
+      this._draw(dst.fb, 0, 0, dw, dh);
+      src = dst.tex; x = 0; y = 0; w = dw; h = dh; first = 0; i ^= 1;
+    } while (w > 1 || h > 1);
+    ds.stretchAt = dst;
+    this._stretchKey = key;
+  }
+
+  _drawFrame(allowPreview) {
+    const gl = this.gl;
+    const ds = this._ds;
+    const rect = this._visibleRect();
+    const cw = this.canvas.width, ch = this.canvas.height;
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    gl.viewport(0, 0, cw, ch);
+    this._frameRect = rect;
+    if (!rect) {
+      gl.clearColor(0, 0, 0, 0);
+      gl.clear(gl.COLOR_BUFFER_BIT);
+      return 'full';
+    }
+    const key = this._mapKey();
+    let target = ds.full, kind = 'full';
+    if (!SimilarityRenderer._covers(ds.full, key, SimilarityRenderer._targetRect(ds.full, rect))
+        && allowPreview && this._previewWorth(rect)) {
+      target = ds.preview;
+      kind = 'preview';
+    }
+    this._ensureMap(target, rect);
+    const relative = this.stretchMode === 'relative';
+    // Relative stretch: min/max of the visible part of the map, at the resolution shown.
+    if (relative) this._reduce(target, SimilarityRenderer._targetRect(target, rect));
+
+    const pr = this._progs.colour;
+    gl.useProgram(pr.prog);
+    this._bind(UNIT.sim, gl.TEXTURE_2D, target.tex);
+    this._bind(UNIT.stretch, gl.TEXTURE_2D, ds.stretchAt.tex);
+    this._bind(UNIT.lut, gl.TEXTURE_2D, this._lut);
+    this._bind(UNIT.overlay, gl.TEXTURE_2D, this._overlay);
+    gl.uniform3f(pr.u.uView, this.view.scale, this.view.offsetX, this.view.offsetY);
+    gl.uniform1f(pr.u.uCanvasH, ch);
+    gl.uniform2i(pr.u.uSize, ds.width, ds.height);
+    gl.uniform4i(pr.u.uRect, rect.x0, rect.y0, rect.x1, rect.y1);
+    gl.uniform1i(pr.u.uStep, target.step);
+    gl.uniform1i(pr.u.uRelative, relative ? 1 : 0);
+    gl.uniform1i(pr.u.uHasOverlay, this._overlay ? 1 : 0);
+    gl.uniform1i(pr.u.uOverlayColour, this.overlayColour ? 1 : 0);
+    gl.uniform1f(pr.u.uOpacity, this.opacity);
+    this._draw(null, 0, 0, cw, ch);
+    return kind;
+  }
+
+  _frameInfo(kind) {
+    return {
+      kind,
+      issued: performance.now(),
+      t: 0,
+      reference: this.reference && { ...this.reference },
+      channel: this.channel,
+      metric: this.metric,
+      stretchMode: this.stretchMode,
+      region: this._frameRect && { ...this._frameRect },
+      stretch: null,
+    };
+  }
+
+  _emit(info) {
+    this.lastFrame = info;
+    if (typeof this.onFrame === 'function') this.onFrame(info);
+  }
+
+  _finishFrame(kind) {
+    const gl = this.gl;
+    const info = this._frameInfo(kind);
+    const relative = this.stretchMode === 'relative' && this._frameRect;
+    if (this.options.sync) {
+      // A 1-pixel readback of the canvas returns only once every pass has run.
+      const px = new Uint8Array(4);
+      gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+      gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
+      if (relative) this._stretch = this._readStretchTexel();
+      else if (this.stretchMode === 'absolute') this._stretch = { min: 0, max: 1 };
+      info.stretch = { ...this._stretch };
+      info.t = performance.now();
+      this._emit(info);
+      return;
+    }
+    let pbo = null;
+    if (relative) {
+      pbo = this._pboPool.pop() ?? null;
+      if (!pbo && this._pending.length < 4) {
+        pbo = this._track('buffer', gl.createBuffer());
+        gl.bindBuffer(gl.PIXEL_PACK_BUFFER, pbo);
+        gl.bufferData(gl.PIXEL_PACK_BUFFER, 16, gl.STREAM_READ);
+      }
+      if (pbo) {
+        gl.bindFramebuffer(gl.FRAMEBUFFER, this._ds.stretchAt.fb);
+        gl.bindBuffer(gl.PIXEL_PACK_BUFFER, pbo);
+        gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.FLOAT, 0);
+        gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
+        gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+      }
+    } else if (this.stretchMode === 'absolute') {
+      this._stretch = { min: 0, max: 1 };
+    }
+    const sync = gl.fenceSync(gl.SYNC_GPU_COMMANDS_COMPLETE, 0);
+    gl.flush();
+    this._pending.push({ sync, pbo, info });
+    if (!this._pollTimer) this._pollTimer = setTimeout(() => this._poll(), 1);
+  }
+
+  _poll() {
+    this._pollTimer = 0;
+    const gl = this.gl;
+    const buf = new Float32Array(4);
+    while (this._pending.length) {
+      const p = this._pending[0];
+      if (gl.getSyncParameter(p.sync, gl.SYNC_STATUS) !== gl.SIGNALED) break;
+      this._pending.shift();
+      gl.deleteSync(p.sync);
+      if (p.pbo) {
+        gl.bindBuffer(gl.PIXEL_PACK_BUFFER, p.pbo);
+        gl.getBufferSubData(gl.PIXEL_PACK_BUFFER, 0, buf);
+        gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
+        this._pboPool.push(p.pbo);
+        this._stretch = { min: buf[0], max: buf[1] };
+      }
+      p.info.stretch = p.info.stretchMode === 'absolute' ? { min: 0, max: 1 } : p.pbo ? { ...this._stretch } : null;
+      p.info.t = performance.now();
+      this._emit(p.info);
+    }
+    if (this._pending.length) this._pollTimer = setTimeout(() => this._poll(), 2);
+  }
+
+  _dropPending() {
+    if (this._pollTimer) clearTimeout(this._pollTimer);
+    this._pollTimer = 0;
+    for (const p of this._pending) {
+      this.gl.deleteSync(p.sync);
+      if (p.pbo) this._pboPool.push(p.pbo);
+    }
+    this._pending = [];
+  }
+
+  _readStretchTexel() {
+    const gl = this.gl;
+    const out = new Float32Array(4);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this._ds.stretchAt.fb);
+    gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.FLOAT, out);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    return { min: out[0], max: out[1] };
+  }
+
+  // -------------------------------------------------------------- read-backs
+
+  /** Latest known {min, max} of the colour scale (relative mode: may lag one frame unless sync). */
+  getStretch() { return { ...this._stretch }; }
+
+  /** {min, max} of the last drawn frame, read back now (blocks until the GPU is done). */
+  readStretch() {
+    this._requireDataset();
+    if (this.stretchMode === 'absolute') return { min: 0, max: 1 };
+    if (this._dirty || !this._frameRect) this.renderNow();
+    if (!this._frameRect) return { ...this._stretch };
+    this._stretch = this._readStretchTexel();
+    return { ...this._stretch };
+  }
+
+  /**
+   * The current map (similarity, or channel k's values) over the whole dataset at
+   * full resolution, as float32, row 0 = top. Computed now, independent of the view.
+   */
+  readSimilarity() {
+    const ds = this._requireDataset();
+    const gl = this.gl;
+    this._ensureMap(ds.full, { x0: 0, y0: 0, x1: ds.width, y1: ds.height });
+    const rgba = new Float32Array(ds.width * ds.height * 4);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, ds.full.fb);
+    gl.readPixels(0, 0, ds.width, ds.height, gl.RGBA, gl.FLOAT, rgba);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    const out = new Float32Array(ds.width * ds.height);
+    for (let i = 0; i < out.length; i++) out[i] = rgba[4 * i];
+    return out;
+  }
+
+  /** Draw a full frame now and return the canvas as RGBA bytes, row 0 = top. */
+  readCanvas() {
+    this.renderNow();
+    const gl = this.gl;
+    const w = this.canvas.width, h = this.canvas.height;
+    const px = new Uint8Array(w * h * 4);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, px);
+    const out = new Uint8Array(px.length);
+    for (let y = 0; y < h; y++) out.set(px.subarray((h - 1 - y) * w * 4, (h - y) * w * 4), y * w * 4);
+    return out;
+  }
+}

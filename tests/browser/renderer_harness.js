@@ -1,0 +1,131 @@
+// window.harness: thin wrappers the browser tests call through page.evaluate.
+// Binary data crosses as base64 (little-endian typed-array bytes).
+import { SimilarityRenderer } from '/glue/renderer.js';
+
+const ARRAYS = { 8: Uint8Array, 16: Uint16Array, 32: Uint32Array };
+
+function fromBase64(b64) {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+function toBase64(view) {
+  const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+const nextFrame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+
+const harness = {
+  renderer: null,
+  frames: [],
+
+  create({ canvasWidth = 48, canvasHeight = 34, options = {} } = {}) {
+    if (harness.renderer) {
+      harness.renderer.dispose();
+      // Each test gets a fresh canvas; free the old context now rather than at Chromium's cap.
+      harness.renderer.gl.getExtension('WEBGL_lose_context')?.loseContext();
+    }
+    const old = document.getElementById('map');
+    const canvas = document.createElement('canvas');
+    canvas.id = 'map';
+    canvas.width = canvasWidth;
+    canvas.height = canvasHeight;
+    old.replaceWith(canvas);
+    harness.frames = [];
+    harness.renderer = new SimilarityRenderer(canvas, {
+      autoRender: false, sync: true, ...options, onFrame: (f) => harness.frames.push(f),
+    });
+    return harness.renderer.limits;
+  },
+
+  load({ width, height, features, precision, data }) {
+    const bytes = fromBase64(data);
+    const layers = new ARRAYS[precision](bytes.buffer);
+    harness.renderer.setDataset({ width, height, features, precision, layers });
+    return harness.renderer.stats();
+  },
+
+  // Apply a state object: {reference: [x, y], metric, channel, stretch, view, lut (b64), opacity, ...}.
+  apply(state = {}) {
+    const r = harness.renderer;
+    if (state.reference) r.setReference(state.reference[0], state.reference[1]);
+    if (state.metric) r.setMetric(state.metric);
+    if ('channel' in state) r.setChannel(state.channel);
+    if (state.stretch) r.setStretch(state.stretch);
+    if (state.lut) r.setColormap(fromBase64(state.lut));
+    if (state.view) r.setView(state.view);
+    if ('fit' in state) r.fit(state.fit);
+    if ('opacity' in state) r.setOpacity(state.opacity);
+    if ('overlayColour' in state) r.setOverlayColour(state.overlayColour);
+  },
+
+  similarity(state) {
+    harness.apply(state);
+    return toBase64(harness.renderer.readSimilarity());
+  },
+
+  render(state) {
+    harness.apply(state);
+    const canvas = harness.renderer.readCanvas();
+    return { canvas: toBase64(canvas), stretch: harness.renderer.readStretch() };
+  },
+
+  // Solid-colour overlay image (an ImageBitmap, as the page would pass).
+  async overlay(rgb) {
+    if (!rgb) { harness.renderer.setOverlay(null); return; }
+    const c = new OffscreenCanvas(13, 9);
+    const ctx = c.getContext('2d');
+    ctx.fillStyle = `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
+    ctx.fillRect(0, 0, 13, 9);
+    harness.renderer.setOverlay(await createImageBitmap(c));
+  },
+
+  // Scripted pointer moves, one per animation frame, then wait for the refine.
+  // Reads the canvas right after each frame is drawn (same task, so no preserveDrawingBuffer needed).
+  async moves(refs, settleFrames = 6) {
+    const r = harness.renderer;
+    const w = r.canvas.width, h = r.canvas.height;
+    const shots = [];
+    const gl = r.gl;
+    r.onFrame = (f) => {
+      harness.frames.push(f);
+      const px = new Uint8Array(w * h * 4);
+      gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, px);
+      shots.push(toBase64(px));
+    };
+    harness.frames = [];
+    for (const [x, y] of refs) {
+      r.setReference(x, y);
+      r.requestRender();
+      await nextFrame();
+    }
+    for (let i = 0; i < settleFrames; i++) await nextFrame();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    r.onFrame = (f) => harness.frames.push(f);
+    return {
+      frames: harness.frames.map((f) => ({ kind: f.kind, reference: f.reference, stretch: f.stretch, t: f.t, issued: f.issued })),
+      shots,
+    };
+  },
+
+  // Time full or preview frames (with sync: true each includes waiting for the GPU); informative only.
+  timeFrames(refs, kind) {
+    const r = harness.renderer;
+    const times = [];
+    for (const [x, y] of refs) {
+      r.setReference(x, y);
+      const t0 = performance.now();
+      r.renderNow({ preview: kind === 'preview' });
+      times.push(performance.now() - t0);
+    }
+    return times;
+  },
+};
+
+window.harness = harness;
+harness.ready = true;

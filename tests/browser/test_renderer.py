@@ -1,0 +1,469 @@
+"""SimilarityRenderer (glue/renderer.js) in headless Chromium (SwiftShader WebGL 2).
+
+Every number the GPU produces is compared with the float64 numpy reference in
+app/similarity.py and the colour tables in app/colormaps.py. Datasets are tiny:
+software WebGL is slow. The page is tests/browser/renderer_harness.html.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ifealid import similarity as S
+from ifealid.colormaps import COLORMAPS, colormap_index, lut_bytes
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "fixtures" / "original" / "000000015746.jpg.C3.npz.8.zip"
+DTYPES = {8: "<u1", 16: "<u2", 32: "<u4"}
+
+# Max abs error of the similarity (s in [0, 1]) against float64. 8 and 16 bit must
+# meet 1e-4 (the requirement); the renderer actually reaches ~2e-7 at every
+# precision (see glue/RENDERER.md), which REACHED asserts so a regression shows.
+REQUIRED = {8: 1e-4, 16: 1e-4}
+REACHED = 1e-6
+
+MEASURED: dict[str, float] = {}
+
+
+# --------------------------------------------------------------------------- page
+
+
+class Harness:
+    def __init__(self, page):
+        self.page = page
+        self.shape = None
+
+    def call(self, name, arg=None):
+        return self.page.evaluate(f"a => harness.{name}(a)", arg)
+
+    def create(self, canvas=(48, 34), **options):
+        return self.call("create", {"canvasWidth": canvas[0], "canvasHeight": canvas[1], "options": options})
+
+    def load(self, layers: np.ndarray, features: int, precision: int):
+        n_layers, height, width, _ = layers.shape
+        data = base64.b64encode(np.ascontiguousarray(layers, dtype=DTYPES[precision]).tobytes()).decode()
+        self.shape = (height, width)
+        return self.call("load", {"width": width, "height": height, "features": features,
+                                  "precision": precision, "data": data})
+
+    def similarity(self, **state) -> np.ndarray:
+        raw = base64.b64decode(self.call("similarity", state))
+        return np.frombuffer(raw, dtype="<f4").reshape(self.shape).astype(np.float64)
+
+    def render(self, **state):
+        out = self.call("render", state)
+        w, h = self.page.evaluate("[harness.renderer.canvas.width, harness.renderer.canvas.height]")
+        canvas = np.frombuffer(base64.b64decode(out["canvas"]), dtype=np.uint8).reshape(h, w, 4)
+        return canvas, out["stretch"]
+
+
+@pytest.fixture(scope="module")
+def module_page(browser, base_url):
+    context = browser.new_context(viewport={"width": 400, "height": 300})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+
+    def on_console(msg):
+        # WebGL errors surface as console warnings ("GL_INVALID_OPERATION: ...",
+        # "WebGL: INVALID_VALUE ..."); performance notes ("GPU stall due to
+        # ReadPixels", expected with sync readbacks) are not problems.
+        text = msg.text
+        if msg.type == "error" or "INVALID" in text or "CONTEXT_LOST" in text or "context lost" in text.lower():
+            problems.append(f"console {msg.type}: {text}")
+
+    page.on("console", on_console)
+    page.goto(f"{base_url}/tests/browser/renderer_harness.html")
+    page.wait_for_function("window.harness && window.harness.ready")
+    page.problems = problems
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def h(module_page):
+    module_page.problems.clear()
+    harness = Harness(module_page)
+    yield harness
+    assert module_page.problems == [], module_page.problems
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_accuracy():
+    yield
+    if MEASURED:
+        print("\nmeasured max abs error vs float64 numpy:")
+        for key in sorted(MEASURED):
+            print(f"  {key}: {MEASURED[key]:.3g}")
+
+
+# --------------------------------------------------------------------------- data
+
+
+def to_layers(values: np.ndarray, precision: int) -> np.ndarray:
+    """(H, W, C) integers -> (L, H, W, 4) layers, padding channels zero."""
+    height, width, channels = values.shape
+    n_layers = -(-channels // 4)
+    padded = np.zeros((height, width, n_layers * 4), dtype=np.uint64)
+    padded[..., :channels] = values
+    return padded.reshape(height, width, n_layers, 4).transpose(2, 0, 1, 3).astype(DTYPES[precision])
+
+
+def make_values(seed: int, height: int, width: int, channels: int, precision: int) -> np.ndarray:
+    """Random integers with the hard cases planted: zero vectors, exactly parallel and
+    nearly parallel vectors (cos within 1e-9 of 1), all-max and single-tiny-channel pixels."""
+    rng = np.random.default_rng(seed)
+    top = 2 ** precision - 1
+    v = rng.integers(0, top, size=(height, width, channels), dtype=np.uint64, endpoint=True)
+    sparse = (rng.random((height, width, channels)) < 0.6) & (rng.random((height, width, 1)) < 0.5)
+    v[sparse] = 0  # ReLU-like rows
+    v[0, 1] = 0
+    v[height // 2, 2] = 0
+    base = rng.integers(1, top // 2, size=channels, dtype=np.uint64, endpoint=True) * 2
+    v[1, 1] = base
+    v[1, 2] = base // 2  # exactly parallel: s = 1
+    near = base.copy()
+    near[channels // 2] += 1
+    v[1, 3] = near  # nearly parallel
+    near = base.copy()
+    near[0] -= 1
+    v[2, 1] = near
+    v[2, 2] = top
+    v[2, 3] = 0
+    v[2, 3, channels - 1] = 1
+    return v
+
+
+def reference_pixels(width: int, height: int):
+    """Corners, centre, the zero vector (1, 0), and the planted (near-)parallel/tiny pixels."""
+    return [(0, 0), (width - 1, height - 1), (width // 2, height // 2), (1, 0), (1, 1), (3, 1), (3, 2)]
+
+
+def expected_stretch_colours(sim: np.ndarray, lo: float, hi: float, lut: np.ndarray):
+    v = (sim - lo) / (hi - lo) if hi > lo else np.zeros_like(sim)
+    v = np.clip(v, 0.0, 1.0)
+    return v, colormap_index(v)
+
+
+def assert_lut_colours(rgb: np.ndarray, v: np.ndarray, lut: np.ndarray) -> int:
+    """rgb (..., 3) equals lut[min(255, floor(v * 256))], except a neighbouring entry where
+    v * 256 lies within 1e-3 of a bin edge: the GPU computes v in float32, numpy in float64.
+    Returns how many pixels used that allowance."""
+    idx = colormap_index(v)
+    exact = np.all(rgb == lut[idx], axis=-1)
+    edge = 0
+    for pos in zip(*np.nonzero(~exact)):
+        x = v[pos] * 256.0
+        assert abs(x - round(x)) < 1e-3, f"pixel {pos}: v={v[pos]} colour {rgb[pos]} != {lut[idx[pos]]}"
+        neighbours = [lut[i] for i in (idx[pos] - 1, idx[pos] + 1) if 0 <= i < 256]
+        assert any(np.array_equal(rgb[pos], n) for n in neighbours), f"pixel {pos}: {rgb[pos]}"
+        edge += 1
+    return edge
+
+
+def fixture_layers():
+    """The paper's COCO conv4_x example: 1024 channels, 40x26, 8 bit; k.png = layer k."""
+    with zipfile.ZipFile(FIXTURE) as zf:
+        meta = json.loads(zf.read([n for n in zf.namelist() if n.endswith(".json")][0]))
+        n_layers = -(-meta["features"] // 4)
+        layers = np.stack([np.asarray(Image.open(io.BytesIO(zf.read(f"{k}.png"))).convert("RGBA"))
+                           for k in range(n_layers)])
+    assert layers.shape == (n_layers, meta["height"], meta["width"], 4)
+    return layers, meta
+
+
+# -------------------------------------------------------------------------- tests
+
+
+CASES = [(8, 5), (8, 13), (8, 255), (16, 5), (16, 13), (16, 255), (32, 5), (32, 13), (32, 61)]
+
+
+@pytest.mark.parametrize("precision,channels", CASES)
+def test_similarity_matches_float64(h, precision, channels):
+    height, width = 17, 24
+    values = make_values(precision * 1000 + channels, height, width, channels, precision)
+    h.create()
+    h.load(to_layers(values, precision), channels, precision)
+    ref_values = values.astype(np.float64) / (2 ** precision - 1)
+    worst = {"angular": 0.0, "cosine": 0.0}
+    for x, y in reference_pixels(width, height):
+        for metric in ("angular", "cosine"):
+            got = h.similarity(reference=[x, y], metric=metric)
+            want = S.similarity_map(ref_values, x, y, metric)
+            assert np.isfinite(got).all()
+            assert got.min() >= 0.0 and got.max() <= 1.0
+            err = float(np.abs(got - want).max())
+            worst[metric] = max(worst[metric], err)
+            # Exact where the definition says so: zero vectors, zero reference, the reference itself.
+            zero = ~values.any(axis=2)
+            assert np.all(got[zero] == 0.0)
+            if not values[y, x].any():
+                assert np.all(got == 0.0)
+            else:
+                assert abs(got[y, x] - 1.0) <= 1e-6
+    for metric, err in worst.items():
+        MEASURED[f"{precision:2d} bit C={channels:3d} {metric}"] = err
+        assert err <= REQUIRED.get(precision, REACHED)
+        assert err <= REACHED, f"{metric}: {err}"
+    # The exactly parallel pair (1, 1) / (2, 1) and the nearly parallel ones.
+    got = h.similarity(reference=[1, 1], metric="angular")
+    assert got[1, 2] >= 1.0 - 1e-6
+
+
+@pytest.mark.parametrize("precision,channels", [(8, 255), (16, 255), (32, 61)])
+def test_partially_unrolled_shader_gives_the_same_map(h, precision, channels):
+    """Above unrollLimit texel fetches the shader loops over whole texels; same numbers."""
+    height, width = 17, 24
+    values = make_values(7 + channels, height, width, channels, precision)
+    ref_values = values.astype(np.float64) / (2 ** precision - 1)
+    h.create(unrollLimit=2)
+    h.load(to_layers(values, precision), channels, precision)
+    for metric in ("angular", "cosine"):
+        got = h.similarity(reference=[5, 6], metric=metric)
+        assert np.abs(got - S.similarity_map(ref_values, 5, 6, metric)).max() <= REACHED
+
+
+def test_real_fixture_1024_channels(h):
+    layers, meta = fixture_layers()
+    h.create()
+    h.load(layers, meta["features"], meta["precision"])
+    values = S.layers_to_values(layers, 8, meta["features"])
+    width, height = meta["width"], meta["height"]
+    rng = np.random.default_rng(3)
+    refs = [(0, 0), (width // 2, height // 2), (width - 1, height - 1)]
+    refs += [tuple(int(a) for a in rng.integers(0, (width, height))) for _ in range(3)]
+    worst = 0.0
+    for x, y in refs:
+        for metric in ("angular", "cosine"):
+            got = h.similarity(reference=[x, y], metric=metric)
+            worst = max(worst, float(np.abs(got - S.similarity_map(values, x, y, metric)).max()))
+    MEASURED[" 8 bit fixture 40x26x1024"] = worst
+    assert worst <= REACHED
+    for k in (0, 517, 1023):
+        got = h.similarity(channel=k)
+        assert np.abs(got - S.channel_map(values, k)).max() <= 1e-7
+
+
+@pytest.mark.parametrize("precision,channels", [(8, 13), (16, 13), (32, 13)])
+def test_channel_view(h, precision, channels):
+    values = make_values(11, 17, 24, channels, precision)
+    ref_values = values.astype(np.float64) / (2 ** precision - 1)
+    h.create()
+    h.load(to_layers(values, precision), channels, precision)
+    for k in range(channels):
+        got = h.similarity(channel=k)
+        assert np.abs(got - S.channel_map(ref_values, k)).max() <= 2e-7, k
+    # Back to the similarity map.
+    got = h.similarity(channel=None, reference=[4, 4], metric="angular")
+    assert np.abs(got - S.angular_similarity(ref_values, 4, 4)).max() <= REACHED
+
+
+def test_stretch_min_max(h):
+    values = make_values(5, 17, 24, 13, 16)
+    ref_values = values.astype(np.float64) / 65535
+    h.create(canvas=(48, 34))
+    h.load(to_layers(values, 16), 13, 16)
+    for metric in ("angular", "cosine"):
+        sim = h.similarity(reference=[7, 9], metric=metric)
+        _, stretch = h.render(view={"scale": 2, "offsetX": 0, "offsetY": 0}, stretch="relative")
+        # The GPU reduction is exact on the GPU's own values...
+        assert stretch == {"min": sim.min(), "max": sim.max()}
+        # ...and those are the float64 reference's within the similarity accuracy.
+        _, lo, hi = S.stretch(S.similarity_map(ref_values, 7, 9, metric), "relative")
+        assert abs(stretch["min"] - lo) <= REACHED and abs(stretch["max"] - hi) <= REACHED
+    _, stretch = h.render(stretch="absolute")
+    assert stretch == {"min": 0, "max": 1}
+    chan = h.similarity(channel=3)
+    _, stretch = h.render(stretch="relative")
+    assert stretch == {"min": chan.min(), "max": chan.max()}
+    assert stretch["min"] == pytest.approx(ref_values[..., 3].min(), abs=1e-7)
+    assert stretch["max"] == pytest.approx(ref_values[..., 3].max(), abs=1e-7)
+
+
+@pytest.mark.parametrize("name", ["fire", "viridis", "grey"])
+@pytest.mark.parametrize("mode", ["relative", "absolute"])
+def test_canvas_colours_follow_the_lut(h, name, mode):
+    values = make_values(21, 17, 24, 13, 8)
+    lut = COLORMAPS[name]
+    # Map at 2x with a margin: canvas pixel (4 + 2x + i, 3 + 2y + j) shows map pixel (x, y).
+    h.create(canvas=(56, 40))
+    h.load(to_layers(values, 8), 13, 8)
+    sim = h.similarity(reference=[10, 5], metric="angular")
+    canvas, stretch = h.render(lut=base64.b64encode(lut_bytes(name)).decode(), stretch=mode,
+                               view={"scale": 2, "offsetX": 4, "offsetY": 3})
+    inside = canvas[3:37, 4:52]
+    assert np.all(inside[..., 3] == 255)
+    mask = np.ones(canvas.shape[:2], dtype=bool)
+    mask[3:37, 4:52] = False
+    assert np.all(canvas[mask] == 0), "outside the map the canvas stays transparent"
+    lo, hi = (stretch["min"], stretch["max"]) if mode == "relative" else (0.0, 1.0)
+    v, _ = expected_stretch_colours(sim, lo, hi, lut)
+    v_px = np.repeat(np.repeat(v, 2, axis=0), 2, axis=1)
+    edges = assert_lut_colours(inside[..., :3], v_px, lut)
+    assert edges <= 8, edges
+    if mode == "relative":
+        # The reference pixel has s = 1 = max: the last entry.
+        assert np.array_equal(inside[2 * 5, 2 * 10, :3], lut[255])
+
+
+@pytest.mark.parametrize("colour", [False, True])
+def test_overlay_blend(h, colour):
+    values = make_values(8, 17, 24, 13, 8)
+    h.create(canvas=(24, 17))
+    h.load(to_layers(values, 8), 13, 8)
+    sim = h.similarity(reference=[6, 6], metric="angular")
+    rgb = np.array([200.0, 100.0, 50.0])
+    h.page.evaluate("rgb => harness.overlay(rgb)", rgb.astype(int).tolist())
+    opacity = 0.6
+    canvas, stretch = h.render(view={"scale": 1, "offsetX": 0, "offsetY": 0}, opacity=opacity,
+                               overlayColour=colour, lut=base64.b64encode(lut_bytes("fire")).decode())
+    v, idx = expected_stretch_colours(sim, stretch["min"], stretch["max"], COLORMAPS["fire"])
+    heat = COLORMAPS["fire"][idx] / 255.0
+    ov = rgb / 255.0 if colour else np.full(3, rgb @ np.array([0.2126, 0.7152, 0.0722]) / 255.0)
+    alpha = np.minimum(1.0, v + (1.0 - opacity))[..., None]
+    want = 255.0 * (ov * (1.0 - alpha) + heat * alpha)
+    # Off-edge pixels may take a neighbouring LUT entry; leave those out.
+    x = v * 256.0
+    clear = np.abs(x - np.round(x)) > 1e-3
+    assert np.abs(canvas[..., :3][clear] - want[clear]).max() <= 1.0
+    assert np.all(canvas[..., 3] == 255)
+    # Without an overlay the heat map is opaque whatever the opacity.
+    h.page.evaluate("() => harness.overlay(null)")
+    canvas, _ = h.render()
+    assert np.array_equal(canvas[..., :3][clear], COLORMAPS["fire"][idx][clear])
+
+
+def test_all_zero_dataset_never_nan(h):
+    values = np.zeros((17, 24, 13), dtype=np.uint64)
+    h.create(canvas=(24, 17))
+    h.load(to_layers(values, 32), 13, 32)
+    fire = base64.b64encode(lut_bytes("fire")).decode()
+    for metric in ("angular", "cosine"):
+        sim = h.similarity(reference=[3, 3], metric=metric)
+        assert np.all(sim == 0.0)
+        canvas, stretch = h.render(lut=fire, view={"scale": 1, "offsetX": 0, "offsetY": 0})
+        assert stretch == {"min": 0, "max": 0}
+        assert np.all(canvas[..., :3] == COLORMAPS["fire"][0])
+    assert np.all(h.similarity(channel=4) == 0.0)
+    # Same through the 8-bit integer path.
+    h.load(to_layers(values, 8), 13, 8)
+    assert np.all(h.similarity(channel=None, reference=[0, 0]) == 0.0)
+
+
+def test_view_transform_and_visible_region(h):
+    values = make_values(9, 17, 24, 13, 8)
+    h.create(canvas=(56, 40))
+    h.load(to_layers(values, 8), 13, 8)
+    page = h.page
+    # Fitted with 10 px padding at load, centred.
+    view = page.evaluate("harness.renderer.getView()")
+    scale = min((56 - 20) / 24, (40 - 20) / 17)
+    assert view["scale"] == pytest.approx(scale)
+    assert view["offsetX"] == pytest.approx((56 - scale * 24) / 2)
+    assert view["offsetY"] == pytest.approx((40 - scale * 17) / 2)
+    assert page.evaluate("harness.renderer.canvasToPixel(0, 0)") is None
+    hit = page.evaluate("(() => { const r = harness.renderer; const c = r.pixelToCanvas(7, 11);"
+                        " return r.canvasToPixel(c.x + 0.5, c.y + 0.5); })()")
+    assert hit == {"x": 7, "y": 11}
+    # zoomAt keeps the point under the cursor.
+    before = page.evaluate("harness.renderer.canvasToPixel(30.3, 20.7)")
+    page.evaluate("harness.renderer.zoomAt(30.3, 20.7, 3)")
+    assert page.evaluate("harness.renderer.canvasToPixel(30.3, 20.7)") == before
+
+    # Zoomed in: map pixels x 5..18, y 3..12 visible at 4x; relative stretch over them.
+    sim = h.similarity(reference=[8, 8], metric="angular")
+    canvas, stretch = h.render(view={"scale": 4, "offsetX": -20, "offsetY": -12})
+    region = page.evaluate("harness.renderer.lastFrame.region")
+    assert region == {"x0": 5, "y0": 3, "x1": 19, "y1": 13}
+    visible = sim[3:13, 5:19]
+    assert stretch == {"min": visible.min(), "max": visible.max()}
+    v, _ = expected_stretch_colours(sim, stretch["min"], stretch["max"], COLORMAPS["grey"])
+    cy, cx = np.mgrid[0:40, 0:56]
+    mx, my = (cx + 20) // 4, (cy + 12) // 4
+    assert_lut_colours(canvas[..., :3], v[my, mx], COLORMAPS["grey"])
+    # Panned off the map: nothing drawn.
+    canvas, _ = h.render(view={"scale": 4, "offsetX": 500, "offsetY": 0})
+    assert np.all(canvas == 0)
+
+
+def _frames(h, refs, **options):
+    h.create(canvas=(24, 17), preview=True, **options)
+    values = make_values(13, 17, 24, 13, 8)
+    h.load(to_layers(values, 8), 13, 8)
+    h.call("apply", {"view": {"scale": 1, "offsetX": 0, "offsetY": 0}})
+    return h.call("moves", refs)
+
+
+def test_preview_while_moving_then_full_frame_when_resting(h):
+    out = _frames(h, [[1, 1], [5, 5], [9, 9]], sync=True)
+    kinds = [f["kind"] for f in out["frames"]]
+    assert kinds == ["preview", "preview", "preview", "full"], kinds
+    assert [f["reference"] for f in out["frames"]] == [{"x": 1, "y": 1}, {"x": 5, "y": 5}, {"x": 9, "y": 9}, {"x": 9, "y": 9}]
+    shots = [np.frombuffer(base64.b64decode(s), dtype=np.uint8).reshape(17, 24, 4)[::-1] for s in out["shots"]]
+    # Preview: every second pixel in each axis, shown nearest-neighbour in 2x2 blocks.
+    for shot in shots[:3]:
+        assert np.array_equal(shot, shot[(np.arange(17) // 2 * 2)][:, (np.arange(24) // 2 * 2)])
+    full = shots[3]
+    assert not np.array_equal(full, full[(np.arange(17) // 2 * 2)][:, (np.arange(24) // 2 * 2)])
+    canvas, _ = h.render()
+    assert np.array_equal(full, canvas)
+
+
+def test_async_frames_report_times_and_stretch(h):
+    out = _frames(h, [[2, 3], [4, 4]], sync=False)
+    frames = out["frames"]
+    assert [f["kind"] for f in frames] == ["preview", "preview", "full"]
+    sim = h.similarity(reference=[4, 4], metric="angular")
+    assert frames[-1]["stretch"] == {"min": sim.min(), "max": sim.max()}
+    for f in frames:
+        assert f["t"] >= f["issued"] > 0
+
+
+def test_no_preview_for_small_maps_in_auto_mode(h):
+    h.create(canvas=(24, 17))  # preview: 'auto'; 24 x 17 x 13 is far below the threshold
+    values = make_values(13, 17, 24, 13, 8)
+    h.load(to_layers(values, 8), 13, 8)
+    out = h.call("moves", [[1, 1], [2, 2]])
+    assert [f["kind"] for f in out["frames"]] == ["full", "full"]
+
+
+def test_errors_are_clear(h):
+    page = h.page
+    h.create()
+    msg = page.evaluate("""async () => {
+        const { SimilarityRenderer } = await import('/glue/renderer.js');
+        const c = document.createElement('canvas');
+        c.getContext('2d');
+        try { new SimilarityRenderer(c); return null; } catch (e) { return e.message; }
+    }""")
+    assert msg is not None and "WebGL 2" in msg
+    msg = page.evaluate("""() => { try {
+        harness.renderer.setDataset({width: 4, height: 3, features: 5, precision: 8, layers: new Uint8Array(10)});
+      } catch (e) { return e.message; } }""")
+    assert "expected 2x3x4x4" in msg
+    msg = page.evaluate("""() => { try {
+        harness.renderer.setDataset({width: 4, height: 3, features: 5, precision: 16, layers: new Uint8Array(96)});
+      } catch (e) { return e.message; } }""")
+    assert "Uint16Array" in msg
+    h.load(to_layers(make_values(1, 3, 4, 5, 8), 8), 5, 8)
+    msg = page.evaluate("() => { try { harness.renderer.setChannel(5); } catch (e) { return e.name + ': ' + e.message; } }")
+    assert msg.startswith("RangeError")
+
+
+def test_datasets_release_their_gpu_objects(h):
+    h.create()
+    first = h.load(to_layers(make_values(1, 17, 24, 13, 8), 8), 13, 8)
+    second = h.load(to_layers(make_values(2, 9, 30, 61, 32), 32), 61, 32)
+    third = h.load(to_layers(make_values(3, 17, 24, 255, 16), 16), 255, 16)
+    assert first == second == third
+    h.render()
+    after = h.page.evaluate("(() => { harness.renderer.dispose(); return harness.renderer.stats(); })()")
+    assert after == {"texture": 0, "framebuffer": 0, "buffer": 0, "program": 0}
