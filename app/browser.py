@@ -31,6 +31,14 @@ def runtime_versions() -> dict:
     }
 
 
+def colormaps() -> dict:
+    """Every colour table as 768 RGB bytes, for the page (the tables live only in Python)."""
+    from .colormaps import COLORMAPS, DEFAULT_COLORMAP, lut_bytes
+
+    names = [DEFAULT_COLORMAP] + sorted(n for n in COLORMAPS if n != DEFAULT_COLORMAP)
+    return {name: lut_bytes(name) for name in names}
+
+
 def decode_for_worker(data, progress=None, memory_budget: int = BROWSER_MEMORY_BUDGET) -> dict:
     """Decode ZIP bytes. Returns either {"error": {...}} or the dataset:
 

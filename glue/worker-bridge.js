@@ -39,6 +39,7 @@ export class WorkerBridge {
         this.versions = message.versions;
         this.bootMs = message.bootMs;
         this.bootStages = message.stages;
+        this.colormaps = message.colormaps;
         this._resolveReady(message);
         break;
       case MSG.BOOT_FAILED:

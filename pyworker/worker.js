@@ -38,8 +38,11 @@ async function boot() {
   decodeFn = browser.decode_for_worker;
   const versions = browser.runtime_versions().toJs({ dict_converter: Object.fromEntries });
   versions.pyodide = pyodide.version;
+  const tables = browser.colormaps();
+  const colormaps = Object.fromEntries([...tables.keys()].map((name) => [name, tables.get(name).toJs()]));
+  tables.destroy();
   lap('import');
-  postMessage({ type: MSG.READY, versions, bootMs: performance.now() - started, stages });
+  postMessage({ type: MSG.READY, versions, colormaps, bootMs: performance.now() - started, stages });
 }
 
 const ready = boot().catch((err) => {

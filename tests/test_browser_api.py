@@ -32,3 +32,13 @@ def test_decode_reports_progress(original_example):
 def test_runtime_versions():
     versions = runtime_versions()
     assert set(versions) == {"python", "numpy", "pillow", "ifealid"}
+
+
+def test_colormaps_for_the_page_start_with_the_default_fire():
+    from ifealid.browser import colormaps
+    from ifealid.colormaps import COLORMAPS
+
+    tables = colormaps()
+    assert list(tables)[0] == "fire" and set(tables) == set(COLORMAPS)
+    assert all(len(t) == 768 for t in tables.values())
+    assert tables["fire"] == COLORMAPS["fire"].tobytes()

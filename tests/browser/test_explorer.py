@@ -1,0 +1,292 @@
+"""The explorer screen in the real page: hover, lock, pin, chart, channel view, scale, zoom.
+
+What the GPU drew is read back through the renderer and compared with the float64
+reference in app/similarity.py and the tables in app/colormaps.py.
+"""
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ifealid
+from ifealid import similarity as S
+from ifealid.colormaps import COLORMAPS, colormap_index
+from zipkit import dataset_entries, jpeg_bytes, random_values, zip_bytes
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "fixtures" / "original" / "000000015746.jpg.C3.npz.8.zip"
+READY = "window.ifealid && (window.ifealid.state.boot.ready || window.ifealid.state.boot.error)"
+SHOWN = "window.ifealid.state.loading === null && (window.ifealid.state.shownAt !== null || window.ifealid.state.error)"
+
+
+class Page:
+    """The page, driven like a user, with read-backs through window.ifealid."""
+
+    def __init__(self, page):
+        self.page = page
+
+    def open(self, path: Path):
+        self.page.evaluate("window.ifealid.state.error = null; window.ifealid.state.shownAt = null")
+        self.page.set_input_files("#file-input", str(path))
+        self.page.wait_for_function(SHOWN)
+        assert self.page.evaluate("window.ifealid.state.error") is None
+        self.dataset = ifealid.load_dataset(path)
+        self.values = self.dataset.as_float(np.float64)
+        self.idle()
+
+    def idle(self):
+        """Wait until the renderer has nothing left to draw (the full frame is on screen)."""
+        self.page.evaluate("""() => new Promise((resolve) => {
+          const r = window.ifealid.explorer.renderer;
+          const check = () => (r._dirty || r._refinePending || r._raf || r._pending.length)
+            ? requestAnimationFrame(check) : resolve();
+          requestAnimationFrame(check);
+        })""")
+
+    def point(self, x: int, y: int) -> tuple[float, float]:
+        """Page coordinates of the centre of map pixel (x, y)."""
+        box = self.page.locator("#map").bounding_box()
+        cx, cy, dpr = self.page.evaluate("""([x, y]) => {
+          const r = window.ifealid.explorer.renderer, c = r.canvas;
+          const p = r.pixelToCanvas(x + 0.5, y + 0.5);
+          return [p.x, p.y, c.width / c.clientWidth];
+        }""", [x, y])
+        return box["x"] + cx / dpr, box["y"] + cy / dpr
+
+    def hover(self, x: int, y: int):
+        self.page.mouse.move(*self.point(x, y))
+        self.idle()
+
+    def state(self, key):
+        return self.page.evaluate(f"window.ifealid.state.{key}")
+
+    def similarity_map(self) -> np.ndarray:
+        raw = self.page.evaluate("""() => {
+          const a = window.ifealid.explorer.renderer.readSimilarity();
+          let s = ''; const b = new Uint8Array(a.buffer);
+          for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode.apply(null, b.subarray(i, i + 0x8000));
+          return btoa(s);
+        }""")
+        h, w = self.values.shape[:2]
+        return np.frombuffer(base64.b64decode(raw), dtype="<f4").reshape(h, w).astype(np.float64)
+
+    def canvas_pixel(self, x: int, y: int) -> list[int]:
+        """RGBA on the drawn canvas at the centre of map pixel (x, y)."""
+        return self.page.evaluate("""([x, y]) => {
+          const r = window.ifealid.explorer.renderer;
+          const p = r.pixelToCanvas(x + 0.5, y + 0.5);
+          const px = r.readCanvas(); const w = r.canvas.width;
+          const i = (Math.floor(p.y) * w + Math.floor(p.x)) * 4;
+          return Array.from(px.subarray(i, i + 4));
+        }""", [x, y])
+
+
+@pytest.fixture(scope="module")
+def app(browser, base_url):
+    context = browser.new_context(viewport={"width": 900, "height": 600})
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{base_url}/index.html")
+    page.wait_for_function(READY)
+    yield Page(page)
+    assert errors == []
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """16 bit, an odd channel count, a zero-vector pixel, no overlay (opaque heat map)."""
+    values = random_values((9, 14, 13), 16, seed=7)
+    values[2, 3] = 0
+    path = tmp_path_factory.mktemp("explorer") / "gen16.zip"
+    path.write_bytes(zip_bytes(dataset_entries(values, 16, name="generated <16>")))
+    return path
+
+
+def test_top_bar_and_first_frame(app, generated):
+    app.open(generated)
+    assert app.page.text_content("#dataset-title") == "generated <16>"
+    assert app.page.text_content("#dataset-shape") == "14×9×13 @ 16 bit"
+    assert app.page.is_visible("#map") and app.page.is_hidden("#start")
+    assert app.page.is_hidden("#opacity-box")  # no overlay: no slider, opaque heat map
+
+
+def test_hover_sets_the_reference_and_the_gpu_map_matches_numpy(app, generated):
+    app.open(generated)
+    for x, y in [(0, 0), (7, 4), (13, 8)]:
+        app.hover(x, y)
+        assert app.state("view.reference") == {"x": x, "y": y}
+        got = app.similarity_map()
+        assert np.abs(got - S.angular_similarity(app.values, x, y)).max() <= 1e-4
+        assert app.page.text_content("#readout").startswith(f"x {x}, y {y}")
+
+
+def test_zero_vector_reference_gives_zero_everywhere(app, generated):
+    app.open(generated)
+    app.hover(3, 2)
+    got = app.similarity_map()
+    assert np.isfinite(got).all() and not got.any()
+
+
+def test_cosine_metric_option(app, generated):
+    app.open(generated)
+    app.page.select_option("#metric", "cosine")
+    app.hover(5, 5)
+    assert np.abs(app.similarity_map() - S.cosine_similarity(app.values, 5, 5)).max() <= 1e-4
+    app.page.select_option("#metric", "angular")
+
+
+def test_colour_scale_shows_the_stretch_and_the_canvas_uses_the_lut(app, generated):
+    app.open(generated)
+    app.hover(6, 3)
+    smap = S.angular_similarity(app.values, 6, 3)
+    v, lo, hi = S.stretch(smap, "relative")
+    assert app.page.text_content("#scale-min") == f"{lo:.4f}"
+    assert app.page.text_content("#scale-max") == f"{hi:.4f}"
+    app.page.select_option("#colormap", "viridis")
+    app.idle()
+    lut = COLORMAPS["viridis"]
+    for x, y in [(6, 3), (0, 0), (10, 7)]:
+        index = int(colormap_index(v[y, x]))
+        got = np.array(app.canvas_pixel(x, y)[:3])
+        # ±1 entry at bin edges: the GPU's float32 v may fall on the other side of an edge.
+        candidates = [lut[i] for i in range(max(0, index - 1), min(255, index + 1) + 1)]
+        assert any((got == c).all() for c in candidates), (x, y, got, lut[index])
+    app.page.select_option("#stretch", "absolute")
+    app.idle()
+    assert (app.page.text_content("#scale-min"), app.page.text_content("#scale-max")) == ("0.0000", "1.0000")
+    app.page.select_option("#stretch", "relative")
+    app.page.select_option("#colormap", "fire")
+
+
+def test_lock_keeps_the_reference_and_the_readout_shows_the_similarity(app, generated):
+    app.open(generated)
+    app.hover(4, 4)
+    app.page.keyboard.press("l")
+    assert app.page.is_visible("#locked-badge")
+    assert app.page.get_attribute("#lock", "aria-pressed") == "true"
+    app.hover(12, 1)
+    assert app.state("view.reference") == {"x": 4, "y": 4}
+    expected = S.angular_similarity(app.values, 4, 4)[1, 12]
+    assert f"similarity {expected:.4f}" in app.page.text_content("#readout")
+    assert np.abs(app.similarity_map() - S.angular_similarity(app.values, 4, 4)).max() <= 1e-4
+    app.page.keyboard.press("l")  # the same key unlocks; the reference follows the pointer again
+    assert app.page.is_hidden("#locked-badge")
+    assert app.state("view.reference") == {"x": 12, "y": 1}
+    app.page.click("#lock")
+    assert app.state("view.locked") is True
+    app.page.click("#lock")
+    assert app.state("view.locked") is False
+
+
+def test_chart_values_equal_the_decoded_ones_and_pinning_shows_the_butterfly(app, generated):
+    app.open(generated)
+    app.hover(9, 6)
+    hover = app.page.evaluate("Array.from(window.ifealid.explorer.chart.hover)")
+    assert np.array_equal(np.array(hover), app.values[6, 9])
+    app.page.mouse.click(*app.point(2, 7))
+    app.page.wait_for_function("window.ifealid.state.view.pinned !== null")  # after the double-click window
+    assert app.state("view.pinned") == {"x": 2, "y": 7}
+    assert app.page.is_visible("#marker")
+    pinned = app.page.evaluate("Array.from(window.ifealid.explorer.chart.pinned)")
+    assert np.array_equal(np.array(pinned), app.values[7, 2])
+    assert app.state("view.reference") == {"x": 2, "y": 7}  # hovering while clicking moved it
+    app.hover(11, 1)
+    assert app.state("view.pinned") == {"x": 2, "y": 7}  # pinning does not follow the pointer
+    app.page.click("#marker")  # a click on the marker removes it
+    assert app.state("view.pinned") is None and app.page.is_hidden("#marker")
+
+
+def test_hovering_the_chart_shows_that_channels_map(app, generated):
+    app.open(generated)
+    app.hover(5, 5)
+    box = app.page.locator("#chart").bounding_box()
+    k = 6
+    app.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + (k + 0.5) * box["height"] / 13)
+    app.idle()
+    assert app.state("view.channel") == k
+    assert app.page.text_content("#chart-readout").startswith(f"channel {k}: {app.values[5, 5, k]:.4f}")
+    assert np.abs(app.similarity_map() - S.channel_map(app.values, k)).max() <= 1e-6
+    v, lo, hi = S.stretch(S.channel_map(app.values, k))
+    assert app.page.text_content("#scale-max") == f"{hi:.4f}"
+    app.page.mouse.move(box["x"] - 50, box["y"] + 5)  # leaving the chart returns to similarity
+    app.idle()
+    assert app.state("view.channel") is None
+
+
+def test_zoom_and_pan_by_keys_buttons_wheel_and_drag(app, generated):
+    app.open(generated)
+    view = lambda: app.page.evaluate("window.ifealid.explorer.renderer.getView()")  # noqa: E731
+    fitted = view()
+    app.page.focus("#map")
+    app.page.keyboard.press("+")
+    zoomed = view()
+    assert zoomed["scale"] == pytest.approx(fitted["scale"] * 1.25)
+    app.page.keyboard.press("ArrowLeft")  # the map moves right, as if the view went left
+    assert view()["offsetX"] > zoomed["offsetX"] and view()["scale"] == zoomed["scale"]
+    app.page.keyboard.press("0")
+    assert view() == fitted
+    app.page.click("#zoom-in")
+    assert view()["scale"] > fitted["scale"]
+    app.page.click("#zoom-fit")
+    x, y = app.point(7, 4)
+    app.page.mouse.move(x, y)
+    app.page.mouse.wheel(0, -200)
+    app.idle()
+    assert view()["scale"] > fitted["scale"]
+    before = view()
+    app.page.mouse.move(x, y)
+    app.page.mouse.down()
+    app.page.mouse.move(x + 40, y + 25, steps=4)
+    app.page.mouse.up()
+    after = view()
+    assert after["offsetX"] > before["offsetX"] and after["offsetY"] > before["offsetY"]
+    assert app.state("view.pinned") is None  # a drag is not a click
+    app.page.dblclick("#zoom-fit")
+    app.page.mouse.dblclick(*app.point(7, 4))
+    assert view()["scale"] == pytest.approx(fitted["scale"] * 2)
+    app.page.wait_for_timeout(400)
+    assert app.state("view.pinned") is None  # a double-click zooms; it does not pin
+    app.page.keyboard.press("0")
+
+
+def test_real_fixture_with_overlay(app):
+    app.open(FIXTURE)
+    assert app.page.text_content("#dataset-shape") == "26×40×1024 @ 8 bit"
+    assert app.page.is_visible("#opacity-box")
+    assert app.page.input_value("#opacity") == "0.9"
+    app.hover(13, 20)
+    assert np.abs(app.similarity_map() - S.angular_similarity(app.values, 13, 20)).max() <= 1e-4
+    app.page.keyboard.press("c")
+    assert app.page.get_attribute("#colour-toggle", "aria-pressed") == "true"
+    app.page.keyboard.press("c")
+
+
+def test_progress_is_shown_while_decoding_and_uploading(app, tmp_path):
+    path = tmp_path / "p.zip"
+    path.write_bytes(zip_bytes(dataset_entries(random_values((8, 8, 64), 8), 8, overlay=jpeg_bytes())))
+    app.page.evaluate("""() => {
+      window.__progress = [];
+      new MutationObserver(() => window.__progress.push(document.getElementById('progress-text').textContent))
+        .observe(document.getElementById('progress-text'), {childList: true, characterData: true, subtree: true});
+    }""")
+    app.open(path)
+    seen = app.page.evaluate("window.__progress")
+    assert any(text.startswith("Decoding") for text in seen), seen
+    assert "Uploading to the GPU" in seen
+    assert app.page.is_hidden("#progress")
+
+
+def test_without_webgl2_the_page_says_so(browser, base_url):
+    context = browser.new_context()
+    context.add_init_script("HTMLCanvasElement.prototype.getContext = function () { return null; };")
+    page = context.new_page()
+    page.goto(f"{base_url}/index.html")
+    page.wait_for_function(READY, timeout=90_000)
+    assert "WebGL 2 is not available" in page.text_content("#boot-status")
+    context.close()
