@@ -144,7 +144,8 @@ def test_no_request_leaves_127_0_0_1(app):
 
 def test_example_button_opens_the_bundled_example(app):
     page, _, _ = app
-    page.evaluate("window.ifealid.state.dataset = null; window.ifealid.state.error = null")
+    page.reload()  # back to the start screen
+    page.wait_for_function(READY)
     page.click("#example-button")
     page.wait_for_function(SETTLED)
     assert page.evaluate("window.ifealid.state.error") is None
