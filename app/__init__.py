@@ -3,6 +3,7 @@
 >>> import ifealid
 >>> ifealid.save_dataset(features, "layer3.zip", precision=8, overlay="image.jpg")
 >>> ds = ifealid.load_dataset("layer3.zip"); ds.values().shape
+>>> ifealid.save_features(model, "image.jpg", "layer3.zip", layer="layer3")  # needs ifealid[extract]
 """
 from __future__ import annotations
 
@@ -14,6 +15,20 @@ from .reader import read_dataset, read_info
 from .writer import save_dataset, write_quantised
 
 __version__ = "0.1.0"
+
+
+# Feature extraction needs torch (the `extract` extra); app/extract.py imports it only inside its
+# functions, and is imported here only when one of these names is first used, so `import ifealid`
+# (and the Pyodide worker) never needs torch.
+_EXTRACT_EXPORTS = ("capture", "extract_images", "load_model", "preprocess", "save_features")
+
+
+def __getattr__(name: str):
+    if name in _EXTRACT_EXPORTS:
+        from . import extract
+
+        return getattr(extract, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_dataset(path, **kwargs) -> Dataset:
@@ -33,4 +48,5 @@ __all__ = [
     "read_info",
     "save_dataset",
     "write_quantised",
+    *_EXTRACT_EXPORTS,
 ]
