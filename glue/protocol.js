@@ -9,7 +9,8 @@
 //   BOOT     {type, stage, detail}                       boot step started: 'pyodide' | 'packages' | 'ifealid'
 //   READY    {type, versions: {pyodide, python, numpy, pillow, ifealid}, bootMs,
 //            colormaps: {name: Uint8Array(768) RGB}, default first (defined in app/colormaps.py),
-//            stages: {pyodide, packages, import} (ms each, for benchmarks)}
+//            stages: {pyodide, packages, import} (ms each, for benchmarks),
+//                    snapshot: 'created' | 'restored' | 'unavailable' (Python start-up snapshot)}
 //   BOOT_FAILED {type, message}                          the runtime could not start; nothing will decode
 //   PROGRESS {type, id, stage: 'read' | 'decode', done, total}
 //   DATASET  {type, id, info, layers, overlay, overlaySize, decodeMs}

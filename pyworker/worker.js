@@ -23,12 +23,49 @@ async function installPackage(pyodide) {
   pyodide.runPython(`import sys; sys.path.insert(0, '/home/pyodide/pkgs')`);
 }
 
+// Python's own start-up (about half of the boot) is skipped on later visits: the first
+// boot saves a snapshot of the freshly initialised interpreter's memory (Pyodide's
+// _makeSnapshot, taken before any package is loaded) in Cache Storage, and later boots
+// restore it. Pyodide refuses a snapshot from another build; any failure falls back to
+// a normal start and drops the snapshot, so a bad one costs one slow boot at most.
+const SNAPSHOT_CACHE = 'ifealid-python-snapshot';
+const SNAPSHOT_KEY = new URL('python-snapshot.bin', RUNTIME_URL).href;
+
+async function startPython() {
+  let cache = null;
+  try {
+    cache = await caches.open(SNAPSHOT_CACHE);
+    const hit = await cache.match(SNAPSHOT_KEY);
+    if (hit) {
+      try {
+        const bytes = new Uint8Array(await hit.arrayBuffer());
+        return { pyodide: await loadPyodide({ indexURL: RUNTIME_URL, _loadSnapshot: bytes }), snapshot: 'restored' };
+      } catch (err) {
+        console.warn('IFeaLiD: the saved Python snapshot did not load; starting afresh', err);
+        await cache.delete(SNAPSHOT_KEY);
+      }
+    }
+  } catch {
+    cache = null;  // no Cache Storage here (e.g. an insecure origin): plain start-up
+  }
+  const pyodide = await loadPyodide({ indexURL: RUNTIME_URL, _makeSnapshot: Boolean(cache) });
+  if (!cache) return { pyodide, snapshot: 'unavailable' };
+  try {
+    await cache.put(SNAPSHOT_KEY, new Response(pyodide.makeMemorySnapshot()));
+    return { pyodide, snapshot: 'created' };
+  } catch {
+    return { pyodide, snapshot: 'unavailable' };
+  }
+}
+
 async function boot() {
   const stages = {};
   let mark = performance.now();
   const lap = (name) => { const now = performance.now(); stages[name] = now - mark; mark = now; };
   postMessage({ type: MSG.BOOT, stage: 'pyodide' });
-  const pyodide = await loadPyodide({ indexURL: RUNTIME_URL });
+  const { pyodide, snapshot } = await startPython();
+  stages.snapshot = snapshot;
+  self.ifealid = { pyodide };  // a handle for the browser tests' memory checks (Playwright's worker.evaluate)
   lap('pyodide');
   postMessage({ type: MSG.BOOT, stage: 'packages', detail: 'numpy, Pillow' });
   await Promise.all([pyodide.loadPackage(['numpy', 'pillow'], { messageCallback: () => {} }), installPackage(pyodide)]);

@@ -150,3 +150,20 @@ def test_example_button_opens_the_bundled_example(app):
     page.wait_for_function(SETTLED)
     assert page.evaluate("window.ifealid.state.error") is None
     _expect_same_as_cpython(page, ROOT / "datasets" / "000000015746.jpg.C1.npz.8.zip")
+
+
+def test_later_boots_restore_the_python_snapshot_and_decode_the_same(browser, base_url):
+    example = ROOT / "tests" / "fixtures" / "original" / "000000015746.jpg.C3.npz.8.zip"
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    kinds = []
+    for _ in range(3):  # the snapshot is written during the first boot; later boots restore it
+        page.goto(f"{base_url}/index.html")
+        page.wait_for_function(READY)
+        assert page.evaluate("window.ifealid.state.boot.error") is None
+        kinds.append(page.evaluate("window.ifealid.bridge.bootStages.snapshot"))
+    assert kinds[0] == "created" and kinds[-1] == "restored", kinds
+    assert open_file(page, example) is None
+    _expect_same_as_cpython(page, example)
+    context.close()
