@@ -39,6 +39,15 @@ def colormaps() -> dict:
     return {name: lut_bytes(name) for name in names}
 
 
+def _declared(data) -> str:
+    try:
+        from .reader import read_info
+
+        return read_info(bytes(data)).describe()
+    except Exception:  # noqa: BLE001 - only for the message
+        return "an unknown size"
+
+
 def decode_for_worker(data, progress=None, memory_budget: int = BROWSER_MEMORY_BUDGET) -> dict:
     """Decode ZIP bytes. Returns either {"error": {...}} or the dataset:
 
@@ -54,6 +63,14 @@ def decode_for_worker(data, progress=None, memory_budget: int = BROWSER_MEMORY_B
         dataset = read_dataset(bytes(data), memory_budget=memory_budget, progress=progress)
     except DatasetError as exc:
         return {"error": exc.to_dict()}
+    except MemoryError:
+        # The worker's 32-bit WebAssembly heap (4 GB at most, often less) ran out; Python is
+        # still sound, so the worker stays ready for the next, smaller file.
+        return {"error": {
+            "message": "the dataset needs more memory than the browser gives the Python worker "
+                       f"(it declares {_declared(data)}); try a lower precision or a smaller crop",
+            "rule": "out-of-memory", "entry": None,
+        }}
     info = dataset.info
     return {
         "info": {

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import struct
+import warnings
 import zipfile
 import zlib
 from collections import Counter
@@ -37,6 +38,7 @@ MAX_METADATA_BYTES = 64 * 1024
 MAX_OVERLAY_BYTES = 64 * 1024 ** 2
 MAX_OVERLAY_PIXELS = 64_000_000
 MAX_NAME_LENGTH = 1000
+MAX_JSON_DEPTH = 32  # metadata.json is a flat object; the deepest legitimate nesting is 2
 REQUIRED_FIELDS = ("precision", "name", "height", "width", "features")  # the original's order
 INTEGER_FIELDS = ("height", "width", "features", "precision")
 
@@ -45,6 +47,8 @@ Progress = Callable[[int, int], None]
 
 
 def _human_bytes(n: int) -> str:
+    if n >= 10 ** 18:
+        return f"{n:.3g} bytes"
     for unit in ("bytes", "KB", "MB", "GB", "TB"):
         if n < 1000 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
@@ -76,6 +80,8 @@ def _check_entries(infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
     for info in infos:
         name = info.filename
         shown = repr(name)
+        if not name:  # found by tests/test_fuzz.py: zipfile's is_dir() fails on it
+            raise DatasetError("the ZIP archive has an entry with an empty name", rule="entry-name", entry=name)
         if "\x00" in info.orig_filename:  # zipfile cuts names at NUL; the original name keeps it
             raise DatasetError(f"entry {shown} has a NUL character in its name", rule="entry-name", entry=name)
         if info.is_dir():
@@ -113,8 +119,23 @@ def _check_entries(infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
 
 
 def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """The entry's bytes, never inflating more than its declared size.
+
+    ``archive.read(info)`` would not do: zipfile's read() without a size hands the whole
+    compressed stream to one ``decompress(data, 2**31 - 1)``, so an entry that declares a
+    few bytes but inflates to gigabytes (a zip bomb with a lying size) would be inflated in
+    full before the size is enforced. ``read(n)`` inflates at most n bytes at a time, stops
+    at the declared size and still checks the CRC over what it read.
+    """
     try:
-        return archive.read(info)
+        with archive.open(info) as handle:
+            data = handle.read(info.file_size)
+        if len(data) != info.file_size:
+            raise DatasetError(
+                f"entry {info.filename!r} is damaged: it holds {len(data)} bytes but declares {info.file_size}",
+                rule="damaged-entry", entry=info.filename,
+            )
+        return data
     except zipfile.BadZipFile as exc:
         raise DatasetError(f"entry {info.filename!r} is damaged: {exc}", rule="damaged-entry",
                            entry=info.filename) from None
@@ -134,6 +155,28 @@ def _as_int(value):
     return None
 
 
+def _nesting_depth(text: str) -> int:
+    """The deepest nesting of JSON arrays and objects in text (brackets inside strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def parse_metadata(raw: bytes) -> DatasetInfo:
     """Validate metadata.json's content, in the original's order of checks."""
     entry = METADATA_NAME
@@ -141,6 +184,10 @@ def parse_metadata(raw: bytes) -> DatasetInfo:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DatasetError("metadata.json is not UTF-8 text", rule="metadata-json", entry=entry) from None
+    if _nesting_depth(text) > MAX_JSON_DEPTH:
+        # Refused before parsing: in Pyodide, json's C parser overflows the JavaScript stack long
+        # before Python's recursion limit stops it (found by tests/corpus.py in the worker).
+        raise DatasetError("metadata.json is nested too deeply to read", rule="metadata-json", entry=entry)
     try:
         meta = json.loads(text)
     except RecursionError:
@@ -272,7 +319,8 @@ def _check_entry_set(info: DatasetInfo, entries: dict[str, zipfile.ZipInfo]) -> 
 
 def _natural(name: str):
     stem = name.split(".", 1)[0]
-    return (0, int(stem), name) if stem.isdigit() else (1, 0, name)
+    # isdecimal() and ASCII: found by tests/test_fuzz.py, '²'.isdigit() is true but int('²') fails.
+    return (0, int(stem), name) if stem.isascii() and stem.isdecimal() else (1, 0, name)
 
 
 def _list(names: list[str], limit: int = 5) -> str:
@@ -280,10 +328,18 @@ def _list(names: list[str], limit: int = 5) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def _describe(info: DatasetInfo) -> str:
+    """info.describe(), with absurd numbers (1e300 is an integral float) shortened."""
+    def n(value: int) -> str:
+        return str(value) if value < 10 ** 15 else f"{value:.3g}"
+
+    return f"{n(info.height)}×{n(info.width)}×{n(info.features)} (H×W×C) @ {info.precision} bit"
+
+
 def _check_budget_declared(info: DatasetInfo, budget: int) -> None:
     if info.decoded_bytes > budget:
         raise DatasetError(
-            f"the dataset declares {info.describe()}, which needs {_human_bytes(info.decoded_bytes)} "
+            f"the dataset declares {_describe(info)}, which needs {_human_bytes(info.decoded_bytes)} "
             f"once decoded, more than the memory budget of {_human_bytes(budget)}",
             rule="too-large", entry=METADATA_NAME,
         )
@@ -341,6 +397,15 @@ def decode_png(data: bytes, name: str, width: int, height: int) -> np.ndarray:
             pixels = np.asarray(image)
     except DatasetError:
         raise
+    except Image.DecompressionBombError:
+        raise DatasetError(
+            f"entry {name!r} is {width}×{height} pixels, more than the image decoder accepts "
+            f"({2 * Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels)", rule="too-large", entry=name,
+        ) from None
+    except Image.UnidentifiedImageError:
+        # Found by tests/test_fuzz.py: Pillow's message quotes the BytesIO object's address.
+        raise DatasetError(f"entry {name!r} is a damaged PNG: its chunks cannot be read", rule="png-damaged",
+                           entry=name) from None
     except Exception as exc:  # Pillow raises many types for damaged streams
         raise DatasetError(f"entry {name!r} is a damaged PNG: {exc}", rule="png-damaged", entry=name) from None
     if pixels.shape != (height, width, 4):
@@ -353,9 +418,18 @@ def check_overlay(data: bytes) -> tuple[int, int]:
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            size = image.size
-            fmt = image.format
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below
+            with Image.open(io.BytesIO(data)) as image:
+                size = image.size
+                fmt = image.format
+    except Image.DecompressionBombError:
+        # Pillow refuses headers declaring more than twice its own pixel limit before we see the size.
+        raise DatasetError(
+            f"overlay.jpg declares an image of more than {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} "
+            f"megapixels, more than the limit of {MAX_OVERLAY_PIXELS // 1_000_000} megapixels",
+            rule="overlay-too-large", entry=OVERLAY_NAME,
+        ) from None
     except Exception:
         raise DatasetError("overlay.jpg is not an image that can be read", rule="overlay-format",
                            entry=OVERLAY_NAME) from None

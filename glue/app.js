@@ -2,13 +2,19 @@
 // worker only through WorkerBridge; everything the page knows lives in `state`.
 import { WorkerBridge, DatasetLoadError } from './worker-bridge.js';
 import { Explorer } from './explorer.js';
+import { DeviceLimitError } from './renderer.js';
+import { LoadError, resolveDatasetLink, download, formatBytes } from './loader.js';
+import { DatasetCache } from './dataset-cache.js';
+import { installDropzone } from './dropzone.js';
+import { registerServiceWorker } from './offline.js';
 
 const $ = (id) => document.getElementById(id);
 
 export const state = {
   boot: { stage: 'pyodide', ready: false, error: null, versions: null, bootMs: null },
   gpuError: null,         // why the explorer cannot run here (no WebGL 2, ...), or null
-  loading: null,          // {name, stage, done, total} while a dataset is being read/decoded/uploaded
+  loading: null,          // {name, stage, done, total, bytes} while a dataset is being read/decoded/uploaded
+                          // (bytes: done/total count bytes of a download; total 0: unknown)
   dataset: null,          // the DATASET message on screen: {info, layers, overlay, overlaySize, decodeMs}
   error: null,            // {file, message, rule, entry} of the last refused dataset
   view: {                 // the explorer's state
@@ -41,7 +47,12 @@ function render() {
   $('progress').hidden = !loading;
   if (loading) {
     const bar = $('progress-bar');
-    if (loading.total) {
+    if (loading.bytes) {
+      const { done, total } = loading;
+      if (total) bar.value = done / total; else bar.removeAttribute('value');
+      $('progress-text').textContent = `${loading.stage} ${loading.name}: ${formatBytes(done)}`
+        + (total ? ` of ${formatBytes(total)} (${Math.floor((100 * done) / total)} %)` : '');
+    } else if (loading.total) {
       bar.value = loading.done / loading.total;
       $('progress-text').textContent = `${loading.stage} ${loading.done} / ${loading.total}`;
     } else {
@@ -100,6 +111,11 @@ try {
 
 const bridge = new WorkerBridge({
   onBoot: ({ stage }) => { state.boot.stage = stage; render(); },
+  // The worker crashed and a fresh one is starting: a file being decoded reports it through
+  // openDataset; otherwise say it here. A dataset on screen stays (it no longer needs Python).
+  onCrash: ({ message, pending }) => {
+    if (!pending) { state.error = { file: null, message, rule: 'worker-crashed', entry: null }; render(); }
+  },
 });
 bridge.ready.then(
   ({ versions, bootMs, colormaps }) => {
@@ -111,75 +127,134 @@ bridge.ready.then(
 
 const nextFrame = () => new Promise((resolve) => requestAnimationFrame(resolve));
 
-// Open a dataset from `read()`, which resolves to the ZIP's bytes (a File, a fetch).
-export async function openDataset(name, read) {
+// Only the newest open may show: an older one still downloading is aborted, one still
+// decoding is dropped when it is done.
+let openCount = 0;
+let openAbort = null;
+
+// Open a dataset from `read({signal, progress})`, which resolves to the ZIP's bytes (a File,
+// a download); `progress({done, total})` reports bytes. `onShown` runs once it is on screen.
+// May be called at any time: before Python is up (the worker queues the request), or with
+// a dataset on screen (the explorer replaces it and frees its GPU memory).
+export async function openDataset(name, read, { onShown = null } = {}) {
+  const token = ++openCount;
+  openAbort?.abort();
+  const abort = new AbortController();
+  openAbort = abort;
+  const current = () => token === openCount;
   state.error = null;
-  state.loading = { name, stage: 'Reading', done: 0, total: 0 };
+  state.loading = { name, stage: 'Reading', done: 0, total: 0, bytes: false };
   render();
   try {
-    const buffer = await read();
-    if (!bridge.versions) {
-      state.loading.stage = 'Waiting for Python';
-      render();
-    }
+    const buffer = await read({
+      signal: abort.signal,
+      progress: ({ done, total, stage = 'Downloading' }) => {
+        if (!current()) return;
+        Object.assign(state.loading, { stage, done, total, bytes: true });
+        render();
+      },
+    });
+    if (!current()) return;
+    Object.assign(state.loading, { stage: bridge.versions ? 'Decoding' : 'Waiting for Python', done: 0, total: 0, bytes: false });
+    render();
     const dataset = await bridge.decode(buffer, {
       name,
-      onProgress: ({ done, total }) => { Object.assign(state.loading, { stage: 'Decoding', done, total }); render(); },
+      onProgress: ({ done, total }) => {
+        if (current()) { Object.assign(state.loading, { stage: 'Decoding', done, total, bytes: false }); render(); }
+      },
     });
+    if (!current()) return;
     if (state.gpuError) throw new Error(state.gpuError);
-    Object.assign(state.loading, { stage: 'Uploading to the GPU', done: 0, total: 0 });
+    explorer.check(dataset.info);  // what this GPU can hold (DeviceLimitError): refused before the screen changes
+    Object.assign(state.loading, { stage: 'Uploading to the GPU', done: 0, total: 0, bytes: false });
     render();
     await nextFrame();  // let the progress bar paint before the upload blocks the thread
+    if (!current()) return;
     state.shownAt = null;
     state.dataset = dataset;
     render();
     await explorer.show(dataset);
+    onShown?.(dataset);
   } catch (err) {
-    const known = err instanceof DatasetLoadError;
-    state.error = { file: name, message: err.message, rule: known ? err.rule : 'internal', entry: known ? err.entry : null };
+    if (!current()) return;
+    const known = err instanceof DatasetLoadError || err instanceof LoadError || err instanceof DeviceLimitError;
+    state.error = { file: name, message: err.message, rule: known ? err.rule : 'internal', entry: known ? err.entry ?? null : null };
+    // The GPU refused it after all: back to what the explorer still shows (or the start screen).
+    if (state.dataset && explorer && explorer.dataset !== state.dataset) state.dataset = explorer.dataset;
+    if (err instanceof LoadError && err.status) state.error.status = err.status;
   } finally {
-    state.loading = null;
-    render();
+    if (current()) {
+      state.loading = null;
+      openAbort = null;
+      render();
+      whenIdle();
+    }
   }
 }
 
-export const openFile = (file) => openDataset(file.name, () => file.arrayBuffer());
+// The address bar follows what is open: a link's ?d= value (so that reloading or sharing the
+// address opens it again), nothing for a local file.
+function showLinkInAddress(d) {
+  const url = new URL(location.href);
+  if (d === null) url.searchParams.delete('d'); else url.searchParams.set('d', d);
+  if (url.href !== location.href) history.replaceState(history.state, '', url);
+}
 
-async function fetchBytes(url) {
-  let response;
-  try {
-    response = await fetch(url);
-  } catch (err) {
-    throw new Error(`could not download ${url}: ${err.message}`);
-  }
-  if (!response.ok) throw new Error(`could not download ${url}: HTTP ${response.status} ${response.statusText}`);
-  return response.arrayBuffer();
+export const openFile = (file) => {
+  showLinkInAddress(null);
+  return openDataset(file.name, () => file.arrayBuffer());
+};
+
+// Datasets opened by link are kept for offline use (glue/dataset-cache.js).
+const datasetCache = new DatasetCache();
+
+// Download a dataset ZIP (from the network; from the offline copy when the network fails),
+// decode it, and keep a copy once it has opened.
+export function openUrl(url, name = url.split('/').pop()) {
+  const href = String(url);
+  let copy = null;
+  const read = async ({ signal, progress }) => {
+    try {
+      const buffer = await download(href, { signal, onProgress: progress });
+      copy = new Blob([buffer]);  // the buffer itself goes to the worker
+      return buffer;
+    } catch (err) {
+      if (!(err instanceof LoadError) || !['network', 'offline'].includes(err.rule)) throw err;
+      const saved = await datasetCache.get(href);
+      if (!saved) {
+        throw new LoadError(`${err.message}; no offline copy of it is kept here (a link is kept once it has opened)`, err.rule);
+      }
+      progress({ stage: 'Offline copy of', done: saved.buffer.byteLength, total: saved.buffer.byteLength });
+      return saved.buffer;
+    }
+  };
+  return openDataset(name, read, { onShown: () => { if (copy) datasetCache.put(href, copy); } });
 }
 
 // ?d=name.zip loads datasets/name.zip beside the page, as the original's links do;
 // ?d=https://… loads that URL. The download starts now, in parallel with Python's start-up.
-function openFromQuery() {
-  const d = new URLSearchParams(location.search).get('d');
-  if (!d) return;
-  let url;
+export function openLink(d) {
+  let link;
   try {
-    url = /^[a-z][a-z0-9+.-]*:/i.test(d) ? new URL(d) : new URL(`datasets/${d}`, location.href);
-  } catch {
-    state.error = { file: d, message: 'the ?d= value is not a valid address', rule: 'url', entry: null };
-    return;
+    link = resolveDatasetLink(d);
+  } catch (err) {
+    state.error = { file: d, message: err.message, rule: err.rule, entry: null };
+    render();
+    return Promise.resolve();
   }
-  if (!['http:', 'https:'].includes(url.protocol)) {
-    state.error = { file: d, message: `?d= accepts only http and https addresses, not ${url.protocol}`, rule: 'url', entry: null };
-    return;
-  }
-  const name = decodeURIComponent(url.pathname.split('/').pop() || d);
-  const bytes = fetchBytes(url.href);
-  bytes.catch(() => {});  // reported by openDataset
-  openDataset(name, () => bytes);
+  showLinkInAddress(d);
+  return openUrl(link.url.href, link.name);
 }
 
-const EXAMPLE_URL = new URL('../datasets/000000015746.jpg.C1.npz.8.zip', import.meta.url);
-$('example-button').addEventListener('click', () => openDataset('the example', () => fetchBytes(EXAMPLE_URL)));
+function openFromQuery() {
+  const d = new URLSearchParams(location.search).get('d');
+  if (d !== null) openLink(d);
+}
+
+// Buttons with data-link open the built-in datasets the way a ?d= link does.
+for (const button of document.querySelectorAll('button[data-link]')) {
+  button.addEventListener('click', () => openLink(button.dataset.link));
+}
 
 $('file-input').addEventListener('change', (event) => {
   const [file] = event.target.files;
@@ -191,8 +266,18 @@ for (const label of document.querySelectorAll('label[for="file-input"]')) {
     if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); $('file-input').click(); }
   });
 }
+installDropzone({ overlay: $('drop-target'), onFile: openFile });
 
+// The service worker is registered once Python is up and nothing is loading (glue/offline.js).
+let offline = null;
+function whenIdle() {
+  if (offline || !state.boot.ready || state.loading) return;
+  offline = registerServiceWorker();
+  window.ifealid.offline = offline;
+}
+bridge.ready.then(whenIdle, () => {});
+
+// A handle for automation and the browser tests; the page itself never reads it.
+window.ifealid = { state, bridge, explorer, openFile, openDataset, openUrl, openLink, datasetCache, offline };
 render();
 openFromQuery();
-// A handle for automation and the browser tests; the page itself never reads it.
-window.ifealid = { state, bridge, explorer, openFile, openDataset };

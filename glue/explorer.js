@@ -1,7 +1,7 @@
 // The explorer screen: pointer, wheel and keyboard input, the read-out, the chart,
 // the colour scale, the marker. Drawing is the renderer's; this only wires the DOM.
 // All of the screen's state is in `state.view` (see app.js).
-import { SimilarityRenderer } from './renderer.js';
+import { SimilarityRenderer, DeviceLimitError } from './renderer.js';
 import { FeatureChart } from './chart.js';
 import { vectorAt, similarity } from './vectors.js';
 
@@ -20,7 +20,12 @@ export class Explorer {
     // Throws with a clear message where WebGL 2 or float render targets are missing.
     this.renderer = new SimilarityRenderer(this.canvas, {
       onFrame: (frame) => { this._onFrame(frame); onFrame(frame); },
+      // A lost WebGL context (GPU reset, driver update): the browser restores it, and the
+      // data this screen keeps (the DATASET message) goes up again, with the same view.
+      onContextLost: () => { this.contextLosses += 1; this._updateReadout(); },
+      onContextRestored: () => this._restoreContext(),
     });
+    this.contextLosses = 0;
     this.chart = new FeatureChart($('chart'));
     this.colormaps = null;
     this.dataset = null;
@@ -39,14 +44,31 @@ export class Explorer {
     this.setColormap(select.value);
   }
 
+  // Throws a DeviceLimitError (rule 'gpu-limits', a message saying what would fit) when this
+  // device cannot hold the dataset; nothing on screen changes. Limits come from the live context.
+  check(info) {
+    const plan = this.renderer.plan(info);
+    if (!plan.fits) throw new DeviceLimitError(plan.message, plan);
+    return plan;
+  }
+
   // Show a decoded dataset (a DATASET message). Replaces the previous one on the GPU.
   async show(dataset) {
     const { info } = dataset;
     const v = this.state.view;
+    this.check(info);
+    if (this.renderer.isContextLost()) {
+      throw new Error('the graphics (WebGL) context is lost at the moment; open the file again once the map is back');
+    }
     this.dataset = dataset;
     Object.assign(v, { hover: null, pinned: null, locked: false, channel: null, reference: null });
     this._resize(true);
-    this.renderer.setDataset({ ...info, layers: dataset.layers });
+    try {
+      if (!this.renderer.isContextLost()) this.renderer.setDataset({ ...info, layers: dataset.layers });
+    } catch (err) {
+      this.dataset = null;  // the GPU refused it after all (out of memory): nothing half-shown
+      throw err;
+    }
     this.renderer.fit(10 * this.dpr);
     v.reference = { ...this.renderer.reference };
     this.chart.setFeatures(info.features);
@@ -58,10 +80,32 @@ export class Explorer {
     this.renderer.setOpacity(v.opacity);
     this.renderer.setOverlay(null);
     if (hasOverlay) {
-      const bitmap = await createImageBitmap(new Blob([dataset.overlay]));
+      // No larger than the device's largest texture (the reader allows up to 64 megapixels).
+      const max = this.renderer.limits.maxTextureSize;
+      const [w, h] = dataset.overlaySize ?? [0, 0];
+      const scale = Math.min(1, max / Math.max(w, h, 1));
+      const resize = scale < 1
+        ? { resizeWidth: Math.max(1, Math.floor(w * scale)), resizeHeight: Math.max(1, Math.floor(h * scale)), resizeQuality: 'high' }
+        : {};
+      let bitmap;
+      try {
+        bitmap = await createImageBitmap(new Blob([dataset.overlay]), resize);
+      } catch (err) {
+        this._updateAll();
+        throw new Error(`overlay.jpg could not be decoded by the browser (${err.message}); the heat map is shown without it`);
+      }
       if (this.dataset === dataset) this.renderer.setOverlay(bitmap);
     }
     this._updateAll();
+  }
+
+  // The context is back (programs, colour map and overlay restored by the renderer): upload the
+  // kept data again; view, reference and channel stay as they were.
+  _restoreContext() {
+    const ds = this.dataset;
+    if (ds) this.renderer.setDataset({ ...ds.info, layers: ds.layers }, { keepView: true });
+    this.contextRestores = (this.contextRestores ?? 0) + 1;
+    this._updateReadout();
   }
 
   setColormap(name) {
@@ -293,6 +337,7 @@ export class Explorer {
     const v = this.state.view;
     const ds = this.dataset;
     const parts = [];
+    if (this.renderer.isContextLost()) parts.push('the graphics context was lost; restoring the map…');
     if (v.hover && ds) {
       parts.push(`x ${v.hover.x}, y ${v.hover.y}`);
       if (v.channel !== null) {

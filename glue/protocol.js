@@ -4,6 +4,10 @@
 //
 // page → worker
 //   DECODE   {type, id, name, buffer: ArrayBuffer}      a dataset ZIP (buffer transferred)
+//   CRASH    {type, id, how: 'throw' | 'fatal'}          tests only: fail as a real crash would
+//            ('throw': an uncaught error in the worker, seen by the page as an `error` event;
+//            'fatal': a fatal WebAssembly error, answered like one met while decoding: an ERROR
+//            for `id` with fatal: true, then the worker closes). The page starts a fresh worker.
 //
 // worker → page
 //   BOOT     {type, stage, detail}                       boot step started: 'pyodide' | 'packages' | 'ifealid'
@@ -19,11 +23,15 @@
 //                    layer-major, RGBA = channels 4l..4l+3, row 0 at the top (buffer transferred)
 //            overlay: Uint8Array of the image file's bytes, or null (buffer transferred)
 //            overlaySize: [width, height] or null
-//   ERROR    {type, id, error: {message, rule, entry}}  the dataset was refused (rule: a stable id,
-//            see app/reader.py) or decoding failed ('internal'); the worker stays ready.
+//   ERROR    {type, id, error: {message, rule, entry, fatal?}}  the dataset was refused (rule: a
+//            stable id, see app/reader.py), Python ran out of memory ('out-of-memory') or decoding
+//            failed ('internal'); the worker stays ready. With fatal: true (rule 'worker-crashed')
+//            Python itself can no longer be used (a WebAssembly trap or abort, e.g. out of memory):
+//            the worker closes and the page starts a fresh one.
 
 export const MSG = Object.freeze({
   DECODE: 'decode',
+  CRASH: 'crash',
   BOOT: 'boot',
   READY: 'ready',
   BOOT_FAILED: 'boot-failed',

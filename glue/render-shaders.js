@@ -97,25 +97,36 @@ ${body}
 `;
 }
 
+// The packed data may be split over several texture arrays (a device's
+// MAX_ARRAY_TEXTURE_LAYERS): packed texel g lives in array floor(g / perArray), layer
+// g % perArray. `arrays` lists each array's layer count; the samplers are uData0, uData1, ...
+export function dataSamplers(arrays) {
+  return arrays.map((_, a) => `uniform highp usampler2DArray uData${a};`).join('\n');
+}
+
+// A loop over every packed texel of every array, `body` using the texel `t`.
+function eachTexel(arrays, body) {
+  return arrays.map((count, a) => `for (int g = 0; g < ${count}; ++g) {
+    uvec4 t = texelFetch(uData${a}, ivec3(p, g), 0);
+    ${body}
+  }`).join('\n  ');
+}
+
 // Per-pixel squared norm, exact. 8 bit: sum of squares fits a uint (C < 66051).
 // 16/32 bit: inverse norm as float, from exact 64-bit partial sums (each value split
 // into 16-bit halves so every product fits 32 bits), so it is accurate to a few ulp.
-export function normFS(precision) {
+export function normFS(precision, arrays) {
   if (precision === 8) {
     return `${HEADER}
-uniform highp usampler2DArray uData;
-uniform int uG;
+${dataSamplers(arrays)}
 out uvec4 o;
 void main() {
   ivec2 p = ivec2(gl_FragCoord.xy);
   uint n = 0u;
-  for (int g = 0; g < uG; ++g) {
-    uvec4 t = texelFetch(uData, ivec3(p, g), 0);
-    for (int j = 0; j < 4; ++j) {
+  ${eachTexel(arrays, `for (int j = 0; j < 4; ++j) {
       uvec4 b = (uvec4(t[j]) >> uvec4(0u, 8u, 16u, 24u)) & 255u;
       n += b.x * b.x + b.y * b.y + b.z * b.z + b.w * b.w;
-    }
-  }
+    }`)}
   o = uvec4(n, 0u, 0u, 0u);
 }
 `;
@@ -124,8 +135,7 @@ void main() {
     ? `add(A, B, C, t[j] & 0xFFFFu); add(A, B, C, t[j] >> 16u);`
     : `add(A, B, C, t[j]);`;
   return `${HEADER}
-uniform highp usampler2DArray uData;
-uniform int uG;
+${dataSamplers(arrays)}
 out vec4 o;
 void acc64(inout uvec2 a, uint x) {
   uint lo = a.y + x;
@@ -143,10 +153,7 @@ void add(inout uvec2 A, inout uvec2 B, inout uvec2 C, uint v) {
 void main() {
   ivec2 p = ivec2(gl_FragCoord.xy);
   uvec2 A = uvec2(0u), B = uvec2(0u), C = uvec2(0u);
-  for (int g = 0; g < uG; ++g) {
-    uvec4 t = texelFetch(uData, ivec3(p, g), 0);
-    for (int j = 0; j < 4; ++j) { ${values} }
-  }
+  ${eachTexel(arrays, `for (int j = 0; j < 4; ++j) { ${values} }`)}
   float n = f64(A) * 4294967296.0 + f64(B) * 131072.0 + f64(C);
   o = vec4(n > 0.0 ? 1.0 / sqrt(n) : 0.0, 0.0, 0.0, 1.0);
 }
@@ -158,32 +165,49 @@ void main() {
 // the similarity shader reads. Texel 0 = info, texel 1 + l = source layer l.
 //  8 bit: info.x = |r|^2 (exact); texel = the 4 raw channel values.
 //  16/32: info.x = 1 for a zero reference; texel = float bits of r_i / |r|.
-export function refFS(precision) {
+// Packed texel g at the reference pixel, from whichever array holds it (samplers cannot be
+// indexed dynamically in GLSL ES 3.00).
+function fetchRef(arrays) {
+  let start = 0;
+  const lines = arrays.map((count, a) => {
+    const line = `if (g < ${start + count}) return texelFetch(uData${a}, ivec3(uRef, g - ${start}), 0);`;
+    start += count;
+    return line;
+  });
+  return `uvec4 fetchData(int g) {
+  ${lines.join('\n  ')}
+  return uvec4(0u);
+}`;
+}
+
+export function refFS(precision, arrays) {
   if (precision === 8) {
     return `${HEADER}
-uniform highp usampler2DArray uData;
+${dataSamplers(arrays)}
 uniform highp usampler2D uNorm;
 uniform ivec2 uRef;
 out uvec4 o;
+${fetchRef(arrays)}
 void main() {
   int i = int(gl_FragCoord.x);
   if (i == 0) { o = uvec4(texelFetch(uNorm, uRef, 0).r, 0u, 0u, 0u); return; }
   int l = i - 1;
-  uint w = texelFetch(uData, ivec3(uRef, l >> 2), 0)[l & 3];
+  uint w = fetchData(l >> 2)[l & 3];
   o = uvec4(w & 255u, (w >> 8u) & 255u, (w >> 16u) & 255u, w >> 24u);
 }
 `;
   }
   const fetch = precision === 16
-    ? `uvec4 t = texelFetch(uData, ivec3(uRef, l >> 1), 0);
+    ? `uvec4 t = fetchData(l >> 1);
   uint w0 = t[(l & 1) * 2], w1 = t[(l & 1) * 2 + 1];
   vec4 r = vec4(w0 & 0xFFFFu, w0 >> 16u, w1 & 0xFFFFu, w1 >> 16u);`
-    : `vec4 r = vec4(texelFetch(uData, ivec3(uRef, l), 0));`;
+    : `vec4 r = vec4(fetchData(l));`;
   return `${HEADER}
-uniform highp usampler2DArray uData;
+${dataSamplers(arrays)}
 uniform highp sampler2D uNorm;
 uniform ivec2 uRef;
 out uvec4 o;
+${fetchRef(arrays)}
 void main() {
   int i = int(gl_FragCoord.x);
   float ia = texelFetch(uNorm, uRef, 0).r;
@@ -220,7 +244,7 @@ function layerExpr(precision, l, t) {
  * chord^2 = sum (p_i / |p| - r^_i)^2, angle = 2 asin(chord / 2) (well-conditioned
  * near cos = 1, where acos(cos) magnifies rounding).
  */
-export function similarityFS({ precision, layers, packed, unrollLimit }) {
+export function similarityFS({ precision, layers, packed, unrollLimit, arrays = [packed] }) {
   const perTexel = 128 / precision / 4; // source layers per packed texel: 4, 2, 1
   const isInt = precision === 8;
   const accType = isInt ? 'uvec4' : 'vec4';
@@ -228,26 +252,38 @@ export function similarityFS({ precision, layers, packed, unrollLimit }) {
     ? `a += ${layerExpr(precision, l, 't')} * uR[${l}];`
     : `d = ${layerExpr(precision, l, 't')} * ia - uR[${l}]; a += d * d;`;
   const lines = [];
+  // Packed texel g: array `where[g][0]`, layer `where[g][1]` (see dataSamplers).
+  const where = [];
+  arrays.forEach((count, a) => { for (let k = 0; k < count; k++) where.push([a, k]); });
+  const fetchAt = (g) => `texelFetch(uData${where[g][0]}, ivec3(p, ${where[g][1]}), 0)`;
   // Fully unrolled up to unrollLimit texel fetches; beyond that a loop over whole
-  // texels with an unrolled body keeps the shader (and its compile time) bounded.
+  // texels with an unrolled body keeps the shader (and its compile time) bounded:
+  // one loop per array over its whole texels.
   const fullTexels = Math.floor(layers / perTexel);
   let g0 = 0;
   if (packed > unrollLimit && fullTexels > 0) {
-    const body = [];
-    for (let j = 0; j < perTexel; j++) {
-      const l = `g * ${perTexel} + ${j}`;
-      body.push(isInt
-        ? `a += ${layerExpr(precision, j, 't')} * uR[${l}];`
-        : `d = ${layerExpr(precision, j, 't')} * ia - uR[${l}]; a += d * d;`);
-    }
-    lines.push(`for (int g = 0; g < ${fullTexels}; ++g) {
-    t = texelFetch(uData, ivec3(p, g), 0);
+    let start = 0;
+    arrays.forEach((count, a) => {
+      const n = Math.min(start + count, fullTexels) - start;
+      if (n > 0) {
+        const body = [];
+        for (let j = 0; j < perTexel; j++) {
+          const l = `(${start} + g) * ${perTexel} + ${j}`;
+          body.push(isInt
+            ? `a += ${layerExpr(precision, j, 't')} * uR[${l}];`
+            : `d = ${layerExpr(precision, j, 't')} * ia - uR[${l}]; a += d * d;`);
+        }
+        lines.push(`for (int g = 0; g < ${n}; ++g) {
+    t = texelFetch(uData${a}, ivec3(p, g), 0);
     ${body.join('\n    ')}
   }`);
+      }
+      start += count;
+    });
     g0 = fullTexels;
   }
   for (let g = g0; g < packed; g++) {
-    lines.push(`t = texelFetch(uData, ivec3(p, ${g}), 0);`);
+    lines.push(`t = ${fetchAt(g)};`);
     for (let l = g * perTexel; l < Math.min(layers, (g + 1) * perTexel); l++) lines.push(step(l));
   }
   const finish = isInt
@@ -277,7 +313,7 @@ export function similarityFS({ precision, layers, packed, unrollLimit }) {
     }
   }`;
   return `${HEADER}
-uniform highp usampler2DArray uData;
+${dataSamplers(arrays)}
 uniform ${isInt ? 'highp usampler2D' : 'highp sampler2D'} uNorm;
 uniform int uStep;
 uniform int uMetric;

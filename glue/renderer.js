@@ -8,7 +8,34 @@ const ARRAY_TYPES = { 8: Uint8Array, 16: Uint16Array, 32: Uint32Array };
 const METRICS = ['angular', 'cosine'];
 
 // Texture units, fixed per role so that no unit ever holds two sampler types.
-const UNIT = { data: 0, norm: 1, sim: 2, stretch: 3, lut: 4, overlay: 5, src: 6 };
+// Data array 0 uses unit `data`; arrays 1, 2, ... (a dataset split over several texture
+// arrays) use units from `moreData` on.
+const UNIT = { data: 0, norm: 1, sim: 2, stretch: 3, lut: 4, overlay: 5, src: 6, moreData: 7 };
+const dataUnit = (a) => (a === 0 ? UNIT.data : UNIT.moreData + a - 1);
+
+const GiB = 1024 ** 3;
+
+/** A dataset the device cannot hold; the message says what would fit. */
+export class DeviceLimitError extends Error {
+  constructor(message, details = {}) {
+    super(message);
+    this.name = 'DeviceLimitError';
+    this.rule = 'gpu-limits';
+    this.entry = null;
+    this.details = details;
+  }
+}
+
+// GPU memory the renderer allows itself: WebGL cannot tell how much there is, so a budget
+// from the device's RAM (navigator.deviceMemory: 0.25 to 8 GB, rounded) — a quarter of it,
+// between 256 MiB and 2 GiB; 1 GiB where the browser does not say.
+export function defaultMemoryBudget() {
+  const gb = typeof navigator !== 'undefined' ? navigator.deviceMemory : undefined;
+  if (!gb) return GiB;
+  return Math.min(2 * GiB, Math.max(GiB / 4, (gb * GiB) / 4));
+}
+
+const mb = (bytes) => (bytes >= 10 * 1024 ** 2 ? `${Math.round(bytes / 1024 ** 2)} MB` : `${(bytes / 1024 ** 2).toFixed(1)} MB`);
 
 const DEFAULTS = {
   // Reduced-resolution frame on reference/view changes: true, false or 'auto'
@@ -28,7 +55,101 @@ const DEFAULTS = {
   preserveDrawingBuffer: false,
   // Texel fetches fully unrolled in the similarity shader before a loop takes over.
   unrollLimit: 256,
+  // Device limits, for tests: at most this many layers per texture array (the device's
+  // MAX_ARRAY_TEXTURE_LAYERS applies anyway), and the GPU memory budget in bytes (default:
+  // defaultMemoryBudget()).
+  maxArrayLayers: Infinity,
+  memoryBudget: null,
+  // Context loss: called when the WebGL context is lost, and when it is back (programs,
+  // colour map and overlay are restored; the owner then calls setDataset(..., {keepView: true})
+  // with the data it kept, since the renderer does not keep the caller's array).
+  onContextLost: null,
+  onContextRestored: null,
 };
+
+// ---------------------------------------------------------------- capacity
+
+// Estimated GPU bytes for a dataset: packed data, the upload's staging array, norms, the
+// full and preview maps, the min/max pair and the reference block.
+function gpuBytes(W, H, C, P, previewFactor = 2) {
+  const L = Math.ceil(C / 4);
+  const perTexel = 128 / P / 4;
+  const G = Math.ceil(L / perTexel);
+  const packed = G * W * H * 16;
+  let staging = 0;
+  if (P !== 32) {
+    const packedPerChunk = Math.max(1, Math.min(G, Math.floor((8 << 20) / (W * H * 16))));
+    staging = Math.min(L, packedPerChunk * perTexel) * W * H * 4 * (P / 8);
+  }
+  const f = Math.max(1, previewFactor | 0);
+  const maps = W * H * 4 * 2 + Math.ceil(W / f) * Math.ceil(H / f) * 4 + 2 * Math.ceil(W / 4) * Math.ceil(H / 4) * 8;
+  return packed + staging + maps + (L + 1) * 32;
+}
+
+/**
+ * Whether a W×H×C dataset at P bit fits a device's `limits` (see SimilarityRenderer#limits),
+ * and how it is laid out: {L, G, perTexel, perArray, arrays, bytes, fits, reason, message}.
+ * Packed texels beyond the per-array layer limit go into further texture arrays, as many as
+ * the fragment shader can sample; beyond that, or beyond the memory budget or the largest
+ * texture, `message` says what would fit.
+ */
+export function planDataset({ width: W, height: H, features: C, precision: P }, limits, previewFactor = 2) {
+  const L = Math.ceil(C / 4);
+  const perTexel = 128 / P / 4;
+  const G = Math.ceil(L / perTexel);
+  const perArray = Math.min(G, limits.maxArrayLayers);
+  const arrays = [];
+  for (let g = 0; g < G; g += perArray) arrays.push(Math.min(perArray, G - g));
+  const bytes = gpuBytes(W, H, C, P, previewFactor);
+  const plan = { L, G, perTexel, perArray, arrays, bytes, fits: true, reason: null, message: null };
+  const shape = `${W}×${H}×${C} @ ${P} bit`;
+  const maxTex = limits.maxTextureSize;
+  const maxRefTexels = Math.min(maxTex, Math.floor(limits.maxUniformBlockSize / 16));
+  const maxChannels = 4 * (maxRefTexels - 1);
+  const layersPerDevice = limits.maxDataArrays * limits.maxArrayLayers;
+  const fitsAt = (w, h, c, p) => w <= maxTex && h <= maxTex && c <= maxChannels
+    && Math.ceil(Math.ceil(c / 4) / (128 / p / 4)) <= layersPerDevice
+    && gpuBytes(w, h, c, p, previewFactor) <= limits.memoryBudget;
+  const lowerPrecision = [16, 8].filter((p) => p < P).find((p) => fitsAt(W, H, C, p));
+  const atPrecision = lowerPrecision ? `It would load at ${lowerPrecision} bit (ifealid create -p ${lowerPrecision}).` : '';
+  // The largest crop with the map's aspect ratio (at most the largest texture) that fits.
+  const crop = () => {
+    let lo = 0, hi = 1;
+    for (let i = 0; i < 40; i++) {
+      const s = (lo + hi) / 2;
+      if (fitsAt(Math.max(1, Math.floor(W * s)), Math.max(1, Math.floor(H * s)), C, P)) lo = s; else hi = s;
+    }
+    const w = Math.floor(W * lo), h = Math.floor(H * lo);
+    return w >= 1 && h >= 1 ? `${w}×${h}` : null;
+  };
+  const refuse = (reason, text, hint) => Object.assign(plan, {
+    fits: false, reason, message: `${text} ${hint}`.trim(), smaller: hint,
+  });
+  if (C > maxChannels) {
+    return refuse('channels', `This dataset has ${C} channels; this GPU can compare at most ${maxChannels} `
+      + `(its reference vector must fit one uniform block of ${limits.maxUniformBlockSize} bytes).`,
+    `It would load with at most ${maxChannels} channels.`);
+  }
+  if (W > maxTex || H > maxTex) {
+    const c = crop();
+    return refuse('size', `This dataset is ${W}×${H} pixels; this GPU's largest texture is ${maxTex}×${maxTex}.`,
+      c ? `A crop of at most ${c} pixels would load.` : '');
+  }
+  if (G > layersPerDevice) {
+    const maxAt = (p) => Math.min(maxChannels, layersPerDevice * (128 / p));
+    return refuse('layers', `This dataset (${shape}) needs ${G} texture layers; this GPU holds `
+      + `${limits.maxArrayLayers} per texture array and can sample ${limits.maxDataArrays} arrays at once.`,
+    atPrecision || `It would load with at most ${maxAt(P)} channels.`);
+  }
+  if (bytes > limits.memoryBudget) {
+    const c = crop();
+    const hint = [atPrecision, c ? `${lowerPrecision ? 'Or, at' : 'At'} ${P} bit, a crop of at most ${c} pixels would load.` : '']
+      .filter(Boolean).join(' ');
+    return refuse('memory', `This dataset (${shape}) needs about ${mb(bytes)} of GPU memory, more than the `
+      + `${mb(limits.memoryBudget)} IFeaLiD allows itself on this device.`, hint);
+  }
+  return plan;
+}
 
 function grey() {
   const lut = new Uint8Array(768);
@@ -49,15 +170,58 @@ export class SimilarityRenderer {
       preserveDrawingBuffer: !!this.options.preserveDrawingBuffer,
     });
     if (!gl) throw new Error('WebGL 2 is not available: canvas.getContext("webgl2") returned null');
-    if (!gl.getExtension('EXT_color_buffer_float')) {
-      throw new Error('WebGL 2 extension EXT_color_buffer_float is missing: the similarity map needs float render targets');
-    }
     this.gl = gl;
     this.onFrame = this.options.onFrame;
-    this.limits = {
+    this._lost = false;
+    this._lutRGBA = null;        // kept for a context restore
+    this._overlaySource = null;  // kept for a context restore (an ImageBitmap or image)
+    this._pboPool = [];
+    this._pending = [];
+    this._pollTimer = 0;
+    this._raf = 0;
+    this._ds = null;
+    this._gen = 0;
+    this._initGL();
+    // A lost context (GPU reset, driver update, too many contexts, WEBGL_lose_context) is
+    // restored by the browser only if the loss event is cancelled.
+    this._onLost = (event) => { event.preventDefault(); this._contextLost(); };
+    this._onRestored = () => this._contextRestored();
+    canvas.addEventListener?.('webglcontextlost', this._onLost);
+    canvas.addEventListener?.('webglcontextrestored', this._onRestored);
+
+    this.metric = 'angular';
+    this.channel = null;
+    this.stretchMode = 'relative';
+    this.opacity = 0.9;
+    this.overlayColour = false;
+    this.reference = null;
+    this.view = { scale: 1, offsetX: 0, offsetY: 0 };
+    this._stretch = { min: 0, max: 1 };
+    this.lastFrame = null;
+    this._resetFrameState();
+    this.setColormap(grey());
+  }
+
+  // Everything the context holds apart from a dataset: limits, programs, colour map, overlay.
+  _initGL() {
+    const gl = this.gl;
+    // Extensions are per context: a restored context needs float render targets enabled again.
+    if (!gl.getExtension('EXT_color_buffer_float') && !gl.isContextLost()) {
+      throw new Error('WebGL 2 extension EXT_color_buffer_float is missing: the similarity map needs float render targets');
+    }
+    const device = {
       maxTextureSize: gl.getParameter(gl.MAX_TEXTURE_SIZE),
       maxArrayLayers: gl.getParameter(gl.MAX_ARRAY_TEXTURE_LAYERS),
       maxUniformBlockSize: gl.getParameter(gl.MAX_UNIFORM_BLOCK_SIZE),
+      maxTextureImageUnits: gl.getParameter(gl.MAX_TEXTURE_IMAGE_UNITS),
+    };
+    // What one dataset may use, from the live context (and the options, which can only lower it).
+    this.limits = {
+      ...device,
+      maxArrayLayers: Math.max(1, Math.min(device.maxArrayLayers, this.options.maxArrayLayers)),
+      maxDataArrays: 1 + Math.max(0, device.maxTextureImageUnits - UNIT.moreData),
+      memoryBudget: this.options.memoryBudget ?? defaultMemoryBudget(),
+      device,
     };
     this._live = { texture: new Set(), framebuffer: new Set(), buffer: new Set(), program: new Set() };
     gl.disable(gl.DITHER);
@@ -74,24 +238,53 @@ export class SimilarityRenderer {
     };
     this._lut = this._texture2D(gl.RGBA8, 256, 1);
     this._overlay = null;
-    this._pboPool = [];
-    this._pending = [];
-    this._pollTimer = 0;
-    this._raf = 0;
-    this._ds = null;
-    this._gen = 0;
+    if (this._lutRGBA) this._uploadLut();
+    if (this._overlaySource) this._uploadOverlay(this._overlaySource);
+  }
 
-    this.metric = 'angular';
-    this.channel = null;
-    this.stretchMode = 'relative';
-    this.opacity = 0.9;
-    this.overlayColour = false;
-    this.reference = null;
-    this.view = { scale: 1, offsetX: 0, offsetY: 0 };
-    this._stretch = { min: 0, max: 1 };
-    this.lastFrame = null;
+  // ------------------------------------------------------------- context loss
+
+  /** True while the WebGL context is lost (nothing is drawn; setDataset and read-backs throw). */
+  isContextLost() { return this._lost || this.gl.isContextLost(); }
+
+  _contextLost() {
+    if (this._lost) return;
+    this._lost = true;
+    if (this._raf) cancelAnimationFrame(this._raf);
+    this._raf = 0;
+    if (this._pollTimer) clearTimeout(this._pollTimer);
+    this._pollTimer = 0;
+    // Every GL object died with the context; the dataset's shape and the view stay known.
+    const ds = this._ds;
+    this._lostShape = ds && { width: ds.width, height: ds.height, features: ds.features, precision: ds.precision };
+    this._ds = null;
+    this._pending = [];
+    this._pboPool = [];
+    this._progs = null;
+    this._lut = null;
+    this._overlay = null;
+    this._vs = null;
+    for (const set of Object.values(this._live)) set.clear();
+    this.options.onContextLost?.();
+  }
+
+  _contextRestored() {
+    if (this._disposed) return;
+    try {
+      this._initGL();
+    } catch (err) {  // lost again while rebuilding: the next restore tries again
+      console.warn('renderer: the restored WebGL context could not be set up', err);
+      return;
+    }
+    this._lost = false;
     this._resetFrameState();
-    this.setColormap(grey());
+    const shape = this._lostShape;
+    this._lostShape = null;
+    this.options.onContextRestored?.(shape);
+  }
+
+  _requireContext() {
+    if (this.isContextLost()) throw new Error('renderer: the WebGL context is lost (the browser restores it; the map is drawn again then)');
   }
 
   // ---------------------------------------------------------------- GL objects
@@ -118,6 +311,7 @@ export class SimilarityRenderer {
       gl.shaderSource(sh, src);
       gl.compileShader(sh);
       if (!gl.getShaderParameter(sh, gl.COMPILE_STATUS)) {
+        this._requireContext();  // a lost context compiles nothing
         const log = gl.getShaderInfoLog(sh);
         gl.deleteShader(sh);
         throw new Error(`renderer: ${name} shader does not compile: ${log}`);
@@ -133,6 +327,7 @@ export class SimilarityRenderer {
     gl.detachShader(prog, fs);
     gl.deleteShader(fs);
     if (!gl.getProgramParameter(prog, gl.LINK_STATUS)) {
+      this._requireContext();
       const log = gl.getProgramInfoLog(prog);
       gl.deleteProgram(prog);
       throw new Error(`renderer: ${name} program does not link: ${log}`);
@@ -208,8 +403,26 @@ export class SimilarityRenderer {
    * row 0 = top, typed as Uint8Array / Uint16Array / Uint32Array for 8/16/32 bit.
    * The array is not kept. The view is fitted and the reference set to the centre.
    */
-  setDataset({ width, height, features, precision, layers }) {
+  /**
+   * How a dataset of this shape would sit on this device: {L, G, perTexel, perArray, arrays
+   * (layers per texture array), bytes (estimated GPU memory), fits, reason, message}. When it
+   * does not fit, `message` says why and what would (a lower precision, fewer channels, a crop).
+   */
+  plan({ width, height, features, precision }) {
+    return planDataset({ width, height, features, precision }, this.limits, this.options.previewFactor);
+  }
+
+  /**
+   * Upload a dataset: layers is (L, H, W, 4) layer-major, RGBA = channels 4l..4l+3,
+   * row 0 = top, typed as Uint8Array / Uint16Array / Uint32Array for 8/16/32 bit.
+   * The array is not kept. The view is fitted and the reference set to the centre; with
+   * {keepView: true} (the same data again, after a context loss) view, reference and
+   * channel stay. Throws DeviceLimitError, before anything changes, when the device cannot
+   * hold it (see plan()).
+   */
+  setDataset({ width, height, features, precision, layers }, { keepView = false } = {}) {
     const gl = this.gl;
+    this._requireContext();
     const W = width | 0, H = height | 0, C = features | 0, P = precision | 0;
     if (!(W > 0 && H > 0 && C > 0)) throw new Error(`renderer: bad dataset shape ${width}x${height}x${features}`);
     if (!ARRAY_TYPES[P]) throw new Error(`renderer: precision must be 8, 16 or 32, got ${precision}`);
@@ -220,41 +433,46 @@ export class SimilarityRenderer {
     if (layers.length !== L * H * W * 4) {
       throw new Error(`renderer: layers has ${layers.length} values, expected ${L}x${H}x${W}x4 = ${L * H * W * 4}`);
     }
-    const perTexel = 128 / P / 4; // source layers per packed RGBA32UI texel
-    const G = Math.ceil(L / perTexel);
-    const lim = this.limits;
-    if (W > lim.maxTextureSize || H > lim.maxTextureSize || L + 1 > lim.maxTextureSize) {
-      throw new Error(`renderer: ${W}x${H}x${C} exceeds MAX_TEXTURE_SIZE ${lim.maxTextureSize}`);
-    }
-    if (G > lim.maxArrayLayers) throw new Error(`renderer: ${G} texture layers exceed MAX_ARRAY_TEXTURE_LAYERS ${lim.maxArrayLayers}`);
-    if ((L + 1) * 16 > lim.maxUniformBlockSize) {
-      throw new Error(`renderer: ${C} channels need a ${(L + 1) * 16}-byte reference block, MAX_UNIFORM_BLOCK_SIZE is ${lim.maxUniformBlockSize}`);
-    }
+    const plan = this.plan({ width: W, height: H, features: C, precision: P });
+    if (!plan.fits) throw new DeviceLimitError(plan.message, plan);
+    const { perTexel, G } = plan;
 
     this._releaseDataset();
-    const ds = { width: W, height: H, features: C, precision: P, L, G, perTexel, gen: ++this._gen };
+    const ds = {
+      width: W, height: H, features: C, precision: P, L, G, perTexel,
+      perArray: plan.perArray, arrays: plan.arrays, gen: ++this._gen,
+    };
     const objects = []; // [kind, obj] released with the dataset
     const own = (kind, obj) => { objects.push([kind, obj]); return obj; };
     ds.objects = objects;
+    const dataSamplers = Object.fromEntries(ds.arrays.map((_, a) => [`uData${a}`, dataUnit(a)]));
     try {
-      // Packed data: RGBA32UI holding 16 x uint8, 8 x uint16 or 4 x uint32 per texel.
-      ds.data = own('texture', this._textureArray(gl.RGBA32UI, W, H, G));
+      // Packed data: RGBA32UI holding 16 x uint8, 8 x uint16 or 4 x uint32 per texel, in as
+      // many texture arrays as the device's layer limit needs.
+      ds.data = ds.arrays.map((count) => own('texture', this._textureArray(gl.RGBA32UI, W, H, count)));
+      if (gl.getError() === gl.OUT_OF_MEMORY) {
+        throw new DeviceLimitError(`The GPU ran out of memory for this dataset (${W}×${H}×${C} @ ${P} bit, about `
+          + `${mb(plan.bytes)}). ${plan.smaller ?? ''}`.trim(), plan);
+      }
       gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
       gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
       gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
       if (P === 32) {
-        gl.texSubImage3D(gl.TEXTURE_2D_ARRAY, 0, 0, 0, 0, W, H, L, gl.RGBA_INTEGER, gl.UNSIGNED_INT, layers);
+        ds.arrays.forEach((count, a) => {
+          gl.bindTexture(gl.TEXTURE_2D_ARRAY, ds.data[a]);
+          gl.texSubImage3D(gl.TEXTURE_2D_ARRAY, 0, 0, 0, 0, W, H, count, gl.RGBA_INTEGER, gl.UNSIGNED_INT,
+            layers, a * ds.perArray * H * W * 4);
+        });
       } else {
         this._packLayers(ds, layers);
       }
 
       // Per-pixel squared norm (8 bit, exact uint) or inverse norm (16/32 bit, float).
       ds.norm = own('texture', this._texture2D(P === 8 ? gl.R32UI : gl.R32F, W, H));
-      const normProg = this._program(normFS(P), 'norm', { uData: UNIT.data });
+      const normProg = this._program(normFS(P, ds.arrays), 'norm', dataSamplers);
       const normFb = this._framebuffer(ds.norm);
       gl.useProgram(normProg.prog);
-      gl.uniform1i(normProg.u.uG, G);
-      this._bind(UNIT.data, gl.TEXTURE_2D_ARRAY, ds.data);
+      this._bindData(ds);
       this._draw(normFb, 0, 0, W, H);
       this._delete('framebuffer', normFb);
       this._delete('program', normProg.prog);
@@ -266,11 +484,11 @@ export class SimilarityRenderer {
       gl.bindBuffer(gl.PIXEL_PACK_BUFFER, ds.refUbo);
       gl.bufferData(gl.PIXEL_PACK_BUFFER, (L + 1) * 16, gl.DYNAMIC_COPY);
       gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
-      ds.refProg = this._program(refFS(P), 'reference', { uData: UNIT.data, uNorm: UNIT.norm });
+      ds.refProg = this._program(refFS(P, ds.arrays), 'reference', { ...dataSamplers, uNorm: UNIT.norm });
       own('program', ds.refProg.prog);
       ds.simProg = this._program(similarityFS({
-        precision: P, layers: L, packed: G, unrollLimit: this.options.unrollLimit,
-      }), 'similarity', { uData: UNIT.data, uNorm: UNIT.norm });
+        precision: P, layers: L, packed: G, unrollLimit: this.options.unrollLimit, arrays: ds.arrays,
+      }), 'similarity', { ...dataSamplers, uNorm: UNIT.norm });
       own('program', ds.simProg.prog);
 
       // Similarity maps (full and preview resolution) and the min/max ping-pong pair.
@@ -294,11 +512,21 @@ export class SimilarityRenderer {
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
     this._ds = ds;
     this._resetFrameState();
+    const ref = this.reference;
+    if (keepView && ref && ref.x < W && ref.y < H && (this.channel === null || this.channel < C)) {
+      this._changed(false);
+      return;
+    }
     this.channel = null;
     this.reference = { x: Math.floor(W / 2), y: Math.floor(H / 2) };
     this.fit();
     // Counts as interactive: on a large map the first paint is a preview, refined next frame.
     this._changed(true);
+  }
+
+  // Every data array on its unit (similarity, reference and norm passes).
+  _bindData(ds) {
+    ds.data.forEach((tex, a) => this._bind(dataUnit(a), this.gl.TEXTURE_2D_ARRAY, tex));
   }
 
   // 8/16 bit: upload a few source layers at a time into a small integer staging
@@ -323,7 +551,8 @@ export class SimilarityRenderer {
         const n = Math.min(chunkLayers, L - s0);
         gl.texSubImage3D(gl.TEXTURE_2D_ARRAY, 0, 0, 0, 0, W, H, n, gl.RGBA_INTEGER, type, layers, s0 * H * W * 4);
         for (let g = g0; g < Math.min(G, g0 + packedPerChunk); g++) {
-          gl.framebufferTextureLayer(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, ds.data, 0, g);
+          gl.framebufferTextureLayer(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, ds.data[Math.floor(g / ds.perArray)], 0,
+            g % ds.perArray);
           gl.uniform1i(prog.u.uBase, (g - g0) * perTexel);
           gl.uniform1i(prog.u.uCount, Math.min(perTexel, L - g * perTexel));
           gl.drawArrays(gl.TRIANGLES, 0, 3);
@@ -354,6 +583,14 @@ export class SimilarityRenderer {
   dispose() {
     if (this._raf) cancelAnimationFrame(this._raf);
     this._raf = 0;
+    this.canvas.removeEventListener?.('webglcontextlost', this._onLost);
+    this.canvas.removeEventListener?.('webglcontextrestored', this._onRestored);
+    this._overlaySource = null;
+    if (this.isContextLost()) {  // the context took every object with it
+      this._ds = null;
+      this._disposed = true;
+      return;
+    }
     this._releaseDataset();
     for (const p of this._pboPool) this._delete('buffer', p);
     this._pboPool = [];
@@ -375,8 +612,11 @@ export class SimilarityRenderer {
   }
 
   _requireDataset() {
-    if (!this._ds) throw new Error('renderer: no dataset loaded');
-    return this._ds;
+    // While the context is lost the shape is still known: setters keep working (and take
+    // effect once the owner has uploaded the data again).
+    const ds = this._ds ?? (this._lost ? this._lostShape : null);
+    if (!ds) throw new Error('renderer: no dataset loaded');
+    return ds;
   }
 
   /** Reference pixel (x right, y down from the top-left). Follows the pointer: previews. */
@@ -425,15 +665,26 @@ export class SimilarityRenderer {
     for (let i = 0; i < 256; i++) {
       rgba[4 * i] = src[3 * i]; rgba[4 * i + 1] = src[3 * i + 1]; rgba[4 * i + 2] = src[3 * i + 2]; rgba[4 * i + 3] = 255;
     }
+    this._lutRGBA = rgba;  // kept: a restored context gets it again
+    if (!this.isContextLost()) this._uploadLut();
+    this._changed(false);
+  }
+
+  _uploadLut() {
     const gl = this.gl;
     gl.bindTexture(gl.TEXTURE_2D, this._lut);
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
-    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, 256, 1, gl.RGBA, gl.UNSIGNED_BYTE, rgba);
-    this._changed(false);
+    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, 256, 1, gl.RGBA, gl.UNSIGNED_BYTE, this._lutRGBA);
   }
 
   /** Image under the heat map, stretched to the map's extent (ImageBitmap, image, canvas, ImageData) or null. */
   setOverlay(source) {
+    this._overlaySource = source || null;  // kept (not copied): a restored context gets it again
+    if (!this.isContextLost()) this._uploadOverlay(this._overlaySource);
+    this._changed(false);
+  }
+
+  _uploadOverlay(source) {
     const gl = this.gl;
     this._delete('texture', this._overlay);
     this._overlay = null;
@@ -452,7 +703,6 @@ export class SimilarityRenderer {
       gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
       this._overlay = tex;
     }
-    this._changed(false);
   }
 
   /** Opacity slider in [0, 1]: heat-map alpha = min(1, v + (1 - opacity)) over an overlay. */
@@ -542,7 +792,7 @@ export class SimilarityRenderer {
 
   _animationFrame() {
     this._raf = 0;
-    if (!this._ds || this._disposed) return;
+    if (!this._ds || this._disposed || this.isContextLost()) return;
     const interactive = this._interactive;
     this._interactive = false;
     const size = `${this.canvas.width}x${this.canvas.height}`;
@@ -561,6 +811,7 @@ export class SimilarityRenderer {
    * {preview: true} the frame a pointer move would get (preview if the policy allows one).
    */
   renderNow({ preview = false } = {}) {
+    this._requireContext();
     this._requireDataset();
     this._frame(!!preview);
   }
@@ -617,18 +868,20 @@ export class SimilarityRenderer {
     if (SimilarityRenderer._covers(target, key, tr)) return tr;
     const gl = this.gl;
     const ds = this._ds;
-    this._bind(UNIT.data, gl.TEXTURE_2D_ARRAY, ds.data);
     if (this.channel !== null) {
       const k = this.channel, P = ds.precision;
       const K = 128 / P, per = 32 / P; // channels per texel, per component
+      const g = Math.floor(k / K);     // packed texel, in array g / perArray
       const pr = this._progs.channel;
+      this._bind(UNIT.data, gl.TEXTURE_2D_ARRAY, ds.data[Math.floor(g / ds.perArray)]);
       gl.useProgram(pr.prog);
       gl.uniform1i(pr.u.uStep, target.step);
-      gl.uniform4i(pr.u.uSel, Math.floor(k / K), Math.floor((k % K) / per), P * (k % per), 0);
+      gl.uniform4i(pr.u.uSel, g % ds.perArray, Math.floor((k % K) / per), P * (k % per), 0);
       gl.uniform1ui(pr.u.uMask, P === 32 ? 0xFFFFFFFF : (2 ** P) - 1);
       gl.uniform1f(pr.u.uMax, 2 ** P - 1);
     } else {
       this._uploadReference();
+      this._bindData(ds);
       const pr = ds.simProg;
       this._bind(UNIT.norm, gl.TEXTURE_2D, ds.norm);
       gl.bindBufferBase(gl.UNIFORM_BUFFER, 0, ds.refUbo);
@@ -654,7 +907,7 @@ export class SimilarityRenderer {
     const pr = ds.refProg;
     gl.useProgram(pr.prog);
     gl.uniform2i(pr.u.uRef, this.reference.x, this.reference.y);
-    this._bind(UNIT.data, gl.TEXTURE_2D_ARRAY, ds.data);
+    this._bindData(ds);
     this._bind(UNIT.norm, gl.TEXTURE_2D, ds.norm);
     this._draw(ds.refFb, 0, 0, ds.L + 1, 1);
     gl.bindBuffer(gl.PIXEL_PACK_BUFFER, ds.refUbo);
@@ -792,6 +1045,7 @@ export class SimilarityRenderer {
 
   _poll() {
     this._pollTimer = 0;
+    if (this.isContextLost()) { this._pending = []; return; }
     const gl = this.gl;
     const buf = new Float32Array(4);
     while (this._pending.length) {
@@ -839,6 +1093,7 @@ export class SimilarityRenderer {
 
   /** {min, max} of the last drawn frame, read back now (blocks until the GPU is done). */
   readStretch() {
+    this._requireContext();
     this._requireDataset();
     if (this.stretchMode === 'absolute') return { min: 0, max: 1 };
     if (this._dirty || !this._frameRect) this.renderNow();
@@ -852,6 +1107,7 @@ export class SimilarityRenderer {
    * full resolution, as float32, row 0 = top. Computed now, independent of the view.
    */
   readSimilarity() {
+    this._requireContext();
     const ds = this._requireDataset();
     const gl = this.gl;
     this._ensureMap(ds.full, { x0: 0, y0: 0, x1: ds.width, y1: ds.height });
@@ -866,7 +1122,7 @@ export class SimilarityRenderer {
 
   /** Draw a full frame now and return the canvas as RGBA bytes, row 0 = top. */
   readCanvas() {
-    this.renderNow();
+    this.renderNow();  // throws while the context is lost
     const gl = this.gl;
     const w = this.canvas.width, h = this.canvas.height;
     const px = new Uint8Array(w * h * 4);

@@ -1,5 +1,7 @@
 // The page's side of the worker protocol (glue/protocol.js): starts the Pyodide
-// worker, tracks its boot, and turns DECODE requests into promises.
+// worker, tracks its boot, and turns DECODE requests into promises. A worker that
+// crashes once it was ready (an uncaught error, a fatal WebAssembly error such as
+// running out of memory) is reported and replaced by a fresh one, so the next file opens.
 import { MSG } from './protocol.js';
 
 export class DatasetLoadError extends Error {
@@ -11,31 +13,57 @@ export class DatasetLoadError extends Error {
   }
 }
 
+const CRASH_RULE = 'worker-crashed';
+
 export class WorkerBridge {
-  constructor({ url = new URL('../pyworker/worker.js', import.meta.url), onBoot = () => {} } = {}) {
+  /**
+   * @param {object} [options]
+   * @param {URL|string} [options.url] the worker module
+   * @param {(message) => void} [options.onBoot] BOOT messages (of every worker started)
+   * @param {(info: {message, pending}) => void} [options.onCrash] a worker crashed and a fresh one is
+   *   starting; `pending` counts the requests that failed with it (they are rejected with rule
+   *   'worker-crashed' and the same message)
+   */
+  constructor({ url = new URL('../pyworker/worker.js', import.meta.url), onBoot = () => {}, onCrash = () => {} } = {}) {
+    this.url = url;
+    this.onBoot = onBoot;
+    this.onCrash = onCrash;
     this.pending = new Map();
     this.nextId = 1;
     this.versions = null;
     this.bootMs = null;
-    this.worker = new Worker(url, { type: 'module' });
+    this.restarts = 0;
+    this.worker = null;
+    this._start();
+    this.ready.catch(() => {});  // the page reports boot failures through its own handler
+  }
+
+  _start() {
+    const worker = new Worker(this.url, { type: 'module' });
+    this.worker = worker;
+    this._booted = false;
     this.ready = new Promise((resolve, reject) => {
       this._resolveReady = resolve;
       this._rejectReady = reject;
     });
-    this.ready.catch(() => {});  // the page reports boot failures through its own handler
-    this.worker.onmessage = (event) => this._receive(event.data, onBoot);
-    this.worker.onerror = (event) => {
+    // Messages and errors of a worker that has been replaced are ignored.
+    worker.onmessage = (event) => { if (worker === this.worker) this._receive(event.data); };
+    worker.onerror = (event) => {
       event.preventDefault?.();
-      this._fail(`The Python worker stopped: ${event.message || 'it could not be started'}`);
+      if (worker !== this.worker) return;
+      const why = event.message || 'it could not be started';
+      if (this._booted) this._crashed(`The Python worker crashed (${why})`);
+      else this._fail(`The Python worker stopped: ${why}`);
     };
   }
 
-  _receive(message, onBoot) {
+  _receive(message) {
     switch (message.type) {
       case MSG.BOOT:
-        onBoot(message);
+        this.onBoot(message);
         break;
       case MSG.READY:
+        this._booted = true;
         this.versions = message.versions;
         this.bootMs = message.bootMs;
         this.bootStages = message.stages;
@@ -51,15 +79,33 @@ export class WorkerBridge {
       case MSG.DATASET:
       case MSG.ERROR: {
         const request = this.pending.get(message.id);
-        if (!request) return;
-        this.pending.delete(message.id);
-        if (message.type === MSG.DATASET) request.resolve(message);
-        else request.reject(new DatasetLoadError(message.error));
+        if (request) {
+          this.pending.delete(message.id);
+          if (message.type === MSG.DATASET) request.resolve(message);
+          else request.reject(new DatasetLoadError(message.error));
+        }
+        // The worker's Python can no longer be used (it said so, and closes itself).
+        if (message.type === MSG.ERROR && message.error?.fatal) this._crashed(message.error.message, { reported: true });
         break;
       }
       default:
         console.warn('unknown message from the worker', message.type);
     }
+  }
+
+  // The worker is gone or unusable: fail what waits on it, start a fresh one, tell the page.
+  _crashed(text, { reported = false } = {}) {
+    const message = reported ? text : `${text}; a fresh Python worker has been started: open the file again`;
+    const pending = this.pending.size;
+    for (const request of this.pending.values()) {
+      request.reject(new DatasetLoadError({ message, rule: CRASH_RULE }));
+    }
+    this.pending.clear();
+    this.worker.terminate();
+    this.restarts += 1;
+    this._start();
+    this.ready.catch(() => {});
+    this.onCrash({ message, pending });
   }
 
   _fail(text) {
@@ -76,6 +122,18 @@ export class WorkerBridge {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress });
       this.worker.postMessage({ type: MSG.DECODE, id, name, buffer }, [buffer]);
+    });
+  }
+
+  // For tests: make the worker fail the way a real crash would ('throw': an uncaught error;
+  // 'fatal': a fatal WebAssembly error while decoding, as when Python runs out of memory).
+  // Resolves once a fresh worker has been started in its place.
+  simulateCrash(how = 'throw') {
+    const before = this.restarts;
+    return new Promise((resolve) => {
+      const poll = () => (this.restarts > before ? resolve(this.restarts) : setTimeout(poll, 20));
+      this.worker.postMessage({ type: MSG.CRASH, id: this.nextId++, how });
+      poll();
     });
   }
 

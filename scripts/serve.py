@@ -33,6 +33,9 @@ class StaticHandler(http.server.SimpleHTTPRequestHandler):
     def end_headers(self):
         # Revalidate every time: a developer's edit must show on reload.
         self.send_header("Cache-Control", "no-cache")
+        # --cors: let pages of other origins read the files (for ?d= links to datasets here).
+        if self.server.cors:
+            self.send_header("Access-Control-Allow-Origin", self.server.cors)
         super().end_headers()
 
     def log_message(self, format, *args):  # noqa: A002 - signature from the base class
@@ -41,12 +44,21 @@ class StaticHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def make_server(root: Path = ROOT, host: str = "127.0.0.1", port: int = 0,
-                verbose: bool = False) -> http.server.ThreadingHTTPServer:
-    handler = functools.partial(StaticHandler, directory=str(root))
+                verbose: bool = False, cors: str | None = None,
+                handler_class: type[StaticHandler] = StaticHandler) -> http.server.ThreadingHTTPServer:
+    """A static server of `root`; `cors` (e.g. "*") is sent as Access-Control-Allow-Origin;
+    `handler_class` may be a subclass of StaticHandler (the tests add failing routes)."""
+    handler = functools.partial(handler_class, directory=str(root))
     server = http.server.ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     server.verbose = verbose
+    server.cors = cors
     return server
+
+
+def demo_links(root: Path, base: str) -> list[str]:
+    """?d= links to the built-in demos (datasets/demo-*.zip) under `base`."""
+    return [f"{base}?d={p.name}" for p in sorted((root / "datasets").glob("demo-*.zip"))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,10 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
     parser.add_argument("--root", type=Path, default=ROOT, help="folder to serve")
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
+    parser.add_argument("--cors", action="store_true",
+                        help="send Access-Control-Allow-Origin: * (pages elsewhere may open ?d= links to files here)")
     args = parser.parse_args(argv)
-    server = make_server(args.root, port=args.port, verbose=not args.quiet)
+    server = make_server(args.root, port=args.port, verbose=not args.quiet, cors="*" if args.cors else None)
     host, port = server.server_address[:2]
-    print(f"IFeaLiD is served at http://{host}:{port}/  (Ctrl+C stops)", flush=True)
+    base = f"http://{host}:{port}/"
+    print(f"IFeaLiD is served at {base}  (Ctrl+C stops)", flush=True)
+    for link in demo_links(args.root, base):
+        print(f"  demo: {link}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

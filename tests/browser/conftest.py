@@ -60,6 +60,11 @@ def browser():
         pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's `chromium` (the test command does)")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        # The page's Content-Security-Policy forbids eval, and Playwright's wait_for_function
+        # evaluates its predicate with eval: contexts bypass the policy unless a test asks for it
+        # (tests/browser/test_security.py runs the page under its policy with bypass_csp=False).
+        new_context = browser.new_context
+        browser.new_context = lambda **kwargs: new_context(**{"bypass_csp": True, **kwargs})
         yield browser
         browser.close()
 

@@ -37,8 +37,20 @@ const harness = {
     canvas.height = canvasHeight;
     old.replaceWith(canvas);
     harness.frames = [];
+    harness.dataset = null;
+    harness.contextEvents = [];
     harness.renderer = new SimilarityRenderer(canvas, {
       autoRender: false, sync: true, ...options, onFrame: (f) => harness.frames.push(f),
+      // Like the page: keep the data, upload it again when the context is back.
+      onContextLost: () => harness.contextEvents.push('lost'),
+      onContextRestored: () => {
+        try {
+          if (harness.dataset) harness.renderer.setDataset(harness.dataset, { keepView: true });
+          harness.contextEvents.push('restored');
+        } catch (err) {
+          harness.contextEvents.push(`restore failed: ${err.message}`);
+        }
+      },
     });
     return harness.renderer.limits;
   },
@@ -47,7 +59,31 @@ const harness = {
     const bytes = fromBase64(data);
     const layers = new ARRAYS[precision](bytes.buffer);
     harness.renderer.setDataset({ width, height, features, precision, layers });
+    harness.dataset = { width, height, features, precision, layers };
     return harness.renderer.stats();
+  },
+
+  // Lose the WebGL context (WEBGL_lose_context), then restore it; resolves once the renderer
+  // has been told both ways and the page has uploaded the data again.
+  async loseAndRestoreContext() {
+    const ext = harness.renderer.gl.getExtension('WEBGL_lose_context');
+    const started = performance.now();
+    const wait = (what) => new Promise((resolve, reject) => {
+      const poll = () => {
+        const failed = harness.contextEvents.find((e) => e.startsWith('restore failed'));
+        if (failed) reject(new Error(failed));
+        else if (harness.contextEvents.includes(what)) resolve();
+        else if (performance.now() - started > 60000) reject(new Error(`no '${what}' event within 60 s`));
+        else setTimeout(poll, 10);
+      };
+      poll();
+    });
+    ext.loseContext();
+    await wait('lost');
+    const during = { lost: harness.renderer.isContextLost(), stats: harness.renderer.stats() };
+    ext.restoreContext();
+    await wait('restored');
+    return { during, after: harness.renderer.stats(), lost: harness.renderer.isContextLost() };
   },
 
   // Apply a state object: {reference: [x, y], metric, channel, stretch, view, lut (b64), opacity, ...}.

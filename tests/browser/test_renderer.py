@@ -467,3 +467,113 @@ def test_datasets_release_their_gpu_objects(h):
     h.render()
     after = h.page.evaluate("(() => { harness.renderer.dispose(); return harness.renderer.stats(); })()")
     assert after == {"texture": 0, "framebuffer": 0, "buffer": 0, "program": 0}
+
+
+# ------------------------------------------------------------ device limits and context loss
+
+
+@pytest.mark.parametrize("precision,channels,per_array,unroll", [
+    (8, 255, 3, 256), (16, 255, 7, 256), (32, 61, 3, 256), (8, 255, 3, 2), (32, 61, 5, 2),
+])
+def test_dataset_split_over_several_texture_arrays(h, precision, channels, per_array, unroll):
+    """More packed layers than one texture array holds (forced small here): several arrays,
+    the same numbers (similarity both metrics, channel view in every array)."""
+    height, width = 9, 11
+    values = make_values(31 + channels, height, width, channels, precision)
+    limits = h.create(maxArrayLayers=per_array, unrollLimit=unroll)
+    assert limits["maxArrayLayers"] == per_array and limits["device"]["maxArrayLayers"] >= 256
+    h.load(to_layers(values, precision), channels, precision)
+    arrays = h.page.evaluate("harness.renderer._ds.arrays")
+    assert len(arrays) > 1 and all(n <= per_array for n in arrays)
+    assert sum(arrays) == -(-(-(-channels // 4)) // (128 // precision // 4))
+    ref_values = values.astype(np.float64) / (2 ** precision - 1)
+    for x, y in [(0, 0), (5, 4), (3, 1), (1, 0)]:
+        for metric in ("angular", "cosine"):
+            got = h.similarity(reference=[x, y], metric=metric, channel=None)
+            assert np.abs(got - S.similarity_map(ref_values, x, y, metric)).max() <= REACHED
+    per_texel = 128 // precision
+    for k in sorted({0, per_texel * per_array - 1, per_texel * per_array, channels - 1}):
+        got = h.similarity(channel=k)
+        assert np.abs(got - ref_values[:, :, k]).max() <= 2e-7, k
+
+
+def test_limits_come_from_the_live_context(h):
+    limits = h.create()
+    device = limits["device"]
+    for key in ("maxTextureSize", "maxArrayLayers", "maxUniformBlockSize", "maxTextureImageUnits"):
+        assert device[key] > 0
+    assert limits["maxArrayLayers"] == device["maxArrayLayers"]
+    assert limits["maxDataArrays"] == 1 + device["maxTextureImageUnits"] - 7
+    assert limits["memoryBudget"] >= 256 * 1024 ** 2
+
+
+def _refusal(h, width, height, channels, precision):
+    return h.page.evaluate("""([w, h, c, p]) => {
+        const A = {8: Uint8Array, 16: Uint16Array, 32: Uint32Array}[p];
+        try {
+          harness.renderer.setDataset({width: w, height: h, features: c, precision: p,
+                                       layers: new A(Math.ceil(c / 4) * w * h * 4)});
+          return null;
+        } catch (e) { return {name: e.name, rule: e.rule, message: e.message, reason: e.details?.reason}; }
+    }""", [width, height, channels, precision])
+
+
+def test_beyond_the_device_the_refusal_says_what_fits(h):
+    # A memory budget of 1.5 MiB: a 64×64×96 dataset needs over 1.5 MiB at 32 (and 16) bit, 0.8 MiB at 8 bit.
+    h.create(memoryBudget=1.5 * 1024 ** 2)
+    values = make_values(5, 17, 24, 13, 8)
+    h.load(to_layers(values, 8), 13, 8)
+    before = h.similarity(reference=[3, 3], metric="angular")
+    err = _refusal(h, 64, 64, 96, 32)
+    assert err["name"] == "DeviceLimitError" and err["rule"] == "gpu-limits" and err["reason"] == "memory"
+    assert "more than the 1.5 MB IFeaLiD allows itself" in err["message"]
+    assert "It would load at 8 bit" in err["message"] and "a crop of at most" in err["message"]
+    # Nothing changed: the dataset on the GPU still draws the same map.
+    assert np.array_equal(h.similarity(reference=[3, 3], metric="angular"), before)
+    # Too many layers even over every array the shader can sample: fewer channels, or 8 bit.
+    limits = h.create(maxArrayLayers=1)
+    err = _refusal(h, 4, 3, 8 * limits["maxDataArrays"] + 8, 16)
+    assert err["reason"] == "layers" and "It would load at 8 bit" in err["message"]
+    err = _refusal(h, 4, 3, 16 * limits["maxDataArrays"] + 16, 8)
+    assert err["reason"] == "layers" and f"at most {16 * limits['maxDataArrays']} channels" in err["message"]
+    # Wider than the largest texture: a crop that fits.
+    size = limits["maxTextureSize"]
+    err = _refusal(h, size + 1, 2, 4, 8)
+    assert err["reason"] == "size" and f"A crop of at most {size}×1 pixels would load" in err["message"]
+
+
+@pytest.mark.parametrize("precision,channels,per_array", [(8, 13, None), (16, 61, 3)])
+def test_context_loss_restores_the_same_map(h, precision, channels, per_array):
+    options = {"maxArrayLayers": per_array} if per_array else {}
+    h.create(**options)
+    values = make_values(17, 17, 24, channels, precision)
+    h.load(to_layers(values, precision), channels, precision)
+    lut = base64.b64encode(lut_bytes("viridis")).decode()
+    state = dict(reference=[5, 7], metric="cosine", lut=lut, view={"scale": 2, "offsetX": -3, "offsetY": -1})
+    before_map = h.similarity(**state)
+    before_canvas, before_stretch = h.render()
+    stats = h.page.evaluate("harness.renderer.stats()")
+    out = h.call("loseAndRestoreContext")
+    assert out["during"]["lost"] is True
+    assert out["during"]["stats"] == {"texture": 0, "framebuffer": 0, "buffer": 0, "program": 0}
+    assert out["lost"] is False
+    # The same objects again (re-uploaded from the data the page kept), the same view and numbers.
+    assert out["after"] == stats
+    assert h.page.evaluate("[harness.renderer.reference, harness.renderer.metric, harness.renderer.getView()]") == [
+        {"x": 5, "y": 7}, "cosine", {"scale": 2, "offsetX": -3, "offsetY": -1}]
+    assert np.array_equal(h.similarity(), before_map)
+    after_canvas, after_stretch = h.render()
+    assert np.array_equal(after_canvas, before_canvas)
+    assert after_stretch == before_stretch
+    # Lost context: calls that need the GPU fail clearly, setters do not.
+    h.page.evaluate("(window.loseExt = harness.renderer.gl.getExtension('WEBGL_lose_context')).loseContext()")
+    h.page.wait_for_function("harness.contextEvents.filter((e) => e === 'lost').length === 2")
+    msg = h.page.evaluate("() => { harness.renderer.setReference(1, 1); try { harness.renderer.readSimilarity(); }"
+                          " catch (e) { return e.message; } }")
+    assert "context is lost" in msg
+    h.page.evaluate("window.loseExt.restoreContext()")  # (getExtension answers null while lost)
+    h.page.wait_for_function("harness.contextEvents.filter((e) => e === 'restored').length === 2")
+    ref_values = values.astype(np.float64) / (2 ** precision - 1)
+    assert np.abs(h.similarity() - S.similarity_map(ref_values, 1, 1, "cosine")).max() <= REACHED
+    # The console notes of the losses this test caused are expected; nothing else may appear.
+    h.page.problems[:] = [p for p in h.page.problems if "CONTEXT_LOST" not in p and "context lost" not in p.lower()]
