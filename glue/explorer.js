@@ -302,7 +302,8 @@ export class Explorer {
   }
 
   _onFrame(frame) {
-    const { min, max } = frame.stretch ?? this.renderer.getStretch();
+    if (!frame.stretch) return;  // a superseded frame: the newest one brings the numbers
+    const { min, max } = frame.stretch;
     $('scale-min').textContent = fmt(min);
     $('scale-max').textContent = fmt(max);
   }

@@ -392,15 +392,12 @@ uniform ivec4 uRect;       // computed map rectangle x0, y0, x1, y1
 uniform int uStep;
 uniform int uRelative;
 uniform int uHasOverlay;
-uniform int uOverlayColour;
 uniform float uOpacity;
 out vec4 o;
 void main() {
   vec2 c = vec2(gl_FragCoord.x, uCanvasH - gl_FragCoord.y);
   vec2 m = (c - uView.yz) / uView.x;
   vec2 size = vec2(uSize);
-  // Sampled before any branch: mipmapped lookups need derivatives in uniform control flow.
-  vec3 ov = texture(uOverlay, m / size).rgb;
   if (m.x < 0.0 || m.y < 0.0 || m.x >= size.x || m.y >= size.y) { o = vec4(0.0); return; }
   ivec2 ip = clamp(ivec2(floor(m)), uRect.xy, uRect.zw - 1);
   float s = texelFetch(uSim, ip / uStep, 0).r;
@@ -410,11 +407,31 @@ void main() {
   int idx = min(255, int(floor(v * 256.0)));
   vec3 heat = texelFetch(uLut, ivec2(idx, 0), 0).rgb;
   if (uHasOverlay == 1) {
-    // Rec. 709 luma, as CSS grayscale(1).
-    if (uOverlayColour == 0) ov = vec3(dot(ov, vec3(0.2126, 0.7152, 0.0722)));
+    // The overlay as it lies under this canvas pixel, prepared by BACKGROUND_FS for the view.
+    vec3 ov = texelFetch(uOverlay, ivec2(gl_FragCoord.xy), 0).rgb;
     float alpha = min(1.0, v + (1.0 - uOpacity));
     heat = mix(ov, heat, alpha);
   }
   o = vec4(heat, 1.0);
+}
+`;
+
+// The overlay resampled to the canvas for the current view (trilinear, greyscale unless
+// in colour), drawn only when the view, the canvas or the overlay changes: the colour
+// pass, which runs on every pointer move, then reads one texel per pixel instead.
+export const BACKGROUND_FS = `${HEADER}
+uniform highp sampler2D uOverlay;
+uniform vec3 uView;        // scale, offsetX, offsetY (canvas pixels)
+uniform float uCanvasH;
+uniform ivec2 uSize;       // map W, H
+uniform int uOverlayColour;
+out vec4 o;
+void main() {
+  vec2 c = vec2(gl_FragCoord.x, uCanvasH - gl_FragCoord.y);
+  vec2 m = (c - uView.yz) / uView.x;
+  vec3 ov = texture(uOverlay, m / vec2(uSize)).rgb;
+  // Rec. 709 luma, as CSS grayscale(1).
+  if (uOverlayColour == 0) ov = vec3(dot(ov, vec3(0.2126, 0.7152, 0.0722)));
+  o = vec4(ov, 1.0);
 }
 `;

@@ -1,7 +1,7 @@
 // GPU similarity renderer: plain WebGL 2, no framework, knows only its canvas.
 // Design notes (formats, passes, precision, preview policy): glue/RENDERER.md.
 import {
-  FULLSCREEN_VS, packFS, normFS, refFS, similarityFS, CHANNEL_FS, REDUCE_FS, COLOUR_FS,
+  FULLSCREEN_VS, BACKGROUND_FS, packFS, normFS, refFS, similarityFS, CHANNEL_FS, REDUCE_FS, COLOUR_FS,
 } from './render-shaders.js';
 
 const ARRAY_TYPES = { 8: Uint8Array, 16: Uint16Array, 32: Uint32Array };
@@ -39,10 +39,12 @@ const mb = (bytes) => (bytes >= 10 * 1024 ** 2 ? `${Math.round(bytes / 1024 ** 2
 
 const DEFAULTS = {
   // Reduced-resolution frame on reference/view changes: true, false or 'auto'
-  // (only when the visible region's pixels x channels reach previewMinWork).
+  // (only when the visible region's pixels x channels exceed 2^23: below that the full frame
+  // costs about as much as a preview plus the animation frame the refinement waits for, so
+  // showing it directly is sooner; measured with scripts/benchmark.py).
   preview: 'auto',
   previewFactor: 2,
-  previewMinWork: 1 << 21,
+  previewMinWork: (1 << 23) + 1,
   // Idle animation frames (no reference/view change) before the full frame.
   refineDelayFrames: 1,
   // Draw from setters on the next animation frame without an explicit requestRender().
@@ -235,7 +237,9 @@ export class SimilarityRenderer {
         uSim: UNIT.sim, uStretch: UNIT.stretch, uLut: UNIT.lut, uOverlay: UNIT.overlay,
       }),
       channel: this._program(CHANNEL_FS, 'channel', { uData: UNIT.data }),
+      background: this._program(BACKGROUND_FS, 'background', { uOverlay: UNIT.overlay }),
     };
+    this._bg = null;  // the overlay resampled for the view: {tex, fb, w, h, key}
     this._lut = this._texture2D(gl.RGBA8, 256, 1);
     this._overlay = null;
     if (this._lutRGBA) this._uploadLut();
@@ -263,6 +267,7 @@ export class SimilarityRenderer {
     this._progs = null;
     this._lut = null;
     this._overlay = null;
+    this._bg = null;
     this._vs = null;
     for (const set of Object.values(this._live)) set.clear();
     this.options.onContextLost?.();
@@ -569,6 +574,7 @@ export class SimilarityRenderer {
     const ds = this._ds;
     this._dropPending();
     if (!ds) return;
+    this._dropBackground();
     for (const [kind, obj] of ds.objects) this._delete(kind, obj);
     this._ds = null;
   }
@@ -596,6 +602,7 @@ export class SimilarityRenderer {
     this._pboPool = [];
     this._delete('texture', this._lut);
     this._delete('texture', this._overlay);
+    this._dropBackground();
     for (const p of Object.values(this._progs)) this._delete('program', p.prog);
     if (this._vs) this.gl.deleteShader(this._vs);
     this._vs = null;
@@ -684,10 +691,46 @@ export class SimilarityRenderer {
     this._changed(false);
   }
 
+  _dropBackground() {
+    if (!this._bg) return;
+    this._delete('framebuffer', this._bg.fb);
+    this._delete('texture', this._bg.tex);
+    this._bg = null;
+  }
+
+  // The overlay under the map for the current view and canvas, drawn only when those change.
+  _background(x0, y0, x1, y1) {
+    const gl = this.gl;
+    const cw = this.canvas.width, ch = this.canvas.height;
+    const { scale, offsetX, offsetY } = this.view;
+    const key = `${this._ds.gen}:${scale},${offsetX},${offsetY}:${this.overlayColour}:${x0},${y0},${x1},${y1}`;
+    if (this._bg && this._bg.w === cw && this._bg.h === ch && this._bg.key === key) return this._bg.tex;
+    if (!this._bg || this._bg.w !== cw || this._bg.h !== ch) {
+      this._dropBackground();
+      const tex = this._texture2D(gl.RGBA8, cw, ch);
+      this._bg = { tex, fb: this._framebuffer(tex), w: cw, h: ch, key: null };
+    }
+    const ds = this._ds;
+    const pr = this._progs.background;
+    gl.useProgram(pr.prog);
+    this._bind(UNIT.overlay, gl.TEXTURE_2D, this._overlay);
+    gl.uniform3f(pr.u.uView, scale, offsetX, offsetY);
+    gl.uniform1f(pr.u.uCanvasH, ch);
+    gl.uniform2i(pr.u.uSize, ds.width, ds.height);
+    gl.uniform1i(pr.u.uOverlayColour, this.overlayColour ? 1 : 0);
+    gl.enable(gl.SCISSOR_TEST);
+    gl.scissor(x0, ch - y1, x1 - x0, y1 - y0);
+    this._draw(this._bg.fb, 0, 0, cw, ch);
+    gl.disable(gl.SCISSOR_TEST);
+    this._bg.key = key;
+    return this._bg.tex;
+  }
+
   _uploadOverlay(source) {
     const gl = this.gl;
     this._delete('texture', this._overlay);
     this._overlay = null;
+    if (this._bg) this._bg.key = null;  // a new image: the resampled copy is stale
     if (source) {
       const tex = this._track('texture', gl.createTexture());
       gl.bindTexture(gl.TEXTURE_2D, tex);
@@ -965,22 +1008,37 @@ export class SimilarityRenderer {
     // Relative stretch: min/max of the visible part of the map, at the resolution shown.
     if (relative) this._reduce(target, SimilarityRenderer._targetRect(target, rect));
 
+    // The colour pass costs per canvas pixel (software rendering): shade only the
+    // map's rectangle on the canvas and clear the margin around it.
+    const { scale, offsetX, offsetY } = this.view;
+    const x0 = Math.max(0, Math.floor(offsetX)), x1 = Math.min(cw, Math.ceil(offsetX + ds.width * scale));
+    const y0 = Math.max(0, Math.floor(offsetY)), y1 = Math.min(ch, Math.ceil(offsetY + ds.height * scale));
+    const background = this._overlay && x1 > x0 && y1 > y0 ? this._background(x0, y0, x1, y1) : null;
+
     const pr = this._progs.colour;
     gl.useProgram(pr.prog);
     this._bind(UNIT.sim, gl.TEXTURE_2D, target.tex);
     this._bind(UNIT.stretch, gl.TEXTURE_2D, ds.stretchAt.tex);
     this._bind(UNIT.lut, gl.TEXTURE_2D, this._lut);
-    this._bind(UNIT.overlay, gl.TEXTURE_2D, this._overlay);
-    gl.uniform3f(pr.u.uView, this.view.scale, this.view.offsetX, this.view.offsetY);
+    this._bind(UNIT.overlay, gl.TEXTURE_2D, background);
+    gl.uniform3f(pr.u.uView, scale, offsetX, offsetY);
     gl.uniform1f(pr.u.uCanvasH, ch);
     gl.uniform2i(pr.u.uSize, ds.width, ds.height);
     gl.uniform4i(pr.u.uRect, rect.x0, rect.y0, rect.x1, rect.y1);
     gl.uniform1i(pr.u.uStep, target.step);
     gl.uniform1i(pr.u.uRelative, relative ? 1 : 0);
-    gl.uniform1i(pr.u.uHasOverlay, this._overlay ? 1 : 0);
-    gl.uniform1i(pr.u.uOverlayColour, this.overlayColour ? 1 : 0);
+    gl.uniform1i(pr.u.uHasOverlay, background ? 1 : 0);
     gl.uniform1f(pr.u.uOpacity, this.opacity);
-    this._draw(null, 0, 0, cw, ch);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);  // the passes above left their own target bound
+    gl.viewport(0, 0, cw, ch);
+    gl.clearColor(0, 0, 0, 0);
+    gl.clear(gl.COLOR_BUFFER_BIT);
+    if (x1 > x0 && y1 > y0) {
+      gl.enable(gl.SCISSOR_TEST);
+      gl.scissor(x0, ch - y1, x1 - x0, y1 - y0);  // GL's y axis points up
+      this._draw(null, 0, 0, cw, ch);
+      gl.disable(gl.SCISSOR_TEST);
+    }
     return kind;
   }
 
@@ -1047,21 +1105,28 @@ export class SimilarityRenderer {
     this._pollTimer = 0;
     if (this.isContextLost()) { this._pending = []; return; }
     const gl = this.gl;
-    const buf = new Float32Array(4);
     while (this._pending.length) {
       const p = this._pending[0];
       if (gl.getSyncParameter(p.sync, gl.SYNC_STATUS) !== gl.SIGNALED) break;
       this._pending.shift();
       gl.deleteSync(p.sync);
+      p.info.t = performance.now();  // the frame is done: time it before any read-back
       if (p.pbo) {
-        gl.bindBuffer(gl.PIXEL_PACK_BUFFER, p.pbo);
-        gl.getBufferSubData(gl.PIXEL_PACK_BUFFER, 0, buf);
-        gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
+        // getBufferSubData waits for every command queued so far, a newer frame's too:
+        // read min/max only from the newest frame when nothing is queued behind it; an
+        // older frame's numbers are superseded anyway, so its buffer goes back unread.
+        if (this._pending.length === 0 && !this._raf) {
+          const buf = new Float32Array(4);
+          gl.bindBuffer(gl.PIXEL_PACK_BUFFER, p.pbo);
+          gl.getBufferSubData(gl.PIXEL_PACK_BUFFER, 0, buf);
+          gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
+          this._stretch = { min: buf[0], max: buf[1] };
+          p.info.stretch = { ...this._stretch };
+        }
         this._pboPool.push(p.pbo);
-        this._stretch = { min: buf[0], max: buf[1] };
+      } else if (p.info.stretchMode === 'absolute') {
+        p.info.stretch = { min: 0, max: 1 };
       }
-      p.info.stretch = p.info.stretchMode === 'absolute' ? { min: 0, max: 1 } : p.pbo ? { ...this._stretch } : null;
-      p.info.t = performance.now();
       this._emit(p.info);
     }
     if (this._pending.length) this._pollTimer = setTimeout(() => this._poll(), 2);
