@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConstantDataWarning, DatasetError
+from .writer import array_to_image, flatten_to_rgb
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -145,20 +146,8 @@ def open_image(image):
         if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
             raise ExtractError(f"an image array must be (H, W), (H, W, 3) or (H, W, 4), not {array.shape}",
                                rule="input")
-        if array.dtype != np.uint8:
-            array = np.asarray(array, dtype=np.float64)
-            scale = 255.0 if array.max(initial=0) <= 1.0 else 1.0
-            array = np.clip(np.rint(array * scale), 0, 255).astype(np.uint8)
-        image = Image.fromarray(array)
-    if image.mode != "RGB":
-        if "A" in image.getbands() or image.mode == "P":
-            rgba = image.convert("RGBA")
-            flat = Image.new("RGB", rgba.size, (0, 0, 0))
-            flat.paste(rgba, mask=rgba.getchannel("A"))
-            image = flat
-        else:
-            image = image.convert("RGB")
-    return image, source
+        image = array_to_image(array)
+    return flatten_to_rgb(image), source
 
 
 def shrink(image, max_side: int | None):

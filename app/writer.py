@@ -27,6 +27,31 @@ from .format import (
 from .quantise import Quantised, check_feature_array, check_precision, quantise
 
 
+def array_to_image(array: np.ndarray):
+    """A Pillow image from an (H, W[, 1|3|4]) array: uint8 as is, floats in [0, 1] or 0…255 scaled."""
+    from PIL import Image
+
+    if array.dtype != np.uint8:
+        array = np.asarray(array, dtype=np.float64)
+        scale = 255.0 if array.max(initial=0) <= 1.0 else 1.0
+        array = np.clip(np.rint(array * scale), 0, 255).astype(np.uint8)
+    return Image.fromarray(array.squeeze(-1) if array.ndim == 3 and array.shape[2] == 1 else array)
+
+
+def flatten_to_rgb(image, keep_grey: bool = False):
+    """RGB (or L when keep_grey) for JPEG and the models: alpha composited over black."""
+    from PIL import Image
+
+    if image.mode == "RGB" or (keep_grey and image.mode == "L"):
+        return image
+    if "A" in image.getbands() or image.mode == "P":
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (0, 0, 0))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
 def overlay_jpeg(overlay) -> tuple[bytes, tuple[int, int]]:
     """JPEG bytes for an overlay given as a path, bytes, a Pillow image or an (H, W[, 3|4]) array.
 
@@ -57,19 +82,8 @@ def overlay_jpeg(overlay) -> tuple[bytes, tuple[int, int]]:
         if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
             raise DatasetError(f"an overlay array must be (H, W), (H, W, 3) or (H, W, 4), not {array.shape}",
                                rule="overlay-format")
-        if array.dtype != np.uint8:
-            array = np.asarray(array, dtype=np.float64)
-            scale = 255.0 if array.max(initial=0) <= 1.0 else 1.0
-            array = np.clip(np.rint(array * scale), 0, 255).astype(np.uint8)
-        image = Image.fromarray(array.squeeze(-1) if array.ndim == 3 and array.shape[2] == 1 else array)
-    if image.mode not in ("RGB", "L"):
-        if "A" in image.getbands() or image.mode == "P":
-            rgba = image.convert("RGBA")
-            background = Image.new("RGB", rgba.size, (0, 0, 0))
-            background.paste(rgba, mask=rgba.getchannel("A"))
-            image = background
-        else:
-            image = image.convert("RGB")
+        image = array_to_image(array)
+    image = flatten_to_rgb(image, keep_grey=True)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=92)
     return buffer.getvalue(), image.size
