@@ -8,8 +8,8 @@ import time
 import pytest
 
 import corpus
+from tabs import READY
 
-READY = "window.ifealid && (window.ifealid.state.boot.ready || window.ifealid.state.boot.error)"
 SETTLED = "window.ifealid.state.loading === null && (window.ifealid.state.dataset || window.ifealid.state.error)"
 SHOWN = "window.ifealid.state.loading === null && (window.ifealid.state.shownAt !== null || window.ifealid.state.error)"
 CASE_TIMEOUT_MS = 120_000  # a bound, not a speed claim: only a hang reaches it

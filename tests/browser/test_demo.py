@@ -11,9 +11,9 @@ import pytest
 
 import ifealid
 from ifealid import similarity as S
+from tabs import READY
 
 ROOT = Path(__file__).resolve().parents[2]
-READY = "window.ifealid && (window.ifealid.state.boot.ready || window.ifealid.state.boot.error)"
 SETTLED = ("window.ifealid && window.ifealid.state.loading === null"
            " && (window.ifealid.state.shownAt !== null || window.ifealid.state.error !== null)")
 DEMOS = {

@@ -15,10 +15,10 @@ import ifealid
 from ifealid import similarity as S
 from ifealid.colormaps import COLORMAPS, colormap_index
 from zipkit import dataset_entries, jpeg_bytes, random_values, zip_bytes
+from tabs import READY, open_tab
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "original" / "000000015746.jpg.C3.npz.8.zip"
-READY = "window.ifealid && (window.ifealid.state.boot.ready || window.ifealid.state.boot.error)"
 SHOWN = "window.ifealid.state.loading === null && (window.ifealid.state.shownAt !== null || window.ifealid.state.error)"
 
 
@@ -86,16 +86,9 @@ class Page:
 
 @pytest.fixture(scope="module")
 def app(browser, base_url):
-    context = browser.new_context(viewport={"width": 900, "height": 600})
-    page = context.new_page()
-    page.set_default_timeout(90_000)
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{base_url}/index.html")
-    page.wait_for_function(READY)
-    yield Page(page)
-    assert errors == []
-    context.close()
+    with open_tab(browser, f"{base_url}/index.html") as page:
+        yield Page(page)
+        assert page.errors == []
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ import pytest
 import ifealid
 from sites import ClosingServer, Server, make_site
 from zipkit import dataset_entries, jpeg_bytes, random_values, zip_bytes
+from tabs import READY, open_tab
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "original" / "000000015746.jpg.C3.npz.8.zip"
-READY = "window.ifealid && (window.ifealid.state.boot.ready || window.ifealid.state.boot.error)"
 SETTLED = ("window.ifealid && window.ifealid.state.loading === null"
            " && (window.ifealid.state.shownAt !== null || window.ifealid.state.error !== null)")
 HTML_PAGE = b"<!doctype html><html><head><title>Datasets</title></head><body><a href='x.zip'>x</a></body></html>"
@@ -47,17 +47,9 @@ def servers(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tab(browser, servers):
     """One tab for the module; each test navigates it (a fresh page and worker every time)."""
-    context = browser.new_context(viewport={"width": 900, "height": 600})
-    requests = []
-    context.on("request", lambda request: requests.append(request.url))
-    page = context.new_page()
-    page.set_default_timeout(90_000)
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.requests = requests
-    yield page
-    context.close()
-    assert errors == []
+    with open_tab(browser) as page:
+        yield page
+    assert page.errors == []
 
 
 def visit(page, servers, d: str | None = None):

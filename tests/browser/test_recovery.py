@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from zipkit import dataset_entries, jpeg_bytes, random_values, zip_bytes
+from tabs import open_tab
 
-READY = "window.ifealid && (window.ifealid.state.boot.ready || window.ifealid.state.boot.error)"
 SHOWN = "window.ifealid.state.loading === null && (window.ifealid.state.shownAt !== null || window.ifealid.state.error)"
 IDLE = """() => new Promise((resolve) => {
   const r = window.ifealid.explorer.renderer;
@@ -34,15 +34,8 @@ READ_CANVAS = """() => {
 
 @pytest.fixture(scope="module")
 def app(browser, base_url):
-    context = browser.new_context(viewport={"width": 900, "height": 600})
-    page = context.new_page()
-    page.set_default_timeout(90_000)
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{base_url}/index.html")
-    page.wait_for_function(READY)
-    yield page, errors
-    context.close()
+    with open_tab(browser, f"{base_url}/index.html") as page:
+        yield page, page.errors
 
 
 @pytest.fixture(scope="module")

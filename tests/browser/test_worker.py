@@ -8,9 +8,9 @@ import pytest
 
 import ifealid
 from zipkit import dataset_entries, jpeg_bytes, random_values, zip_bytes
+from tabs import READY, open_tab
 
 ROOT = Path(__file__).resolve().parents[2]
-READY = "window.ifealid && (window.ifealid.state.boot.ready || window.ifealid.state.boot.error)"
 SETTLED = "window.ifealid.state.loading === null && (window.ifealid.state.dataset || window.ifealid.state.error)"
 
 DIGEST_JS = """async () => {
@@ -28,17 +28,8 @@ DIGEST_JS = """async () => {
 @pytest.fixture(scope="module")
 def app(browser, base_url):
     """One page for the module: booted once, then fed file after file like a user would."""
-    context = browser.new_context()
-    requests = []
-    context.on("request", lambda request: requests.append(request.url))
-    page = context.new_page()
-    page.set_default_timeout(90_000)
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{base_url}/index.html")
-    page.wait_for_function(READY)
-    yield page, requests, errors
-    context.close()
+    with open_tab(browser, f"{base_url}/index.html", viewport=None) as page:
+        yield page, page.requests, page.errors
 
 
 def open_file(page, path):
