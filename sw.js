@@ -2,7 +2,7 @@
 //
 // What it caches, and how (README "Offline"):
 //
-// * runtime/ (the Pyodide core and the numpy/Pillow wheels, 18 MB): cache-first, from the cache
+// * runtime/ (the Pyodide core and numpy/Pillow pre-extracted, site-packages.bin; 20 MB): cache-first, from the cache
 //   `ifealid-runtime-<version>`. The build (scripts/build_runtime.py) checks these files against
 //   pyodide-lock.json and writes runtime/offline-manifest.json with their sha256 and a version
 //   derived from the hashes. Every navigation reads that manifest from the network (in parallel

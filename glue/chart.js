@@ -8,7 +8,7 @@ const HIGHLIGHT = 'rgba(120, 180, 255, 0.45)';
 export class FeatureChart {
   constructor(canvas) {
     this.canvas = canvas;
-    this.ctx = canvas.getContext('2d');
+    this.ctx = canvas.getContext('2d', { willReadFrequently: true });
     this.features = 0;
     this.hover = null;      // Float64Array of [0, 1] values, or null
     this.pinned = null;

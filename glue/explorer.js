@@ -207,8 +207,19 @@ export class Explorer {
       this.state.lastMove = { x: p.x, y: p.y, t: timeStamp };
       this.renderer.setReference(p.x, p.y);
     }
-    this._updateReadout();
-    this._updateChart();
+    this._updateHoverPanels();
+  }
+
+  // Read-out and chart for the hovered pixel, in the animation frame's callbacks after the
+  // renderer's (which was requested first): the GPU gets the new map's commands before the
+  // page spends its time on text and bars, and several moves in one frame draw them once.
+  _updateHoverPanels() {
+    if (this._panelsFrame) return;
+    this._panelsFrame = requestAnimationFrame(() => {
+      this._panelsFrame = 0;
+      this._updateReadout();
+      this._updateChart();
+    });
   }
 
   _click(e) {

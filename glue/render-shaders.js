@@ -19,6 +19,19 @@ void main() {
 }
 `;
 
+// Map targets (see RENDERER.md, "Map targets"): a target with step s = 2^k holds s x s phase
+// planes of pw x ph texels side by side; plane (px, py) texel (i, j) is map pixel
+// (s*i + px, s*j + py). Step 1 is a plain W x H map. A pass over one plane draws into
+// that plane's texels; uOrigin is the plane's corner in the target.
+const PHASE_UNIFORMS = `uniform ivec2 uOrigin;
+uniform ivec2 uPhase;
+uniform int uShift;`;
+const PIXEL = '(((ivec2(gl_FragCoord.xy) - uOrigin) << uShift) + uPhase)';
+
+// Where map pixel q lies in a target: uMask = s - 1 when every plane is computed, 0 to show
+// plane (0, 0) alone (the preview, nearest-neighbour in s x s blocks).
+const TEXEL_OF = 'ivec2 texelOf(ivec2 q) { return (q & uMask) * uPlane + (q >> uShift); }';
+
 // Helpers shared by the similarity shaders.
 //  - 64-bit unsigned arithmetic emulated with (hi, lo) pairs: GLSL ES 3.00 has no
 //    umulExtended/uaddCarry. Used once per pixel, so its cost does not matter.
@@ -315,7 +328,7 @@ export function similarityFS({ precision, layers, packed, unrollLimit, arrays = 
   return `${HEADER}
 ${dataSamplers(arrays)}
 uniform ${isInt ? 'highp usampler2D' : 'highp sampler2D'} uNorm;
-uniform int uStep;
+${PHASE_UNIFORMS}
 uniform int uMetric;
 layout(std140) uniform Ref {
   uvec4 uInfo;
@@ -324,7 +337,7 @@ layout(std140) uniform Ref {
 out vec4 o;
 ${MATH}
 void main() {
-  ivec2 p = ivec2(gl_FragCoord.xy) * uStep;
+  ivec2 p = ${PIXEL};
   ${isInt ? '' : 'float ia = texelFetch(uNorm, p, 0).r;\n  vec4 d;'}
   ${accType} a = ${accType}(0);
   uvec4 t;
@@ -339,35 +352,48 @@ void main() {
 // uSel = (packed layer, component, bit shift, -); uMask and uMax per precision.
 export const CHANNEL_FS = `${HEADER}
 uniform highp usampler2DArray uData;
-uniform int uStep;
+${PHASE_UNIFORMS}
 uniform ivec4 uSel;
 uniform uint uMask;
 uniform float uMax;
 out vec4 o;
 void main() {
-  ivec2 p = ivec2(gl_FragCoord.xy) * uStep;
+  ivec2 p = ${PIXEL};
   uint w = texelFetch(uData, ivec3(p, uSel.x), 0)[uSel.y];
   o = vec4(float((w >> uint(uSel.z)) & uMask) / uMax, 0.0, 0.0, 1.0);
 }
 `;
 
-// Min/max reduction: each output texel takes the (min, max) of a 4x4 block of the
-// source rectangle uRect = (x0, y0, w, h). The first pass reads the R32F map.
+// Min/max reduction: each output texel takes the (min, max) of a 4x4 block. The first pass
+// reads samples of the R32F map: sample (u, v) < uCount is map pixel uStart + (u, v) * uStride,
+// found in the target with texelOf (so a preview's samples are plane (0, 0)'s texels and a
+// full map's are every pixel of the visible region, whatever the target's layout). Later
+// passes read the previous pass's RG32F output, uCount texels from (0, 0).
 export const REDUCE_FS = `${HEADER}
 uniform highp sampler2D uSrc;
-uniform ivec4 uRect;
 uniform int uFirst;
+uniform ivec2 uCount;
+uniform ivec2 uStart;
+uniform int uStride;
+uniform ivec2 uPlane;
+uniform ivec2 uMask;
+uniform int uShift;
 out vec4 o;
+${TEXEL_OF}
 void main() {
-  ivec2 b = uRect.xy + ivec2(gl_FragCoord.xy) * 4;
-  ivec2 e = min(b + 4, uRect.xy + uRect.zw);
+  ivec2 b = ivec2(gl_FragCoord.xy) * 4;
+  ivec2 e = min(b + 4, uCount);
   float mn = 3.0e38, mx = -3.0e38;
   for (int j = 0; j < 4; ++j) {
     for (int i = 0; i < 4; ++i) {
       ivec2 q = b + ivec2(i, j);
       if (q.x < e.x && q.y < e.y) {
-        vec2 v = texelFetch(uSrc, q, 0).rg;
-        if (uFirst == 1) v.y = v.x;
+        vec2 v;
+        if (uFirst == 1) {
+          v = vec2(texelFetch(uSrc, texelOf(uStart + q * uStride), 0).r);
+        } else {
+          v = texelFetch(uSrc, q, 0).rg;
+        }
         mn = min(mn, v.x);
         mx = max(mx, v.y);
       }
@@ -377,34 +403,51 @@ void main() {
 }
 `;
 
+// The colour pass's vertex shader: the full-screen triangle, plus the stretch's (min, max)
+// read once per vertex instead of once per pixel (a texel fetch per pixel is what software
+// rendering pays for).
+export const COLOUR_VS = `#version 300 es
+precision highp float;
+precision highp int;
+precision highp sampler2D;
+uniform highp sampler2D uStretch;
+uniform int uRelative;
+flat out vec2 vRange;
+void main() {
+  vec2 p = vec2(float((gl_VertexID << 1) & 2), float(gl_VertexID & 2));
+  gl_Position = vec4(p * 2.0 - 1.0, 0.0, 1.0);
+  vRange = uRelative == 1 ? texelFetch(uStretch, ivec2(0), 0).rg : vec2(0.0, 1.0);
+}
+`;
+
 // Stretch + colour + overlay, drawn straight into the canvas.
 // Canvas pixel c (top-left origin) shows map pixel floor((c - offset) / scale).
 // Index rule (same as app/colormaps.py): min(255, floor(v * 256)).
 export const COLOUR_FS = `${HEADER}
 uniform highp sampler2D uSim;
-uniform highp sampler2D uStretch;
 uniform highp sampler2D uLut;
 uniform highp sampler2D uOverlay;
 uniform vec3 uView;        // scale, offsetX, offsetY (canvas pixels)
 uniform float uCanvasH;
-uniform ivec2 uSize;       // map W, H
 uniform ivec4 uRect;       // computed map rectangle x0, y0, x1, y1
-uniform int uStep;
-uniform int uRelative;
+uniform ivec2 uPlane;
+uniform ivec2 uMask;
+uniform int uShift;
 uniform int uHasOverlay;
 uniform float uOpacity;
+flat in vec2 vRange;       // stretch (min, max), from COLOUR_VS
 out vec4 o;
+${TEXEL_OF}
 void main() {
   vec2 c = vec2(gl_FragCoord.x, uCanvasH - gl_FragCoord.y);
+  // The scissor admits only pixels whose centre lies on the map; the clamp guards rounding.
   vec2 m = (c - uView.yz) / uView.x;
-  vec2 size = vec2(uSize);
-  if (m.x < 0.0 || m.y < 0.0 || m.x >= size.x || m.y >= size.y) { o = vec4(0.0); return; }
-  ivec2 ip = clamp(ivec2(floor(m)), uRect.xy, uRect.zw - 1);
-  float s = texelFetch(uSim, ip / uStep, 0).r;
-  vec2 mm = uRelative == 1 ? texelFetch(uStretch, ivec2(0), 0).rg : vec2(0.0, 1.0);
+  ivec2 ip = clamp(ivec2(m), uRect.xy, uRect.zw - 1);
+  float s = texelFetch(uSim, texelOf(ip), 0).r;
+  vec2 mm = vRange;
   // A flat map (max == min) has no contrast: it shows as v = 0.
   float v = mm.y > mm.x ? clamp((s - mm.x) / (mm.y - mm.x), 0.0, 1.0) : 0.0;
-  int idx = min(255, int(floor(v * 256.0)));
+  int idx = min(255, int(v * 256.0));
   vec3 heat = texelFetch(uLut, ivec2(idx, 0), 0).rgb;
   if (uHasOverlay == 1) {
     // The overlay as it lies under this canvas pixel, prepared by BACKGROUND_FS for the view.
@@ -412,6 +455,50 @@ void main() {
     float alpha = min(1.0, v + (1.0 - uOpacity));
     heat = mix(ov, heat, alpha);
   }
+  o = vec4(heat, 1.0);
+}
+`;
+
+// Magnified views colour in two steps, since the colour pass costs per canvas pixel: HEAT_FS
+// computes each visible map pixel's colour and blend weight once, at map resolution (RGBA32F,
+// so nothing is rounded on the way), and BLIT_FS spreads them over the canvas with one fetch
+// each from that map and the overlay. Same arithmetic as COLOUR_FS, so the same bytes.
+export const HEAT_FS = `${HEADER}
+uniform highp sampler2D uSim;
+uniform highp sampler2D uLut;
+uniform ivec2 uPlane;
+uniform ivec2 uMask;
+uniform int uShift;
+uniform int uHasOverlay;
+uniform float uOpacity;
+flat in vec2 vRange;
+out vec4 o;
+${TEXEL_OF}
+void main() {
+  float s = texelFetch(uSim, texelOf(ivec2(gl_FragCoord.xy)), 0).r;
+  vec2 mm = vRange;
+  float v = mm.y > mm.x ? clamp((s - mm.x) / (mm.y - mm.x), 0.0, 1.0) : 0.0;
+  int idx = min(255, int(v * 256.0));
+  vec3 heat = texelFetch(uLut, ivec2(idx, 0), 0).rgb;
+  o = vec4(heat, uHasOverlay == 1 ? min(1.0, v + (1.0 - uOpacity)) : 1.0);
+}
+`;
+
+export const BLIT_FS = `${HEADER}
+uniform highp sampler2D uHeat;
+uniform highp sampler2D uOverlay;
+uniform vec3 uView;        // scale, offsetX, offsetY (canvas pixels)
+uniform float uCanvasH;
+uniform ivec4 uRect;       // computed map rectangle x0, y0, x1, y1
+uniform int uHasOverlay;
+out vec4 o;
+void main() {
+  vec2 c = vec2(gl_FragCoord.x, uCanvasH - gl_FragCoord.y);
+  vec2 m = (c - uView.yz) / uView.x;
+  ivec2 ip = clamp(ivec2(m), uRect.xy, uRect.zw - 1);
+  vec4 h = texelFetch(uHeat, ip, 0);
+  vec3 heat = h.rgb;
+  if (uHasOverlay == 1) heat = mix(texelFetch(uOverlay, ivec2(gl_FragCoord.xy), 0).rgb, heat, h.a);
   o = vec4(heat, 1.0);
 }
 `;

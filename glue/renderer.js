@@ -1,7 +1,8 @@
 // GPU similarity renderer: plain WebGL 2, no framework, knows only its canvas.
 // Design notes (formats, passes, precision, preview policy): glue/RENDERER.md.
 import {
-  FULLSCREEN_VS, BACKGROUND_FS, packFS, normFS, refFS, similarityFS, CHANNEL_FS, REDUCE_FS, COLOUR_FS,
+  FULLSCREEN_VS, BACKGROUND_FS, packFS, normFS, refFS, similarityFS, CHANNEL_FS, REDUCE_FS, COLOUR_VS, COLOUR_FS,
+  HEAT_FS, BLIT_FS,
 } from './render-shaders.js';
 
 const ARRAY_TYPES = { 8: Uint8Array, 16: Uint16Array, 32: Uint32Array };
@@ -38,15 +39,20 @@ export function defaultMemoryBudget() {
 const mb = (bytes) => (bytes >= 10 * 1024 ** 2 ? `${Math.round(bytes / 1024 ** 2)} MB` : `${(bytes / 1024 ** 2).toFixed(1)} MB`);
 
 const DEFAULTS = {
-  // Reduced-resolution frame on reference/view changes: true, false or 'auto'
-  // (only when the visible region's pixels x channels exceed 2^23: below that the full frame
-  // costs about as much as a preview plus the animation frame the refinement waits for, so
-  // showing it directly is sooner; measured with scripts/benchmark.py).
+  // Reduced-resolution frame on reference/view changes: true, false or 'auto' (only when
+  // the visible region's pixels x channels reach previewMinWork: below that the full frame
+  // costs about as much as the preview's own colour pass; measured with scripts/benchmark.py).
   preview: 'auto',
+  // The preview computes every previewFactor-th pixel in each axis (a power of two; 4 was
+  // measured: no quicker first frame than 2, and a later full one); the
+  // refinement computes only the pixels the preview did not (see RENDERER.md).
   previewFactor: 2,
-  previewMinWork: (1 << 23) + 1,
-  // Idle animation frames (no reference/view change) before the full frame.
-  refineDelayFrames: 1,
+  previewMinWork: 1 << 21,
+  // The refinement runs in GPU chunks of at most this many pixels x channels, issued only
+  // while no newer move is waiting, so a move waits for at most two chunks.
+  refineChunkWork: 1 << 23,
+  // Colour magnified views at map resolution first ('auto': 3+ canvas pixels per map pixel).
+  twoStepColour: 'auto',
   // Draw from setters on the next animation frame without an explicit requestRender().
   autoRender: true,
   // true: finish every frame with a 1-pixel readback (blocks until drawn, exact
@@ -71,6 +77,12 @@ const DEFAULTS = {
 
 // ---------------------------------------------------------------- capacity
 
+// The preview's step: previewFactor rounded to a power of two (1 = no preview), at most 8.
+function previewStep(factor) {
+  const f = Math.max(1, Math.min(8, Math.floor(Number(factor) || 1)));
+  return 2 ** Math.floor(Math.log2(f));
+}
+
 // Estimated GPU bytes for a dataset: packed data, the upload's staging array, norms, the
 // full and preview maps, the min/max pair and the reference block.
 function gpuBytes(W, H, C, P, previewFactor = 2) {
@@ -83,8 +95,9 @@ function gpuBytes(W, H, C, P, previewFactor = 2) {
     const packedPerChunk = Math.max(1, Math.min(G, Math.floor((8 << 20) / (W * H * 16))));
     staging = Math.min(L, packedPerChunk * perTexel) * W * H * 4 * (P / 8);
   }
-  const f = Math.max(1, previewFactor | 0);
-  const maps = W * H * 4 * 2 + Math.ceil(W / f) * Math.ceil(H / f) * 4 + 2 * Math.ceil(W / 4) * Math.ceil(H / 4) * 8;
+  const f = previewStep(previewFactor);
+  const phased = f > 1 ? f * Math.ceil(W / f) * f * Math.ceil(H / f) * 4 : 0;
+  const maps = W * H * 4 * 2 + phased + W * H * 16 + 2 * Math.ceil(W / 4) * Math.ceil(H / 4) * 8;
   return packed + staging + maps + (L + 1) * 32;
 }
 
@@ -235,7 +248,9 @@ export class SimilarityRenderer {
       reduce: this._program(REDUCE_FS, 'reduce', { uSrc: UNIT.sim }),
       colour: this._program(COLOUR_FS, 'colour', {
         uSim: UNIT.sim, uStretch: UNIT.stretch, uLut: UNIT.lut, uOverlay: UNIT.overlay,
-      }),
+      }, COLOUR_VS),
+      heat: this._program(HEAT_FS, 'heat', { uSim: UNIT.sim, uStretch: UNIT.stretch, uLut: UNIT.lut }, COLOUR_VS),
+      blit: this._program(BLIT_FS, 'blit', { uHeat: UNIT.sim, uOverlay: UNIT.overlay }),
       channel: this._program(CHANNEL_FS, 'channel', { uData: UNIT.data }),
       background: this._program(BACKGROUND_FS, 'background', { uOverlay: UNIT.overlay }),
     };
@@ -309,7 +324,7 @@ export class SimilarityRenderer {
     return Object.fromEntries(Object.entries(this._live).map(([k, s]) => [k, s.size]));
   }
 
-  _program(fsSource, name, samplers = {}) {
+  _program(fsSource, name, samplers = {}, vsSource = null) {
     const gl = this.gl;
     const compile = (type, src) => {
       const sh = gl.createShader(type);
@@ -324,13 +339,18 @@ export class SimilarityRenderer {
       return sh;
     };
     if (!this._vs) this._vs = compile(gl.VERTEX_SHADER, FULLSCREEN_VS);
+    const vs = vsSource ? compile(gl.VERTEX_SHADER, vsSource) : this._vs;
     const fs = compile(gl.FRAGMENT_SHADER, fsSource);
     const prog = gl.createProgram();
-    gl.attachShader(prog, this._vs);
+    gl.attachShader(prog, vs);
     gl.attachShader(prog, fs);
     gl.linkProgram(prog);
     gl.detachShader(prog, fs);
     gl.deleteShader(fs);
+    if (vs !== this._vs) {
+      gl.detachShader(prog, vs);
+      gl.deleteShader(vs);
+    }
     if (!gl.getProgramParameter(prog, gl.LINK_STATUS)) {
       this._requireContext();
       const log = gl.getProgramInfoLog(prog);
@@ -496,14 +516,21 @@ export class SimilarityRenderer {
       }), 'similarity', { ...dataSamplers, uNorm: UNIT.norm });
       own('program', ds.simProg.prog);
 
-      // Similarity maps (full and preview resolution) and the min/max ping-pong pair.
-      const f = Math.max(1, this.options.previewFactor | 0);
-      const mk = (name, step, w, h) => {
-        const tex = own('texture', this._texture2D(gl.R32F, w, h));
-        return { name, step, w, h, tex, fb: own('framebuffer', this._framebuffer(tex)), key: null, rect: null, gen: 0 };
+      // Similarity maps (a plain full-resolution one, and the phased one that previews and
+      // their refinements share) and the min/max ping-pong pair.
+      const mk = (name, step) => {
+        const pw = Math.ceil(W / step), ph = Math.ceil(H / step);
+        const tex = own('texture', this._texture2D(gl.R32F, pw * step, ph * step));
+        return {
+          name, step, shift: Math.log2(step), pw, ph, tex, fb: own('framebuffer', this._framebuffer(tex)),
+          key: null, done: new Array(step * step).fill(null), gen: 0,
+        };
       };
-      ds.full = mk('full', 1, W, H);
-      ds.preview = mk('preview', f, Math.ceil(W / f), Math.ceil(H / f));
+      ds.full = mk('full', 1);
+      const f = previewStep(this.options.previewFactor);
+      ds.phased = f > 1 ? mk('phased', f) : null;
+      const heat = own('texture', this._texture2D(gl.RGBA32F, W, H));
+      ds.heat = { tex: heat, fb: own('framebuffer', this._framebuffer(heat)) };
       const rw = Math.ceil(W / 4), rh = Math.ceil(H / 4);
       ds.red = [0, 1].map(() => {
         const tex = own('texture', this._texture2D(gl.RG32F, rw, rh));
@@ -579,6 +606,11 @@ export class SimilarityRenderer {
     this._ds = null;
   }
 
+  /** True when nothing is left to draw or refine and every frame issued has been reported. */
+  get idle() {
+    return !this._dirty && !this._raf && !this._refine && this._pending.length === 0;
+  }
+
   /** The loaded dataset's shape, or null. */
   get dataset() {
     const ds = this._ds;
@@ -598,6 +630,7 @@ export class SimilarityRenderer {
       return;
     }
     this._releaseDataset();
+    this._pollChannel?.port1.close();
     for (const p of this._pboPool) this._delete('buffer', p);
     this._pboPool = [];
     this._delete('texture', this._lut);
@@ -820,8 +853,7 @@ export class SimilarityRenderer {
   _resetFrameState() {
     this._dirty = true;
     this._interactive = false;
-    this._refinePending = false;
-    this._idleFrames = 0;
+    this._refine = null;
     this._refKey = null;
     this._stretchKey = null;
     this._drawnSize = null;
@@ -840,13 +872,7 @@ export class SimilarityRenderer {
     this._interactive = false;
     const size = `${this.canvas.width}x${this.canvas.height}`;
     if (size !== this._drawnSize) this._dirty = true;
-    if (this._dirty) {
-      this._frame(interactive);
-    } else if (this._refinePending) {
-      // The pointer rested for refineDelayFrames animation frames: full resolution.
-      if (++this._idleFrames >= this.options.refineDelayFrames) this._frame(false);
-      else this.requestRender();
-    }
+    if (this._dirty) this._frame(interactive);
   }
 
   /**
@@ -861,12 +887,13 @@ export class SimilarityRenderer {
 
   _frame(allowPreview) {
     this._dirty = false;
+    this._refine = null;  // a new frame supersedes any refinement in progress
     const kind = this._drawFrame(allowPreview);
     this._drawnSize = `${this.canvas.width}x${this.canvas.height}`;
-    this._refinePending = kind === 'preview';
-    this._idleFrames = 0;
-    if (this._refinePending) this.requestRender();
-    this._finishFrame(kind);
+    // A preview is refined once the GPU has drawn it, unless something newer came first.
+    const token = kind === 'preview' ? this._planRefine() : null;
+    this._refine = token;
+    this._finishFrame(kind, token && (() => this._refineStep(token)), token);
   }
 
   _visibleRect() {
@@ -887,57 +914,99 @@ export class SimilarityRenderer {
 
   _previewWorth(rect) {
     const p = this.options.preview;
+    if (!this._ds.phased || this.channel !== null) return false;
     if (p === true) return true;
-    if (p !== 'auto' || this._ds.preview.step === 1) return false;
+    if (p !== 'auto') return false;
     return (rect.x1 - rect.x0) * (rect.y1 - rect.y0) * this._ds.features >= this.options.previewMinWork;
   }
 
-  // Target texels covering map rectangle r.
-  static _targetRect(t, r) {
-    return {
-      x0: Math.floor(r.x0 / t.step), y0: Math.floor(r.y0 / t.step),
-      x1: Math.ceil(r.x1 / t.step), y1: Math.ceil(r.y1 / t.step),
-    };
+  // The texels of phase plane `ph` of target t whose pixels cover map rectangle r. Plane
+  // (0, 0) takes the s x s blocks that r touches (the preview shows each block's first
+  // pixel); the other planes only the pixels inside r.
+  static _phaseRect(t, ph, r) {
+    const s = t.step, px = ph % s, py = Math.floor(ph / s);
+    const lo = (v, p) => (p === 0 ? Math.floor(v / s) : Math.ceil((v - p) / s));
+    const hi = (v, p) => Math.ceil((v - p) / s);
+    const q = { x0: lo(r.x0, px), y0: lo(r.y0, py), x1: hi(r.x1, px), y1: hi(r.y1, py) };
+    return q.x1 > q.x0 && q.y1 > q.y0 ? q : null;
   }
 
-  static _covers(t, key, tr) {
-    return t.key === key && t.rect && t.rect.x0 <= tr.x0 && t.rect.y0 <= tr.y0 && t.rect.x1 >= tr.x1 && t.rect.y1 >= tr.y1;
+  static _phases(t, all) {
+    return all ? Array.from({ length: t.step * t.step }, (_, i) => i) : [0];
   }
 
-  // Make `target` hold the current map over map rectangle `rect`; returns the texel rectangle.
-  _ensureMap(target, rect) {
-    const key = this._mapKey();
-    const tr = SimilarityRenderer._targetRect(target, rect);
-    if (SimilarityRenderer._covers(target, key, tr)) return tr;
+  // Whether target t holds the current map for these phases over map rectangle r.
+  _covered(t, key, r, phases) {
+    if (t.key !== key) return false;
+    return phases.every((ph) => {
+      const q = SimilarityRenderer._phaseRect(t, ph, r);
+      const d = t.done[ph];
+      return !q || (d && d.x0 <= q.x0 && d.y0 <= q.y0 && d.x1 >= q.x1 && d.y1 >= q.y1);
+    });
+  }
+
+  // Bind the similarity (or channel) program for phase plane `ph` of target t.
+  _useMapProgram(t, ph) {
     const gl = this.gl;
     const ds = this._ds;
+    let pr;
     if (this.channel !== null) {
       const k = this.channel, P = ds.precision;
       const K = 128 / P, per = 32 / P; // channels per texel, per component
       const g = Math.floor(k / K);     // packed texel, in array g / perArray
-      const pr = this._progs.channel;
+      pr = this._progs.channel;
       this._bind(UNIT.data, gl.TEXTURE_2D_ARRAY, ds.data[Math.floor(g / ds.perArray)]);
       gl.useProgram(pr.prog);
-      gl.uniform1i(pr.u.uStep, target.step);
       gl.uniform4i(pr.u.uSel, g % ds.perArray, Math.floor((k % K) / per), P * (k % per), 0);
       gl.uniform1ui(pr.u.uMask, P === 32 ? 0xFFFFFFFF : (2 ** P) - 1);
       gl.uniform1f(pr.u.uMax, 2 ** P - 1);
     } else {
       this._uploadReference();
       this._bindData(ds);
-      const pr = ds.simProg;
+      pr = ds.simProg;
       this._bind(UNIT.norm, gl.TEXTURE_2D, ds.norm);
       gl.bindBufferBase(gl.UNIFORM_BUFFER, 0, ds.refUbo);
       gl.useProgram(pr.prog);
-      gl.uniform1i(pr.u.uStep, target.step);
       gl.uniform1i(pr.u.uMetric, METRICS.indexOf(this.metric));
     }
-    this._draw(target.fb, tr.x0, tr.y0, tr.x1 - tr.x0, tr.y1 - tr.y0);
-    gl.bindBufferBase(gl.UNIFORM_BUFFER, 0, null);
-    target.key = key;
-    target.rect = tr;
-    target.gen++;
-    return tr;
+    const px = ph % t.step, py = Math.floor(ph / t.step);
+    gl.uniform2i(pr.u.uOrigin, px * t.pw, py * t.ph);
+    gl.uniform2i(pr.u.uPhase, px, py);
+    gl.uniform1i(pr.u.uShift, t.shift);
+  }
+
+  // Target texel rectangles of these phases' planes over map rectangle r, one per plane.
+  static _phaseDraws(t, r, phases) {
+    const rects = [];
+    for (const ph of phases) {
+      const q = SimilarityRenderer._phaseRect(t, ph, r);
+      if (!q) continue;
+      const ox = (ph % t.step) * t.pw, oy = Math.floor(ph / t.step) * t.ph;
+      rects.push({ x0: ox + q.x0, y0: oy + q.y0, x1: ox + q.x1, y1: oy + q.y1, ph, q });
+    }
+    return rects;
+  }
+
+  // Make target t hold the current map for these phases over map rectangle r.
+  _ensureMap(t, r, phases) {
+    const key = this._mapKey();
+    if (t.key !== key) {
+      t.key = key;
+      t.done.fill(null);
+    }
+    const missing = phases.filter((ph) => {
+      const q = SimilarityRenderer._phaseRect(t, ph, r);
+      const d = t.done[ph];
+      return q && !(d && d.x0 <= q.x0 && d.y0 <= q.y0 && d.x1 >= q.x1 && d.y1 >= q.y1);
+    });
+    if (!missing.length) return;
+    for (const d of SimilarityRenderer._phaseDraws(t, r, missing)) {
+      this._useMapProgram(t, d.ph);
+      this._draw(t.fb, d.x0, d.y0, d.x1 - d.x0, d.y1 - d.y0);
+      t.done[d.ph] = d.q;
+    }
+    t.gen++;
+    this.gl.bindBufferBase(this.gl.UNIFORM_BUFFER, 0, null);
   }
 
   // Reference vector: read on the GPU into a 1-row target, then copied into the
@@ -959,25 +1028,100 @@ export class SimilarityRenderer {
     this._refKey = key;
   }
 
-  // Min/max of the target's texel rectangle tr, 4x4 -> 1 per pass, ending in texel
-  // (0, 0) of one of the ping-pong textures. Skipped when nothing changed.
-  _reduce(target, tr) {
-    const key = `${target.name}:${target.gen}:${tr.x0},${tr.y0},${tr.x1},${tr.y1}:${this._ds.gen}`;
+  // ------------------------------------------------------------- refinement
+
+  // The refinement of the preview just drawn: the other phase planes of the visible region,
+  // as chunks of at most refineChunkWork pixels x channels (row bands of a plane, and
+  // consecutive bands packed together: each chunk costs a fence and the wait to see it).
+  _planRefine() {
+    const ds = this._ds, t = ds.phased, r = this._frameRect;
+    const limit = this.options.refineChunkWork;
+    const phases = SimilarityRenderer._phases(t, true).slice(1);
+    const chunks = [];
+    let chunk = null;
+    for (const d of SimilarityRenderer._phaseDraws(t, r, phases)) {
+      const rowWork = (d.x1 - d.x0) * ds.features;
+      const rows = Math.max(1, Math.floor(limit / rowWork));
+      for (let y = d.y0; y < d.y1; y += rows) {
+        const band = { d, y0: y, y1: Math.min(d.y1, y + rows) };
+        const work = (band.y1 - band.y0) * rowWork;
+        if (!chunk || chunk.work + work > limit) {
+          chunk = { bands: [], work: 0 };
+          chunks.push(chunk);
+        }
+        chunk.bands.push(band);
+        chunk.work += work;
+      }
+    }
+    return {
+      key: this._mapKey(), rect: `${r.x0},${r.y0},${r.x1},${r.y1}`, size: this._drawnSize, ds, chunks, inflight: 0,
+    };
+  }
+
+  // Still worth refining: nothing changed since the preview (a change makes its own frame).
+  _refineCurrent(token) {
+    if (this._refine !== token || this._dirty || this._ds !== token.ds || this.isContextLost()) return false;
+    const r = this._visibleRect();
+    return r && `${r.x0},${r.y0},${r.x1},${r.y1}` === token.rect && this._mapKey() === token.key
+      && `${this.canvas.width}x${this.canvas.height}` === token.size;
+  }
+
+  // Issue the next chunks: two in flight at most (the GPU never idles between them, and a
+  // new move waits for two at most); after the last one, the full frame.
+  _refineStep(token) {
+    if (!this._refineCurrent(token)) {
+      if (this._refine === token) this._refine = null;
+      return;
+    }
+    const t = token.ds.phased;
+    const limit = this.options.sync ? Infinity : 2;
+    while (token.chunks.length && token.inflight < limit) {
+      for (const c of token.chunks.shift().bands) {
+        this._useMapProgram(t, c.d.ph);
+        this._draw(t.fb, c.d.x0, c.y0, c.d.x1 - c.d.x0, c.y1 - c.y0);
+        t.gen++;
+        if (c.y1 === c.d.y1) t.done[c.d.ph] = c.d.q;
+      }
+      this.gl.bindBufferBase(this.gl.UNIFORM_BUFFER, 0, null);
+      if (!token.chunks.length || this.options.sync) continue;
+      token.inflight++;
+      this._pushFence(() => { token.inflight--; this._refineStep(token); });
+    }
+    if (!token.chunks.length) this._frame(false);  // everything is computed: colour it
+  }
+
+  // Min/max of the map's samples in the visible rectangle r, 4x4 -> 1 per pass, ending in
+  // texel (0, 0) of one of the ping-pong textures. A preview's samples are plane (0, 0)'s
+  // texels over r; a full map's are r's pixels. Skipped when nothing changed.
+  _reduce(t, r, full) {
+    const s = t.step;
+    const mask = full ? s - 1 : 0;
+    const key = `${t.name}:${t.gen}:${mask}:${r.x0},${r.y0},${r.x1},${r.y1}:${this._ds.gen}`;
     if (this._stretchKey === key) return;
     const gl = this.gl;
     const ds = this._ds;
     const pr = this._progs.reduce;
     gl.useProgram(pr.prog);
-    let src = target.tex, x = tr.x0, y = tr.y0, w = tr.x1 - tr.x0, h = tr.y1 - tr.y0;
-    let first = 1, i = 0, dst;
+    const first = full
+      ? { start: [r.x0, r.y0], stride: 1, count: [r.x1 - r.x0, r.y1 - r.y0] }
+      : {
+        start: [s * Math.floor(r.x0 / s), s * Math.floor(r.y0 / s)], stride: s,
+        count: [Math.ceil(r.x1 / s) - Math.floor(r.x0 / s), Math.ceil(r.y1 / s) - Math.floor(r.y0 / s)],
+      };
+    gl.uniform2i(pr.u.uStart, ...first.start);
+    gl.uniform1i(pr.u.uStride, first.stride);
+    gl.uniform2i(pr.u.uPlane, t.pw, t.ph);
+    gl.uniform2i(pr.u.uMask, mask, mask);
+    gl.uniform1i(pr.u.uShift, t.shift);
+    let src = t.tex, [w, h] = first.count, isFirst = 1, i = 0, dst;
     do {
       dst = ds.red[i];
       const dw = Math.ceil(w / 4), dh = Math.ceil(h / 4);
       this._bind(UNIT.sim, gl.TEXTURE_2D, src);
-      gl.uniform4i(pr.u.uRect, x, y, w, h);
-      gl.uniform1i(pr.u.uFirst, first);
+      gl.uniform2i(pr.u.uCount, w, h);
+      gl.uniform1i(pr.u.uFirst, isFirst);
       this._draw(dst.fb, 0, 0, dw, dh);
-      src = dst.tex; x = 0; y = 0; w = dw; h = dh; first = 0; i ^= 1;
+      src = dst.tex; w = dw; h = dh; isFirst = 0; i ^= 1;
     } while (w > 1 || h > 1);
     ds.stretchAt = dst;
     this._stretchKey = key;
@@ -996,39 +1140,57 @@ export class SimilarityRenderer {
       gl.clear(gl.COLOR_BUFFER_BIT);
       return 'full';
     }
+    // Large maps go through the phased target: a pointer move computes plane (0, 0) alone
+    // (the preview), the refinement the other planes; small maps and the channel view are
+    // computed whole.
     const key = this._mapKey();
-    let target = ds.full, kind = 'full';
-    if (!SimilarityRenderer._covers(ds.full, key, SimilarityRenderer._targetRect(ds.full, rect))
-        && allowPreview && this._previewWorth(rect)) {
-      target = ds.preview;
-      kind = 'preview';
-    }
-    this._ensureMap(target, rect);
+    const phased = this._previewWorth(rect);
+    const t = phased ? ds.phased : ds.full;
+    const all = SimilarityRenderer._phases(t, true);
+    const full = !(phased && allowPreview) || this._covered(t, key, rect, all);
+    this._ensureMap(t, rect, full ? all : [0]);
+    const kind = full ? 'full' : 'preview';
+    const mask = full ? t.step - 1 : 0;
     const relative = this.stretchMode === 'relative';
     // Relative stretch: min/max of the visible part of the map, at the resolution shown.
-    if (relative) this._reduce(target, SimilarityRenderer._targetRect(target, rect));
+    if (relative) this._reduce(t, rect, full);
 
     // The colour pass costs per canvas pixel (software rendering): shade only the
     // map's rectangle on the canvas and clear the margin around it.
     const { scale, offsetX, offsetY } = this.view;
-    const x0 = Math.max(0, Math.floor(offsetX)), x1 = Math.min(cw, Math.ceil(offsetX + ds.width * scale));
-    const y0 = Math.max(0, Math.floor(offsetY)), y1 = Math.min(ch, Math.ceil(offsetY + ds.height * scale));
+    // Canvas pixels whose centre lies on the map: offset - 0.5 <= x < offset + size * scale - 0.5.
+    const x0 = Math.max(0, Math.ceil(offsetX - 0.5)), x1 = Math.min(cw, Math.ceil(offsetX + ds.width * scale - 0.5));
+    const y0 = Math.max(0, Math.ceil(offsetY - 0.5)), y1 = Math.min(ch, Math.ceil(offsetY + ds.height * scale - 0.5));
     const background = this._overlay && x1 > x0 && y1 > y0 ? this._background(x0, y0, x1, y1) : null;
 
-    const pr = this._progs.colour;
+    // Magnified (at least 3 canvas pixels per visible map pixel): colour at map resolution
+    // first, then spread it over the canvas (HEAT_FS, BLIT_FS); otherwise in one pass.
+    const mapPixels = (rect.x1 - rect.x0) * (rect.y1 - rect.y0);
+    const steps = this.options.twoStepColour;
+    const twoStep = steps === 'auto' ? (x1 - x0) * (y1 - y0) >= 3 * mapPixels : !!steps;
+    const pr = twoStep ? this._progs.heat : this._progs.colour;
     gl.useProgram(pr.prog);
-    this._bind(UNIT.sim, gl.TEXTURE_2D, target.tex);
+    this._bind(UNIT.sim, gl.TEXTURE_2D, t.tex);
     this._bind(UNIT.stretch, gl.TEXTURE_2D, ds.stretchAt.tex);
     this._bind(UNIT.lut, gl.TEXTURE_2D, this._lut);
-    this._bind(UNIT.overlay, gl.TEXTURE_2D, background);
-    gl.uniform3f(pr.u.uView, scale, offsetX, offsetY);
-    gl.uniform1f(pr.u.uCanvasH, ch);
-    gl.uniform2i(pr.u.uSize, ds.width, ds.height);
-    gl.uniform4i(pr.u.uRect, rect.x0, rect.y0, rect.x1, rect.y1);
-    gl.uniform1i(pr.u.uStep, target.step);
+    gl.uniform2i(pr.u.uPlane, t.pw, t.ph);
+    gl.uniform2i(pr.u.uMask, mask, mask);
+    gl.uniform1i(pr.u.uShift, t.shift);
     gl.uniform1i(pr.u.uRelative, relative ? 1 : 0);
     gl.uniform1i(pr.u.uHasOverlay, background ? 1 : 0);
     gl.uniform1f(pr.u.uOpacity, this.opacity);
+    let blit = pr;
+    if (twoStep) {
+      this._draw(ds.heat.fb, rect.x0, rect.y0, rect.x1 - rect.x0, rect.y1 - rect.y0);
+      blit = this._progs.blit;
+      gl.useProgram(blit.prog);
+      this._bind(UNIT.sim, gl.TEXTURE_2D, ds.heat.tex);
+      gl.uniform1i(blit.u.uHasOverlay, background ? 1 : 0);
+    }
+    this._bind(UNIT.overlay, gl.TEXTURE_2D, background);
+    gl.uniform3f(blit.u.uView, scale, offsetX, offsetY);
+    gl.uniform1f(blit.u.uCanvasH, ch);
+    gl.uniform4i(blit.u.uRect, rect.x0, rect.y0, rect.x1, rect.y1);
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);  // the passes above left their own target bound
     gl.viewport(0, 0, cw, ch);
     gl.clearColor(0, 0, 0, 0);
@@ -1061,7 +1223,8 @@ export class SimilarityRenderer {
     if (typeof this.onFrame === 'function') this.onFrame(info);
   }
 
-  _finishFrame(kind) {
+  // `then` runs once the frame is drawn (after its onFrame): the refinement of a preview.
+  _finishFrame(kind, then = null, refine = null) {
     const gl = this.gl;
     const info = this._frameInfo(kind);
     const relative = this.stretchMode === 'relative' && this._frameRect;
@@ -1075,6 +1238,7 @@ export class SimilarityRenderer {
       info.stretch = { ...this._stretch };
       info.t = performance.now();
       this._emit(info);
+      if (then) setTimeout(then, 0);  // a task of its own, so that a move issued meanwhile wins
       return;
     }
     let pbo = null;
@@ -1095,10 +1259,32 @@ export class SimilarityRenderer {
     } else if (this.stretchMode === 'absolute') {
       this._stretch = { min: 0, max: 1 };
     }
+    this._pushFence(then, info, pbo, refine);
+  }
+
+  // A fence after the commands issued so far; the poll emits `info` (a frame) and runs `then`
+  // once the GPU has passed it.
+  _pushFence(then, info = null, pbo = null, refine = null) {
+    const gl = this.gl;
     const sync = gl.fenceSync(gl.SYNC_GPU_COMMANDS_COMPLETE, 0);
     gl.flush();
-    this._pending.push({ sync, pbo, info });
-    if (!this._pollTimer) this._pollTimer = setTimeout(() => this._poll(), 1);
+    this._pending.push({ sync, pbo, info, then, refine });
+    this._schedulePoll();
+  }
+
+  // Poll the fences about every millisecond. A timer set from a timer callback is clamped to
+  // 4 ms after a few rounds (HTML's nesting rule), so each round hops through a message first.
+  _schedulePoll() {
+    if (this._pollTimer) return;
+    if (this.options._oldPoll) { this._pollTimer = setTimeout(() => this._poll(), this.options._oldPoll); return; }
+    this._pollTimer = -1;
+    if (!this._pollChannel) {
+      this._pollChannel = new MessageChannel();
+      this._pollChannel.port1.onmessage = () => {
+        if (this._pollTimer === -1) this._pollTimer = setTimeout(() => this._poll(), 1);
+      };
+    }
+    this._pollChannel.port2.postMessage(null);
   }
 
   _poll() {
@@ -1110,12 +1296,20 @@ export class SimilarityRenderer {
       if (gl.getSyncParameter(p.sync, gl.SYNC_STATUS) !== gl.SIGNALED) break;
       this._pending.shift();
       gl.deleteSync(p.sync);
+      if (!p.info) {  // a refinement chunk
+        p.then?.();
+        continue;
+      }
       p.info.t = performance.now();  // the frame is done: time it before any read-back
       if (p.pbo) {
         // getBufferSubData waits for every command queued so far, a newer frame's too:
         // read min/max only from the newest frame when nothing is queued behind it; an
         // older frame's numbers are superseded anyway, so its buffer goes back unread.
-        if (this._pending.length === 0 && !this._raf) {
+        // Nor when a refinement starts from this frame: the read-back is a round trip to the
+        // GPU process (about 10 ms here) that would hold the refinement back, and the full
+        // frame brings the numbers. (The copy into the buffer is still made: under ANGLE it
+        // makes the GPU process run the frame at once; without it the first frame came later.)
+        if (this._pending.length === 0 && !this._raf && !(p.refine && this._refineCurrent(p.refine))) {
           const buf = new Float32Array(4);
           gl.bindBuffer(gl.PIXEL_PACK_BUFFER, p.pbo);
           gl.getBufferSubData(gl.PIXEL_PACK_BUFFER, 0, buf);
@@ -1128,12 +1322,13 @@ export class SimilarityRenderer {
         p.info.stretch = { min: 0, max: 1 };
       }
       this._emit(p.info);
+      p.then?.();
     }
-    if (this._pending.length) this._pollTimer = setTimeout(() => this._poll(), 2);
+    if (this._pending.length) this._schedulePoll();
   }
 
   _dropPending() {
-    if (this._pollTimer) clearTimeout(this._pollTimer);
+    if (this._pollTimer > 0) clearTimeout(this._pollTimer);
     this._pollTimer = 0;
     for (const p of this._pending) {
       this.gl.deleteSync(p.sync);
@@ -1175,7 +1370,7 @@ export class SimilarityRenderer {
     this._requireContext();
     const ds = this._requireDataset();
     const gl = this.gl;
-    this._ensureMap(ds.full, { x0: 0, y0: 0, x1: ds.width, y1: ds.height });
+    this._ensureMap(ds.full, { x0: 0, y0: 0, x1: ds.width, y1: ds.height }, [0]);
     const rgba = new Float32Array(ds.width * ds.height * 4);
     gl.bindFramebuffer(gl.FRAMEBUFFER, ds.full.fb);
     gl.readPixels(0, 0, ds.width, ds.height, gl.RGBA, gl.FLOAT, rgba);

@@ -10,17 +10,60 @@ const PACKAGE_DIR = '/home/pyodide/pkgs/ifealid';
 
 let decodeFn = null;
 const started = performance.now();
+// Started before Python, which they do not need; awaited (and their errors seen) in boot(),
+// then dropped (the bundle is tens of MB once unpacked).
+let bundle = fetchBundle();
+let sources = fetchAppSources();
+bundle.catch(() => {});
+sources.catch(() => {});
 
-async function installPackage(pyodide) {
+// The app's sources, fetched as soon as the worker starts (in parallel with Python's start).
+async function fetchAppSources() {
   const manifest = await (await fetch(new URL('ifealid-manifest.json', RUNTIME_URL), { cache: 'no-cache' })).json();
-  const files = await Promise.all(manifest.files.map(async ({ path }) => {
+  return Promise.all(manifest.files.map(async ({ path }) => {
     const response = await fetch(new URL(path, APP_URL), { cache: 'no-cache' });
     if (!response.ok) throw new Error(`app/${path}: HTTP ${response.status}`);
     return [path, await response.text()];
   }));
-  pyodide.FS.mkdirTree(PACKAGE_DIR);
-  for (const [path, text] of files) pyodide.FS.writeFile(`${PACKAGE_DIR}/${path}`, text);
-  pyodide.runPython(`import sys; sys.path.insert(0, '/home/pyodide/pkgs')`);
+}
+
+// numpy and Pillow, pre-extracted by scripts/build_runtime.py (its docstring has the layout):
+// fetched and unpacked while Python starts, then written into site-packages. Their extension
+// modules are compiled when Python imports them (synchronous compilation is allowed in a
+// worker), so the unused ones cost nothing, unlike pyodide.loadPackage, which unzips the
+// wheels in Python and instantiates every .so in them.
+async function fetchBundle() {
+  const response = await fetch(new URL('site-packages.bin', RUNTIME_URL));
+  if (!response.ok) throw new Error(`runtime/site-packages.bin: HTTP ${response.status}`);
+  let bytes = new Uint8Array(await response.arrayBuffer());
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {  // gzip, unless a server already decoded it
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+    bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+  }
+  const length = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
+  const index = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
+  return { index, data: bytes.subarray(4 + length) };
+}
+
+function writeTree(FS, root, files) {
+  const made = new Set();
+  for (const [path, bytes] of files) {
+    const dir = `${root}/${path}`.replace(/\/[^/]*$/, '');
+    if (!made.has(dir)) { FS.mkdirTree(dir); made.add(dir); }
+    FS.writeFile(`${root}/${path}`, bytes);
+  }
+}
+
+async function installPackages(pyodide, bundle, sources) {
+  const { index, data } = await bundle;
+  // (Pyodide's own name for it, or Python's where a later Pyodide lacks that.)
+  const sitePackages = pyodide._api?.sitepackages ?? pyodide.runPython('import site; site.getsitepackages()[0]');
+  writeTree(pyodide.FS, sitePackages, index.files.map(([path, offset, size]) => [path, data.subarray(offset, offset + size)]));
+  writeTree(pyodide.FS, PACKAGE_DIR, await sources);
+  // Forget the (empty) listing Python may hold of these folders. Not importlib.invalidate_caches():
+  // in Python 3.12 that imports importlib.metadata, a third of a second here.
+  const dirs = JSON.stringify([sitePackages, PACKAGE_DIR.replace(/\/[^/]*$/, '')]);
+  pyodide.runPython(`import sys\nfor d in ${dirs}: sys.path_importer_cache.pop(d, None)\nsys.path.insert(0, ${dirs}[1])`);
 }
 
 // Python's own start-up (about half of the boot) is skipped on later visits: the first
@@ -68,7 +111,8 @@ async function boot() {
   self.ifealid = { pyodide };  // a handle for the browser tests' memory checks (Playwright's worker.evaluate)
   lap('pyodide');
   postMessage({ type: MSG.BOOT, stage: 'packages', detail: 'numpy, Pillow' });
-  await Promise.all([pyodide.loadPackage(['numpy', 'pillow'], { messageCallback: () => {} }), installPackage(pyodide)]);
+  await installPackages(pyodide, bundle, sources);
+  bundle = sources = null;
   lap('packages');
   postMessage({ type: MSG.BOOT, stage: 'ifealid' });
   const browser = pyodide.pyimport('ifealid.browser');

@@ -9,6 +9,13 @@ runtime/ (git-ignored) receives:
 * the numpy and Pillow wasm wheels named in pyodide-lock.json, plus their
   dependencies, each checked against the sha256 in pyodide-lock.json before it
   is put in place (a mismatch or a missing file stops the build);
+* site-packages.bin: the wheels' contents, extracted at build time (less what
+  only a C compiler or a type checker reads), for the worker to write straight
+  into Pyodide's file system: no unzipping in Python at every page load, and
+  only the extension modules that are imported get compiled. Layout, gzipped:
+  a 4-byte little-endian length, that many bytes of JSON index ({"packages":
+  {name: version}, "files": [[path, offset, size], ...]}, offsets from the end
+  of the index), then the files' bytes;
 * ifealid-manifest.json: every app/*.py with its sha256, so the worker can
   fetch the package's sources from /app/ without a hand-kept list;
 * offline-manifest.json: what the service worker (sw.js) caches for offline use:
@@ -35,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import gzip
 import hashlib
 import json
 import os
@@ -73,6 +81,11 @@ OFFLINE_MANIFEST_NAME = "offline-manifest.json"
 SHELL_ENTRIES = ("./", "index.html", "manifest.webmanifest")
 SHELL_GLOBS = ("glue/*.js", "glue/*.css", "glue/*.svg", "glue/*.png", "glue/icons/*.png", "pyworker/*.js")
 STAMP_NAME = ".build-stamp.json"
+BUNDLE_NAME = "site-packages.bin"
+BUNDLE_FORMAT = 1  # raise when build_bundle() changes what it makes
+# Wheel members the running app never reads: C headers and static libraries, Cython and
+# typing stubs (a prefix ends with "/", anything else is a file name suffix).
+BUNDLE_SKIP = ("numpy/_core/include/", "numpy/_core/lib/", ".h", ".a", ".pxd", ".pyx", ".c", ".pyi")
 CHUNK = 1 << 20
 
 
@@ -397,6 +410,79 @@ def install_wheel(entry: dict, out: Path, get_source, log: Log) -> tuple[str, in
     return status, dest.stat().st_size
 
 
+def _bundled(name: str) -> bool:
+    return not name.endswith("/") and not any(
+        name.startswith(skip) if skip.endswith("/") else name.endswith(skip) for skip in BUNDLE_SKIP)
+
+
+# Compiles the bundle's Python sources with the runtime's own Python (Pyodide under Node.js),
+# so the worker's imports skip compiling (a quarter of numpy's import). Hash-based pycs that
+# are never checked: the files' times in the browser's file system say nothing.
+PYC_SCRIPT = r"""
+import { pathToFileURL } from 'node:url';
+const [runtime, root] = process.argv.slice(1);
+const { loadPyodide } = await import(pathToFileURL(`${runtime}/pyodide.mjs`).href);
+const py = await loadPyodide({ indexURL: `${runtime}/` });
+py.FS.mkdirTree('/src');
+py.FS.mount(py.FS.filesystems.NODEFS, { root }, '/src');
+py.globals.set('site', py._api.sitepackages);
+py.runPython(`
+import os, py_compile
+for folder, _, names in os.walk('/src'):
+    for name in names:
+        if name.endswith('.py'):
+            path = os.path.join(folder, name)
+            py_compile.compile(path, dfile=site + path[len('/src'):], doraise=True,
+                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+`);
+"""
+
+
+def compile_sources(runtime: Path, files: dict[str, bytes]) -> dict[str, bytes]:
+    """The __pycache__/*.pyc of every .py in `files` (path -> bytes), made by the runtime's Python."""
+    node = shutil.which("node")
+    if node is None:
+        raise BuildError("node is not on PATH: it runs the runtime's Python to compile numpy's and "
+                         "Pillow's sources (install Node.js >= 18)")
+    with tempfile.TemporaryDirectory(prefix="ifealid-pyc-") as tmp:
+        root = Path(tmp)
+        for name, data in files.items():
+            if name.endswith(".py"):
+                (root / name).parent.mkdir(parents=True, exist_ok=True)
+                (root / name).write_bytes(data)
+        result = subprocess.run([node, "--input-type=module", "-e", PYC_SCRIPT, str(runtime), tmp],
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BuildError(f"compiling the packages' sources with Pyodide under Node.js failed:\n"
+                             f"{(result.stdout + result.stderr).strip()}")
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.pyc"))}
+
+
+def build_bundle(runtime: Path, wheels: list[tuple[dict, Path]]) -> bytes:
+    """site-packages.bin (layout in the module docstring) from verified wheels."""
+    packages: dict[str, str] = {}
+    files: dict[str, bytes] = {}
+    for entry, path in wheels:
+        packages[entry["name"]] = entry["version"]
+        with zipfile.ZipFile(path) as wheel:
+            for info in wheel.infolist():
+                name = info.filename
+                if not _bundled(name):
+                    continue
+                if name.startswith("/") or ".." in name.split("/") or name in files:
+                    raise BuildError(f"{path.name}: unexpected member {name!r}")
+                files[name] = wheel.read(info)
+    files.update(compile_sources(runtime, files))
+    index: dict = {"packages": packages, "files": []}
+    offset = 0
+    for name in sorted(files):
+        index["files"].append([name, offset, len(files[name])])
+        offset += len(files[name])
+    head = json.dumps(index, separators=(",", ":")).encode("utf-8")
+    raw = len(head).to_bytes(4, "little") + head + b"".join(files[name] for name in sorted(files))
+    return gzip.compress(raw, compresslevel=9, mtime=0)  # a third of the size to download
+
+
 def build_manifest(app_dir: Path) -> bytes:
     files = [{"path": p.relative_to(app_dir).as_posix(), "sha256": sha256_file(p)}
              for p in sorted(app_dir.glob("*.py")) if p.is_file()]
@@ -482,10 +568,29 @@ def build(out: Path, wheels_from: str, app_dir: Path, log: Log) -> None:
             source_cache["source"] = make_source(wheels_from, log)
         return source_cache["source"]
 
+    wheels = []
     for entry in resolve_wheels(lock, out / LOCK_NAME):
         status, size = install_wheel(entry, out, get_source, log)
         (in_place if status == "in place" else fetched).append(entry["file_name"])
         new_files[entry["file_name"]] = {"size": size, "sha256": entry["sha256"].lower()}
+        wheels.append((entry, out / entry["file_name"]))
+
+    # The wheels, pre-extracted for the worker; it loads this instead of the wheels, so only
+    # this (with the core) is what the page uses, and what is kept for offline use.
+    # Rebuilt only when its inputs change (compiling takes seconds, and need not give the same bytes).
+    inputs = hashlib.sha256(json.dumps(
+        [BUNDLE_FORMAT, BUNDLE_SKIP, new_files[LOCK_NAME]["sha256"],
+         [entry["sha256"] for entry, _ in wheels]]).encode()).hexdigest()
+    record = old_files.get(BUNDLE_NAME)
+    if record and record.get("inputs") == inputs and file_matches(out / BUNDLE_NAME, record["sha256"], record["size"]):
+        bundle_status = "unchanged"
+    else:
+        bundle = build_bundle(out, wheels)
+        write_if_changed(out / BUNDLE_NAME, bundle)
+        record = {"size": len(bundle), "sha256": hashlib.sha256(bundle).hexdigest(), "inputs": inputs}
+        bundle_status = "written"
+    new_files[BUNDLE_NAME] = record
+    loaded = {name: record for name, record in new_files.items() if not name.endswith(".whl")}
 
     # 3. Files an earlier build put here that this one no longer wants (e.g. an old wheel).
     for name in sorted(set(old_stamp["files"]) - set(new_files)):
@@ -497,7 +602,7 @@ def build(out: Path, wheels_from: str, app_dir: Path, log: Log) -> None:
     # 4. Manifest of app/*.py and the stamp, each rewritten only when changed.
     manifest = build_manifest(app_dir)
     manifest_written = write_if_changed(out / MANIFEST_NAME, manifest)
-    offline = build_offline_manifest(new_files, manifest)
+    offline = build_offline_manifest(loaded, manifest)
     offline_written = write_if_changed(out / OFFLINE_MANIFEST_NAME, offline)
     stamp = {"pyodide_version": PYODIDE_VERSION, "files": new_files}
     write_if_changed(out / STAMP_NAME, (json.dumps(stamp, indent=2, sort_keys=True) + "\n").encode())
@@ -507,6 +612,7 @@ def build(out: Path, wheels_from: str, app_dir: Path, log: Log) -> None:
     if in_place:
         log(f"  in place  {len(in_place)} of {len(new_files)} files"
             + (" (all)" if not fetched else ""))
+    log(f"  bundle    {BUNDLE_NAME}: {megabytes(new_files[BUNDLE_NAME]['size'])} ({bundle_status})")
     log(f"  manifest  {MANIFEST_NAME}: {n_sources} app/*.py files"
         f" ({'written' if manifest_written else 'unchanged'})")
     offline_info = json.loads(offline)

@@ -7,6 +7,7 @@ build as a local-folder source, so nothing is downloaded twice.
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import http.server
 import json
@@ -15,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -80,6 +82,42 @@ def test_good_build_has_core_and_verified_wheels(good_build, wheel_entries):
     assert not list(good_build.glob("*.part")) and not list(good_build.glob(".*.part"))
 
 
+PY312_MAGIC = (3531).to_bytes(2, "little") + b"\r\n"  # CPython 3.12's bytecode (Pyodide 0.27)
+
+
+def read_bundle(path: Path) -> tuple[dict, bytes]:
+    raw = gzip.decompress(path.read_bytes())
+    length = int.from_bytes(raw[:4], "little")
+    return json.loads(raw[4:4 + length]), raw[4 + length:]
+
+
+def test_bundle_holds_the_wheels_extracted_and_compiled(good_build, wheel_entries):
+    """The worker loads site-packages.bin, not the wheels: their files, less the unused ones,
+    with bytecode from the runtime's own Python (3.12) that is never checked against sources."""
+    index, data = read_bundle(good_build / "site-packages.bin")
+    assert index["packages"] == {"numpy": wheel_entries["numpy"]["version"],
+                                 "Pillow": wheel_entries["pillow"]["version"]}
+    files = {path: data[offset:offset + size] for path, offset, size in index["files"]}
+    assert sum(size for _, _, size in index["files"]) == len(data)
+    with zipfile.ZipFile(good_build / wheel_entries["numpy"]["file_name"]) as wheel:
+        assert files["numpy/__init__.py"] == wheel.read("numpy/__init__.py")
+        so = "numpy/_core/_multiarray_umath.cpython-312-wasm32-emscripten.so"
+        assert files[so] == wheel.read(so)
+    assert "PIL/Image.py" in files and "numpy-2.0.2.dist-info/METADATA" in files
+    assert not [p for p in files if p.endswith((".pyi", ".h", ".a", ".pxd", ".c"))]
+    sources = [p for p in files if p.endswith(".py")]
+    for source in sources:
+        folder, name = source.rsplit("/", 1)
+        pyc = files[f"{folder}/__pycache__/{name[:-3]}.cpython-312.pyc"]
+        assert pyc[:4] == PY312_MAGIC, source
+        assert int.from_bytes(pyc[4:8], "little") == 0b01, source  # hash-based, unchecked
+    # The offline copy holds what the page loads: the bundle, not the wheels.
+    offline = json.loads((good_build / "offline-manifest.json").read_text())
+    paths = [entry["path"] for entry in offline["runtime"]]
+    assert "runtime/site-packages.bin" in paths
+    assert not [p for p in paths if p.endswith(".whl")]
+
+
 def test_corrupt_wheel_stops_the_build(wheel_folder, wheel_entries, tmp_path):
     numpy_wheel = wheel_folder / wheel_entries["numpy"]["file_name"]
     data = bytearray(numpy_wheel.read_bytes())
@@ -138,7 +176,7 @@ def test_second_run_fetches_nothing_and_touches_nothing(wheel_folder, wheel_entr
         assert "fetched" not in result.stdout and "copied" not in result.stdout
     assert mtimes(out) == before
     assert {*CORE_FILES, *(e["file_name"] for e in wheel_entries.values()),
-            "ifealid-manifest.json"} <= set(before)
+            "ifealid-manifest.json", "site-packages.bin"} <= set(before)
 
 
 def test_damaged_wheel_in_place_is_replaced(wheel_folder, wheel_entries, tmp_path):

@@ -149,6 +149,59 @@ const harness = {
     };
   },
 
+  // Pointer moves issued back to back in one task (each a preview frame), then wait for the
+  // refinement. Returns the frames and the canvas read as each frame was reported.
+  async previews(refs, timeoutMs = 20000) {
+    const r = harness.renderer;
+    const w = r.canvas.width, h = r.canvas.height;
+    const gl = r.gl;
+    const frames = [], shots = [];
+    r.onFrame = (f) => {
+      frames.push({ kind: f.kind, reference: f.reference, stretch: f.stretch, region: f.region });
+      const px = new Uint8Array(w * h * 4);
+      gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, px);
+      shots.push(toBase64(px));
+    };
+    for (const [x, y] of refs) {
+      r.setReference(x, y);
+      r.renderNow({ preview: true });
+    }
+    const [lx, ly] = refs[refs.length - 1];
+    const started = performance.now();
+    while (!frames.some((f) => f.kind === 'full' && f.reference.x === lx && f.reference.y === ly)) {
+      if (performance.now() - started > timeoutMs) break;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));  // nothing else may follow
+    r.onFrame = (f) => harness.frames.push(f);
+    return { frames, shots };
+  },
+
+  // A move that arrives while the refinement of the one before is under way: starts a
+  // refinement in many small chunks, waits until some (not all) were issued, moves on.
+  async preempt(a, b, timeoutMs = 20000) {
+    const r = harness.renderer;
+    const frames = [];
+    r.onFrame = (f) => frames.push({ kind: f.kind, reference: f.reference });
+    r.setReference(a[0], a[1]);
+    r.renderNow({ preview: true });
+    const token = r._refine;
+    const total = token.chunks.length;
+    const started = performance.now();
+    while (token.chunks.length === total && performance.now() - started < timeoutMs) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    const issuedBefore = total - token.chunks.length;
+    r.setReference(b[0], b[1]);
+    r.renderNow({ preview: true });
+    while (!frames.some((f) => f.kind === 'full' && f.reference.x === b[0]) && performance.now() - started < timeoutMs) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    r.onFrame = (f) => harness.frames.push(f);
+    return { frames, total, issuedBefore, issuedAfter: total - token.chunks.length };
+  },
+
   // Time full or preview frames (with sync: true each includes waiting for the GPU); informative only.
   timeFrames(refs, kind) {
     const r = harness.renderer;

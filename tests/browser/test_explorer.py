@@ -41,7 +41,7 @@ class Page:
         """Wait until the renderer has nothing left to draw (the full frame is on screen)."""
         self.page.evaluate("""() => new Promise((resolve) => {
           const r = window.ifealid.explorer.renderer;
-          const check = () => (r._dirty || r._refinePending || r._raf || r._pending.length)
+          const check = () => !r.idle
             ? requestAnimationFrame(check) : resolve();
           requestAnimationFrame(check);
         })""")

@@ -14,7 +14,7 @@ from tabs import open_tab
 SHOWN = "window.ifealid.state.loading === null && (window.ifealid.state.shownAt !== null || window.ifealid.state.error)"
 IDLE = """() => new Promise((resolve) => {
   const r = window.ifealid.explorer.renderer;
-  const check = () => (r._dirty || r._refinePending || r._raf || r._pending.length)
+  const check = () => !r.idle
     ? requestAnimationFrame(check) : resolve();
   requestAnimationFrame(check);
 })"""

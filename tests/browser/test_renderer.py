@@ -341,6 +341,26 @@ def test_overlay_blend(h, colour):
     assert np.array_equal(canvas[..., :3][clear], COLORMAPS["fire"][idx][clear])
 
 
+@pytest.mark.parametrize("overlay", [None, (200, 40, 90)])
+def test_two_step_colour_draws_the_same_bytes(h, overlay):
+    """Magnified views colour at map resolution, then spread it over the canvas: the canvas
+    is byte for byte the one-pass colour pass's, at any scale and offset."""
+    values = make_values(8, 11, 13, 7, 16)
+    views = [{"scale": 3.7, "offsetX": 2.3, "offsetY": -5.6}, {"scale": 1.3, "offsetX": 4, "offsetY": 1},
+             {"scale": 8, "offsetX": -30.5, "offsetY": -12}]
+    fire = base64.b64encode(lut_bytes("fire")).decode()
+    shots = {}
+    for steps in (False, True):
+        h.create(canvas=(47, 38), twoStepColour=steps, preview=False)
+        h.load(to_layers(values, 16), 7, 16)
+        h.page.evaluate("c => harness.overlay(c)", overlay)
+        shots[steps] = [h.render(reference=[4, 6], lut=fire, view=v, opacity=0.7)[0] for v in views]
+    for one, two in zip(shots[False], shots[True]):
+        assert np.array_equal(one, two)
+        assert (one[..., 3] == 255).any()
+    assert (shots[False][0][..., 3] == 0).any()  # the margin around the map is transparent in both
+
+
 def test_all_zero_dataset_never_nan(h):
     values = np.zeros((17, 24, 13), dtype=np.uint64)
     h.create(canvas=(24, 17))
@@ -425,6 +445,80 @@ def test_async_frames_report_times_and_stretch(h):
     assert frames[-1]["stretch"] == {"min": sim.min(), "max": sim.max()}
     for f in frames:
         assert f["t"] >= f["issued"] > 0
+
+
+def _shots(out, height, width):
+    return [np.frombuffer(base64.b64decode(s), dtype=np.uint8).reshape(height, width, 4)[::-1] for s in out["shots"]]
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+@pytest.mark.parametrize("sync", [True, False])
+def test_refinement_completes_the_preview_exactly(h, factor, sync):
+    """The refinement computes only the pixels the preview skipped (the other phase planes),
+    over a zoomed-in region that starts at an odd pixel of an odd-sized map, in many small
+    chunks: the result is the map a full-resolution frame draws, bit for bit, and the
+    stretch is the visible region's min/max."""
+    height, width, channels = 19, 23, 13
+    values = make_values(21, height, width, channels, 8)
+    view = {"scale": 3, "offsetX": -7.5, "offsetY": -4.0}   # map x >= 2.5, y >= 1.33 visible
+    canvas = (52, 44)
+    h.create(canvas=canvas, preview=False)
+    h.load(to_layers(values, 8), channels, 8)
+    want, want_stretch = h.render(reference=[9, 11], view=view)
+    sim = h.similarity(reference=[9, 11])
+
+    # preserveDrawingBuffer: async frames are reported after the canvas may have been presented.
+    h.create(canvas=canvas, preview=True, previewFactor=factor, sync=sync, refineChunkWork=40,
+             preserveDrawingBuffer=True)
+    h.load(to_layers(values, 8), channels, 8)
+    h.call("apply", {"view": view})
+    out = h.call("previews", [[3, 4], [9, 11]])
+    kinds = [(f["kind"], f["reference"]["x"]) for f in out["frames"]]
+    # The superseded move is never refined; the last one is, once.
+    assert kinds == [("preview", 3), ("preview", 9), ("full", 9)], kinds
+    shots = _shots(out, canvas[1], canvas[0])
+    region = out["frames"][-1]["region"]
+    assert region == {"x0": 2, "y0": 1, "x1": 20, "y1": 16}
+    # The preview shows each factor x factor block's first pixel.
+    rows, cols = np.arange(canvas[1]), np.arange(canvas[0])
+    my, mx = np.floor((rows + 4.0) / 3).astype(int), np.floor((cols + 7.5) / 3).astype(int)
+    preview_map = sim[(my // factor * factor)[:, None], (mx // factor * factor)[None, :]]
+    full_map = sim[my[:, None], mx[None, :]]
+    inside = (my < height)[:, None] & (mx < width)[None, :]
+    assert not np.array_equal(preview_map[inside], full_map[inside])
+    assert np.array_equal(shots[2], want)
+    assert out["frames"][2]["stretch"] == want_stretch
+    visible = sim[1:16, 2:20]
+    assert want_stretch == {"min": visible.min(), "max": visible.max()}
+    # The preview's own stretch: min/max over the blocks' first pixels. Without sync the
+    # refined preview skips its read-back (the full frame brings the numbers).
+    blocks = sim[(np.arange(0, 16, factor))[:, None], (np.arange(2 // factor * factor, 20, factor))[None, :]]
+    if sync:
+        assert out["frames"][1]["stretch"] == {"min": blocks.min(), "max": blocks.max()}
+    else:
+        assert out["frames"][1]["stretch"] is None
+    h.page.evaluate("harness.renderer.renderNow({preview: true})")  # a preview of the same map: full
+    assert h.page.evaluate("harness.renderer.lastFrame.kind") == "full"
+
+
+def test_a_new_move_preempts_the_refinement(h):
+    """A move during a refinement in progress stops it after the chunks already issued
+    (at most two in flight): no full frame for the old reference, one for the new."""
+    height, width, channels = 40, 48, 13
+    values = make_values(5, height, width, channels, 8)
+    h.create(canvas=(48, 40), preview=True, sync=False, refineChunkWork=24 * channels)  # a plane row per chunk
+    h.load(to_layers(values, 8), channels, 8)
+    h.call("apply", {"view": {"scale": 1, "offsetX": 0, "offsetY": 0}})
+    out = h.page.evaluate("harness.preempt([5, 6], [30, 20])")
+    assert out["total"] == 3 * 20  # three planes of 20 rows
+    assert 1 <= out["issuedBefore"] <= 2 and out["issuedAfter"] <= out["issuedBefore"] + 2
+    kinds = [(f["kind"], f["reference"]["x"]) for f in out["frames"]]
+    assert ("full", 5) not in kinds and kinds[-1] == ("full", 30), kinds
+    canvas, _ = h.render()
+    h.create(canvas=(48, 40), preview=False)
+    h.load(to_layers(values, 8), channels, 8)
+    want, _ = h.render(reference=[30, 20], view={"scale": 1, "offsetX": 0, "offsetY": 0})
+    assert np.array_equal(canvas, want)
 
 
 def test_no_preview_for_small_maps_in_auto_mode(h):
