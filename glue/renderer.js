@@ -1276,7 +1276,6 @@ export class SimilarityRenderer {
   // 4 ms after a few rounds (HTML's nesting rule), so each round hops through a message first.
   _schedulePoll() {
     if (this._pollTimer) return;
-    if (this.options._oldPoll) { this._pollTimer = setTimeout(() => this._poll(), this.options._oldPoll); return; }
     this._pollTimer = -1;
     if (!this._pollChannel) {
       this._pollChannel = new MessageChannel();
