@@ -552,7 +552,7 @@ export class SimilarityRenderer {
     this.channel = null;
     this.reference = { x: Math.floor(W / 2), y: Math.floor(H / 2) };
     this.fit();
-    // Counts as interactive: on a large map the first paint is a preview, refined next frame.
+    // Counts as interactive: on a large map the first paint is a preview, refined once drawn.
     this._changed(true);
   }
 
