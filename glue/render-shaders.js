@@ -420,86 +420,73 @@ void main() {
 }
 `;
 
-// Stretch + colour + overlay, drawn straight into the canvas.
-// Canvas pixel c (top-left origin) shows map pixel floor((c - offset) / scale).
-// Index rule (same as app/colormaps.py): min(255, floor(v * 256)).
-export const COLOUR_FS = `${HEADER}
-uniform highp sampler2D uSim;
-uniform highp sampler2D uLut;
-uniform highp sampler2D uOverlay;
-uniform vec3 uView;        // scale, offsetX, offsetY (canvas pixels)
-uniform float uCanvasH;
-uniform ivec4 uRect;       // computed map rectangle x0, y0, x1, y1
-uniform ivec2 uPlane;
-uniform ivec2 uMask;
-uniform int uShift;
-uniform int uHasOverlay;
-uniform float uOpacity;
-flat in vec2 vRange;       // stretch (min, max), from COLOUR_VS
-out vec4 o;
-${TEXEL_OF}
-void main() {
-  vec2 c = vec2(gl_FragCoord.x, uCanvasH - gl_FragCoord.y);
-  // The scissor admits only pixels whose centre lies on the map; the clamp guards rounding.
-  vec2 m = (c - uView.yz) / uView.x;
-  ivec2 ip = clamp(ivec2(m), uRect.xy, uRect.zw - 1);
-  float s = texelFetch(uSim, texelOf(ip), 0).r;
-  vec2 mm = vRange;
-  // A flat map (max == min) has no contrast: it shows as v = 0.
-  float v = mm.y > mm.x ? clamp((s - mm.x) / (mm.y - mm.x), 0.0, 1.0) : 0.0;
-  int idx = min(255, int(v * 256.0));
-  vec3 heat = texelFetch(uLut, ivec2(idx, 0), 0).rgb;
-  if (uHasOverlay == 1) {
-    // The overlay as it lies under this canvas pixel, prepared by BACKGROUND_FS for the view.
-    vec3 ov = texelFetch(uOverlay, ivec2(gl_FragCoord.xy), 0).rgb;
-    float alpha = min(1.0, v + (1.0 - uOpacity));
-    heat = mix(ov, heat, alpha);
-  }
-  o = vec4(heat, 1.0);
-}
-`;
-
-// Magnified views colour in two steps, since the colour pass costs per canvas pixel: HEAT_FS
-// computes each visible map pixel's colour and blend weight once, at map resolution (RGBA32F,
-// so nothing is rounded on the way), and BLIT_FS spreads them over the canvas with one fetch
-// each from that map and the overlay. Same arithmetic as COLOUR_FS, so the same bytes.
-export const HEAT_FS = `${HEADER}
-uniform highp sampler2D uSim;
-uniform highp sampler2D uLut;
+// Shared by the colour shaders, so that one-pass and two-step colouring give the same bytes.
+// A map value's colour and blend weight: stretch (vRange from COLOUR_VS; a flat map, max ==
+// min, shows as v = 0), colour index min(255, floor(v * 256)) as in app/colormaps.py, and
+// the overlay weight min(1, v + 1 - opacity) (1 without an overlay).
+const HEAT_OF = `uniform highp sampler2D uLut;
 uniform ivec2 uPlane;
 uniform ivec2 uMask;
 uniform int uShift;
 uniform int uHasOverlay;
 uniform float uOpacity;
 flat in vec2 vRange;
-out vec4 o;
 ${TEXEL_OF}
-void main() {
-  float s = texelFetch(uSim, texelOf(ivec2(gl_FragCoord.xy)), 0).r;
+vec4 heatOf(float s) {
   vec2 mm = vRange;
   float v = mm.y > mm.x ? clamp((s - mm.x) / (mm.y - mm.x), 0.0, 1.0) : 0.0;
   int idx = min(255, int(v * 256.0));
-  vec3 heat = texelFetch(uLut, ivec2(idx, 0), 0).rgb;
-  o = vec4(heat, uHasOverlay == 1 ? min(1.0, v + (1.0 - uOpacity)) : 1.0);
+  return vec4(texelFetch(uLut, ivec2(idx, 0), 0).rgb, uHasOverlay == 1 ? min(1.0, v + (1.0 - uOpacity)) : 1.0);
+}`;
+
+// The map pixel a canvas pixel shows: floor((c - offset) / scale), c from the top-left. The
+// scissor admits only pixels whose centre lies on the map; the clamp guards rounding. And the
+// colour on the canvas: the heat over the overlay as it lies under this canvas pixel
+// (prepared by BACKGROUND_FS for the view).
+const ON_CANVAS = `uniform highp sampler2D uOverlay;
+uniform vec3 uView;        // scale, offsetX, offsetY (canvas pixels)
+uniform float uCanvasH;
+uniform ivec4 uRect;       // computed map rectangle x0, y0, x1, y1
+ivec2 mapPixel() {
+  vec2 c = vec2(gl_FragCoord.x, uCanvasH - gl_FragCoord.y);
+  return clamp(ivec2((c - uView.yz) / uView.x), uRect.xy, uRect.zw - 1);
+}
+vec4 onCanvas(vec4 h) {
+  vec3 heat = uHasOverlay == 1 ? mix(texelFetch(uOverlay, ivec2(gl_FragCoord.xy), 0).rgb, h.rgb, h.a) : h.rgb;
+  return vec4(heat, 1.0);
+}`;
+
+// Stretch + colour + overlay, drawn straight into the canvas in one pass.
+export const COLOUR_FS = `${HEADER}
+uniform highp sampler2D uSim;
+${HEAT_OF}
+${ON_CANVAS}
+out vec4 o;
+void main() {
+  o = onCanvas(heatOf(texelFetch(uSim, texelOf(mapPixel()), 0).r));
+}
+`;
+
+// Magnified views colour in two steps, since the colour pass costs per canvas pixel: HEAT_FS
+// computes each visible map pixel's colour and blend weight once, at map resolution (RGBA32F,
+// so nothing is rounded on the way), and BLIT_FS spreads them over the canvas with one fetch
+// each from that map and the overlay.
+export const HEAT_FS = `${HEADER}
+uniform highp sampler2D uSim;
+${HEAT_OF}
+out vec4 o;
+void main() {
+  o = heatOf(texelFetch(uSim, texelOf(ivec2(gl_FragCoord.xy)), 0).r);
 }
 `;
 
 export const BLIT_FS = `${HEADER}
 uniform highp sampler2D uHeat;
-uniform highp sampler2D uOverlay;
-uniform vec3 uView;        // scale, offsetX, offsetY (canvas pixels)
-uniform float uCanvasH;
-uniform ivec4 uRect;       // computed map rectangle x0, y0, x1, y1
 uniform int uHasOverlay;
+${ON_CANVAS}
 out vec4 o;
 void main() {
-  vec2 c = vec2(gl_FragCoord.x, uCanvasH - gl_FragCoord.y);
-  vec2 m = (c - uView.yz) / uView.x;
-  ivec2 ip = clamp(ivec2(m), uRect.xy, uRect.zw - 1);
-  vec4 h = texelFetch(uHeat, ip, 0);
-  vec3 heat = h.rgb;
-  if (uHasOverlay == 1) heat = mix(texelFetch(uOverlay, ivec2(gl_FragCoord.xy), 0).rgb, heat, h.a);
-  o = vec4(heat, 1.0);
+  o = onCanvas(texelFetch(uHeat, mapPixel(), 0));
 }
 `;
 

@@ -935,14 +935,16 @@ export class SimilarityRenderer {
     return all ? Array.from({ length: t.step * t.step }, (_, i) => i) : [0];
   }
 
+  // Whether plane `ph` of target t holds what map rectangle r needs of it (for t.key's map).
+  static _planeHolds(t, ph, r) {
+    const q = SimilarityRenderer._phaseRect(t, ph, r);
+    const d = t.done[ph];
+    return !q || Boolean(d && d.x0 <= q.x0 && d.y0 <= q.y0 && d.x1 >= q.x1 && d.y1 >= q.y1);
+  }
+
   // Whether target t holds the current map for these phases over map rectangle r.
   _covered(t, key, r, phases) {
-    if (t.key !== key) return false;
-    return phases.every((ph) => {
-      const q = SimilarityRenderer._phaseRect(t, ph, r);
-      const d = t.done[ph];
-      return !q || (d && d.x0 <= q.x0 && d.y0 <= q.y0 && d.x1 >= q.x1 && d.y1 >= q.y1);
-    });
+    return t.key === key && phases.every((ph) => SimilarityRenderer._planeHolds(t, ph, r));
   }
 
   // Bind the similarity (or channel) program for phase plane `ph` of target t.
@@ -994,11 +996,7 @@ export class SimilarityRenderer {
       t.key = key;
       t.done.fill(null);
     }
-    const missing = phases.filter((ph) => {
-      const q = SimilarityRenderer._phaseRect(t, ph, r);
-      const d = t.done[ph];
-      return q && !(d && d.x0 <= q.x0 && d.y0 <= q.y0 && d.x1 >= q.x1 && d.y1 >= q.y1);
-    });
+    const missing = phases.filter((ph) => !SimilarityRenderer._planeHolds(t, ph, r));
     if (!missing.length) return;
     for (const d of SimilarityRenderer._phaseDraws(t, r, missing)) {
       this._useMapProgram(t, d.ph);

@@ -7,6 +7,7 @@ datasets/), a second origin with CORS headers, a third without, and a socket tha
 from __future__ import annotations
 
 import base64
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
@@ -187,19 +188,14 @@ def test_repeated_opens_do_not_grow_the_workers_memory(tab, servers):
     assert sizes[-1] - sizes[1] < decoded, sizes
 
 
-def test_a_file_chosen_before_python_is_up_is_queued(tab, servers):
+@contextmanager
+def python_held_back(tab):
+    """Hold the worker's request for the app sources, so Python cannot finish booting, until
+    the block ends; then let it through (after waiting for it to have been made)."""
     held = []
-    # Hold the worker's first request for the app sources: Python cannot finish booting.
     tab.context.route("**/runtime/ifealid-manifest.json", lambda route: held.append(route))
     try:
-        tab.goto(f"{servers['page'].url}/index.html")
-        tab.wait_for_function("window.ifealid !== undefined")
-        # The start screen works already: the picker, drag and drop, the demo buttons.
-        assert tab.is_enabled("#demo-cnn-button") and tab.is_visible('#start label[for="file-input"]')
-        tab.set_input_files("#file-input", str(FIXTURE))
-        tab.wait_for_function("window.ifealid.state.loading?.stage === 'Waiting for Python'")
-        assert tab.evaluate("window.ifealid.state.boot.ready") is False
-        assert "Waiting for Python" in tab.text_content("#progress-text")
+        yield
         for _ in range(600):  # let the held request arrive (route handlers run while we wait)
             if held:
                 break
@@ -209,6 +205,18 @@ def test_a_file_chosen_before_python_is_up_is_queued(tab, servers):
             route.continue_()
         tab.context.unroute("**/runtime/ifealid-manifest.json")
     assert held, "the worker's manifest request was not seen"
+
+
+def test_a_file_chosen_before_python_is_up_is_queued(tab, servers):
+    with python_held_back(tab):
+        tab.goto(f"{servers['page'].url}/index.html")
+        tab.wait_for_function("window.ifealid !== undefined")
+        # The start screen works already: the picker, drag and drop, the demo buttons.
+        assert tab.is_enabled("#demo-cnn-button") and tab.is_visible('#start label[for="file-input"]')
+        tab.set_input_files("#file-input", str(FIXTURE))
+        tab.wait_for_function("window.ifealid.state.loading?.stage === 'Waiting for Python'")
+        assert tab.evaluate("window.ifealid.state.boot.ready") is False
+        assert "Waiting for Python" in tab.text_content("#progress-text")
     tab.wait_for_function(SETTLED)
     expect_dataset(tab, FIXTURE)
 
@@ -244,22 +252,12 @@ def test_absolute_link_without_cors_headers_says_so(tab, servers):
 
 
 def test_the_download_runs_while_python_starts(tab, servers):
-    held = []
-    tab.context.route("**/runtime/ifealid-manifest.json", lambda route: held.append(route))
-    try:
+    with python_held_back(tab):
         tab.goto(f"{servers['page'].url}/index.html?d=other.zip")
         # Downloaded while Python cannot have finished booting (its app sources are held back).
         tab.wait_for_function("window.ifealid?.state.loading?.stage === 'Waiting for Python'")
         assert tab.evaluate("window.ifealid.state.boot.ready") is False
         assert f"{servers['page'].url}/datasets/other.zip" in tab.requests
-        for _ in range(600):
-            if held:
-                break
-            tab.wait_for_timeout(100)
-    finally:
-        for route in held:
-            route.continue_()
-        tab.context.unroute("**/runtime/ifealid-manifest.json")
     tab.wait_for_function(SETTLED)
     expect_dataset(tab, servers["site"] / "datasets" / "other.zip")
 
