@@ -119,6 +119,13 @@ export class Explorer {
   _bind() {
     const c = this.canvas;
     c.addEventListener('pointermove', (e) => this._pointerMove(e));
+    // pointermove is aligned to animation frames: Chromium dispatches it only at the next
+    // frame (about 14 ms after the move here). pointerrawupdate comes as the move arrives, and
+    // the renderer draws from it at once (its drawAtOnce). pointermove still pans, and its hover
+    // repeats the raw event's pixel, which changes nothing.
+    if ('onpointerrawupdate' in c) {
+      c.addEventListener('pointerrawupdate', (e) => { if (!this._drag) this.hoverAt(e.offsetX, e.offsetY, e.timeStamp); });
+    }
     c.addEventListener('pointerdown', (e) => {
       if (e.button !== 0) return;
       c.setPointerCapture(e.pointerId);

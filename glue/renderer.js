@@ -40,14 +40,17 @@ const mb = (bytes) => (bytes >= 10 * 1024 ** 2 ? `${Math.round(bytes / 1024 ** 2
 
 const DEFAULTS = {
   // Reduced-resolution frame on reference/view changes: true, false or 'auto' (only when
-  // the visible region's pixels x channels reach previewMinWork: below that the full frame
-  // costs about as much as the preview's own colour pass; measured with scripts/benchmark.py).
+  // the visible region's pixels x channels reach previewMinWork). Below that the full frame
+  // takes about one animation frame (160x106x256, 4.3 M: 17-19 ms from the pointer event),
+  // and a preview would only delay it: presenting the preview costs the GPU process a
+  // compositor frame before the refinement runs (37-41 ms to the full frame; measured with
+  // scripts/benchmark.py's hover, see RENDERER.md).
   preview: 'auto',
   // The preview computes every previewFactor-th pixel in each axis (a power of two; 4 was
   // measured: no quicker first frame than 2, and a later full one); the
   // refinement computes only the pixels the preview did not (see RENDERER.md).
   previewFactor: 2,
-  previewMinWork: 1 << 21,
+  previewMinWork: 6 << 20,
   // The refinement runs in GPU chunks of at most this many pixels x channels, issued only
   // while no newer move is waiting, so a move waits for at most two chunks.
   refineChunkWork: 1 << 23,
@@ -55,6 +58,11 @@ const DEFAULTS = {
   twoStepColour: 'auto',
   // Draw from setters on the next animation frame without an explicit requestRender().
   autoRender: true,
+  // A reference change draws at once, inside the caller's event handler, when no frame was
+  // drawn since the last animation frame (otherwise it waits for the next one, as any other
+  // change does). With a raw pointer event that saves the wait for the animation frame that
+  // a rAF-aligned pointermove spends before it is even dispatched (about 14 ms here).
+  drawAtOnce: true,
   // true: finish every frame with a 1-pixel readback (blocks until drawn, exact
   // onFrame times, for benchmarks); false: a fence is polled and min/max is read
   // back asynchronously.
@@ -194,6 +202,7 @@ export class SimilarityRenderer {
     this._pending = [];
     this._pollTimer = 0;
     this._raf = 0;
+    this._gate = 0;  // an animation frame is pending after each frame (see _frame)
     this._ds = null;
     this._gen = 0;
     this._initGL();
@@ -213,6 +222,7 @@ export class SimilarityRenderer {
     this.view = { scale: 1, offsetX: 0, offsetY: 0 };
     this._stretch = { min: 0, max: 1 };
     this.lastFrame = null;
+    this.lastIssued = null;
     this._resetFrameState();
     this.setColormap(grey());
   }
@@ -270,7 +280,9 @@ export class SimilarityRenderer {
     if (this._lost) return;
     this._lost = true;
     if (this._raf) cancelAnimationFrame(this._raf);
+    if (this._gate) cancelAnimationFrame(this._gate);
     this._raf = 0;
+    this._gate = 0;
     if (this._pollTimer) clearTimeout(this._pollTimer);
     this._pollTimer = 0;
     // Every GL object died with the context; the dataset's shape and the view stay known.
@@ -620,7 +632,9 @@ export class SimilarityRenderer {
   /** Free every GL object; the renderer is unusable afterwards. */
   dispose() {
     if (this._raf) cancelAnimationFrame(this._raf);
+    if (this._gate) cancelAnimationFrame(this._gate);
     this._raf = 0;
+    this._gate = 0;
     this.canvas.removeEventListener?.('webglcontextlost', this._onLost);
     this.canvas.removeEventListener?.('webglcontextrestored', this._onRestored);
     this._overlaySource = null;
@@ -645,10 +659,17 @@ export class SimilarityRenderer {
 
   // ------------------------------------------------------------------ setters
 
-  _changed(interactive) {
+  _changed(interactive, atOnce = false) {
     this._dirty = true;
     if (interactive) this._interactive = true;
-    if (this.options.autoRender) this.requestRender();
+    if (!this.options.autoRender) return;
+    if (atOnce && this.options.drawAtOnce && !this._raf && !this._gate && this._ds && !this._disposed
+        && !this.isContextLost()) {
+      this._interactive = false;
+      this._frame(interactive);
+      return;
+    }
+    this.requestRender();
   }
 
   _requireDataset() {
@@ -668,7 +689,7 @@ export class SimilarityRenderer {
     }
     if (this.reference && this.reference.x === xi && this.reference.y === yi) return;
     this.reference = { x: xi, y: yi };
-    this._changed(this.channel === null);
+    this._changed(this.channel === null, true);
   }
 
   setMetric(metric) {
@@ -887,6 +908,9 @@ export class SimilarityRenderer {
 
   _frame(allowPreview) {
     this._dirty = false;
+    // The next change that would draw at once waits for the next animation frame instead:
+    // at most one frame per animation frame (refinements aside).
+    if (!this._gate) this._gate = requestAnimationFrame(() => { this._gate = 0; });
     this._refine = null;  // a new frame supersedes any refinement in progress
     const kind = this._drawFrame(allowPreview);
     this._drawnSize = `${this.canvas.width}x${this.canvas.height}`;
@@ -1225,6 +1249,7 @@ export class SimilarityRenderer {
   _finishFrame(kind, then = null, refine = null) {
     const gl = this.gl;
     const info = this._frameInfo(kind);
+    this.lastIssued = info;  // reported through onFrame once drawn
     const relative = this.stretchMode === 'relative' && this._frameRect;
     if (this.options.sync) {
       // A 1-pixel readback of the canvas returns only once every pass has run.

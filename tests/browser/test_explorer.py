@@ -119,6 +119,39 @@ def test_hover_sets_the_reference_and_the_gpu_map_matches_numpy(app, generated):
         assert app.page.text_content("#readout").startswith(f"x {x}, y {y}")
 
 
+def test_a_move_draws_from_the_raw_pointer_event(app, generated):
+    """The hover follows pointerrawupdate, which Chromium dispatches as the move arrives, and
+    the renderer draws from it at once: by the time the animation-frame-aligned pointermove
+    is dispatched, the frame for the new pixel is already issued. Panning by drag still works
+    (the raw event does not move the reference while a button is down)."""
+    app.open(generated)
+    app.hover(1, 1)
+    app.page.evaluate("""() => {
+      window.__atPointermove = [];
+      window.addEventListener('pointermove', () => {
+        const f = window.ifealid.explorer.renderer.lastIssued;
+        window.__atPointermove.push(f && f.reference);
+      }, {capture: true});
+    }""")
+    for x, y in [(8, 5), (12, 2)]:
+        app.hover(x, y)
+        seen = app.page.evaluate("window.__atPointermove.splice(0)")
+        assert seen and seen[0] == {"x": x, "y": y}, seen
+        assert app.page.evaluate("window.ifealid.state.frames.at(-1).reference") == {"x": x, "y": y}
+    view = app.page.evaluate("window.ifealid.explorer.renderer.getView()")
+    sx, sy = app.point(6, 4)
+    app.page.mouse.move(sx, sy)
+    app.page.mouse.down()
+    app.page.mouse.move(sx + 30, sy + 20, steps=5)
+    app.page.mouse.up()
+    app.idle()
+    moved = app.page.evaluate("window.ifealid.explorer.renderer.getView()")
+    assert moved["offsetX"] > view["offsetX"] and moved["offsetY"] > view["offsetY"]
+    assert app.state("view.reference") == {"x": 6, "y": 4}  # the drag moved the view, not the reference
+    app.page.keyboard.press("0")
+    app.idle()
+
+
 def test_zero_vector_reference_gives_zero_everywhere(app, generated):
     app.open(generated)
     app.hover(3, 2)

@@ -521,6 +521,37 @@ def test_a_new_move_preempts_the_refinement(h):
     assert np.array_equal(canvas, want)
 
 
+@pytest.mark.parametrize("at_once", [True, False])
+def test_a_reference_change_draws_at_once_at_most_once_per_animation_frame(h, at_once):
+    """With drawAtOnce a reference change draws inside the caller's task (the page calls it
+    from the raw pointer event), unless a frame was already drawn since the last animation
+    frame: then it waits for the next one, like every other change."""
+    h.create(canvas=(24, 17), autoRender=True, drawAtOnce=at_once)  # sync: onFrame inside the draw
+    values = make_values(13, 17, 24, 13, 8)
+    h.load(to_layers(values, 8), 13, 8)
+    out = h.page.evaluate("""async () => {
+      const r = harness.renderer, frames = harness.frames;
+      const next = () => new Promise((resolve) => requestAnimationFrame(resolve));
+      for (let i = 0; i < 3; i++) await next();  // the load's frame and its animation frame are past
+      const n0 = frames.length;
+      r.setReference(3, 4);
+      const first = frames.slice(n0).map((f) => f.reference);
+      r.setReference(5, 6);  // the same animation frame: waits for the next one
+      const second = frames.slice(n0).map((f) => f.reference);
+      for (let i = 0; i < 3; i++) await next();
+      return {first, second, after: frames.slice(n0).map((f) => f.reference), stretch: r.lastFrame.stretch};
+    }""")
+    if at_once:
+        assert out["first"] == [{"x": 3, "y": 4}]
+        assert out["second"] == [{"x": 3, "y": 4}]
+        assert out["after"] == [{"x": 3, "y": 4}, {"x": 5, "y": 6}]
+    else:
+        assert out["first"] == [] and out["second"] == []
+        assert out["after"] == [{"x": 5, "y": 6}]
+    sim = h.similarity(reference=[5, 6], metric="angular")
+    assert out["stretch"] == {"min": sim.min(), "max": sim.max()}
+
+
 def test_no_preview_for_small_maps_in_auto_mode(h):
     h.create(canvas=(24, 17))  # preview: 'auto'; 24 x 17 x 13 is far below the threshold
     values = make_values(13, 17, 24, 13, 8)
