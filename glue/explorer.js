@@ -11,6 +11,12 @@ const PAN_STEP = 60;       // CSS pixels per arrow key
 const DRAG_THRESHOLD = 4;  // CSS pixels before a press becomes a drag, not a click
 const CLICK_DELAY = 250;   // ms a click waits to be sure it is not half of a double-click (zoom)
 
+// 'rgb(17, 17, 17)' -> [17, 17, 17]; null (a transparent canvas) for anything translucent.
+function cssRGB(colour) {
+  const m = /^rgba?\((\d+),\s*(\d+),\s*(\d+)(?:,\s*([\d.]+))?\)$/.exec(colour);
+  return m && (m[4] === undefined || Number(m[4]) === 1) ? [Number(m[1]), Number(m[2]), Number(m[3])] : null;
+}
+
 const fmt = (v) => (Number.isFinite(v) ? v.toFixed(4) : '–');
 
 export class Explorer {
@@ -19,6 +25,8 @@ export class Explorer {
     this.canvas = $('map');
     // Throws with a clear message where WebGL 2 or float render targets are missing.
     this.renderer = new SimilarityRenderer(this.canvas, {
+      // An opaque canvas in the stage's colour: the compositor blends nothing beneath it.
+      background: cssRGB(getComputedStyle($('stage')).backgroundColor),
       onFrame: (frame) => { this._onFrame(frame); onFrame(frame); },
       // A lost WebGL context (GPU reset, driver update): the browser restores it, and the
       // data this screen keeps (the DATASET message) goes up again, with the same view.

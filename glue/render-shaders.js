@@ -452,9 +452,18 @@ ivec2 mapPixel() {
   return clamp(ivec2((c - uView.yz) / uView.x), uRect.xy, uRect.zw - 1);
 }
 vec4 onCanvas(vec4 h) {
-  vec3 heat = uHasOverlay == 1 ? mix(texelFetch(uOverlay, ivec2(gl_FragCoord.xy), 0).rgb, h.rgb, h.a) : h.rgb;
-  return vec4(heat, 1.0);
+#ifdef OVERLAY
+  return vec4(mix(texelFetch(uOverlay, ivec2(gl_FragCoord.xy), 0).rgb, h.rgb, h.a), 1.0);
+#else
+  return vec4(h.rgb, 1.0);
+#endif
 }`;
+
+// The colour shaders in two builds, with and without the overlay: a uniform test would not
+// spare the overlay's fetch, since software rendering evaluates both sides of a select.
+export function withOverlay(source) {
+  return source.replace('#version 300 es\n', '#version 300 es\n#define OVERLAY\n');
+}
 
 // Stretch + colour + overlay, drawn straight into the canvas in one pass.
 export const COLOUR_FS = `${HEADER}
@@ -482,7 +491,6 @@ void main() {
 
 export const BLIT_FS = `${HEADER}
 uniform highp sampler2D uHeat;
-uniform int uHasOverlay;
 ${ON_CANVAS}
 out vec4 o;
 void main() {

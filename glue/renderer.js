@@ -2,7 +2,7 @@
 // Design notes (formats, passes, precision, preview policy): glue/RENDERER.md.
 import {
   FULLSCREEN_VS, BACKGROUND_FS, packFS, normFS, refFS, similarityFS, CHANNEL_FS, REDUCE_FS, COLOUR_VS, COLOUR_FS,
-  HEAT_FS, BLIT_FS,
+  HEAT_FS, BLIT_FS, withOverlay,
 } from './render-shaders.js';
 
 const ARRAY_TYPES = { 8: Uint8Array, 16: Uint16Array, 32: Uint32Array };
@@ -69,6 +69,11 @@ const DEFAULTS = {
   sync: false,
   onFrame: null,
   preserveDrawingBuffer: false,
+  // null: the canvas is transparent outside the map. [r, g, b] (0-255): an opaque canvas (a
+  // context without alpha) cleared to this colour, the page's own background behind the
+  // map. The browser's compositor then has nothing to blend under the canvas: its frame took
+  // 7 instead of 10-13 ms of the GPU process under software rendering (see RENDERER.md).
+  background: null,
   // Texel fetches fully unrolled in the similarity shader before a loop takes over.
   unrollLimit: 256,
   // Device limits, for tests: at most this many layers per texture array (the device's
@@ -188,8 +193,9 @@ export class SimilarityRenderer {
   constructor(canvas, options = {}) {
     this.canvas = canvas;
     this.options = { ...DEFAULTS, ...options };
+    const opaque = Array.isArray(this.options.background);
     const gl = canvas.getContext('webgl2', {
-      alpha: true, premultipliedAlpha: true, antialias: false, depth: false, stencil: false,
+      alpha: !opaque, premultipliedAlpha: true, antialias: false, depth: false, stencil: false,
       preserveDrawingBuffer: !!this.options.preserveDrawingBuffer,
     });
     if (!gl) throw new Error('WebGL 2 is not available: canvas.getContext("webgl2") returned null');
@@ -254,13 +260,14 @@ export class SimilarityRenderer {
     gl.disable(gl.DEPTH_TEST);
 
     this._vs = null;
+    const colourUnits = { uSim: UNIT.sim, uStretch: UNIT.stretch, uLut: UNIT.lut, uOverlay: UNIT.overlay };
     this._progs = {
       reduce: this._program(REDUCE_FS, 'reduce', { uSrc: UNIT.sim }),
-      colour: this._program(COLOUR_FS, 'colour', {
-        uSim: UNIT.sim, uStretch: UNIT.stretch, uLut: UNIT.lut, uOverlay: UNIT.overlay,
-      }, COLOUR_VS),
+      colour: this._program(COLOUR_FS, 'colour', colourUnits, COLOUR_VS),
+      colourOverlay: this._program(withOverlay(COLOUR_FS), 'colour', colourUnits, COLOUR_VS),
       heat: this._program(HEAT_FS, 'heat', { uSim: UNIT.sim, uStretch: UNIT.stretch, uLut: UNIT.lut }, COLOUR_VS),
-      blit: this._program(BLIT_FS, 'blit', { uHeat: UNIT.sim, uOverlay: UNIT.overlay }),
+      blit: this._program(BLIT_FS, 'blit', { uHeat: UNIT.sim }),
+      blitOverlay: this._program(withOverlay(BLIT_FS), 'blit', { uHeat: UNIT.sim, uOverlay: UNIT.overlay }),
       channel: this._program(CHANNEL_FS, 'channel', { uData: UNIT.data }),
       background: this._program(BACKGROUND_FS, 'background', { uOverlay: UNIT.overlay }),
     };
@@ -1158,7 +1165,7 @@ export class SimilarityRenderer {
     gl.viewport(0, 0, cw, ch);
     this._frameRect = rect;
     if (!rect) {
-      gl.clearColor(0, 0, 0, 0);
+      this._clearCanvasColour();
       gl.clear(gl.COLOR_BUFFER_BIT);
       return 'full';
     }
@@ -1190,7 +1197,7 @@ export class SimilarityRenderer {
     const mapPixels = (rect.x1 - rect.x0) * (rect.y1 - rect.y0);
     const steps = this.options.twoStepColour;
     const twoStep = steps === 'auto' ? (x1 - x0) * (y1 - y0) >= 3 * mapPixels : !!steps;
-    const pr = twoStep ? this._progs.heat : this._progs.colour;
+    const pr = twoStep ? this._progs.heat : this._progs[background ? 'colourOverlay' : 'colour'];
     gl.useProgram(pr.prog);
     this._bind(UNIT.sim, gl.TEXTURE_2D, t.tex);
     this._bind(UNIT.stretch, gl.TEXTURE_2D, ds.stretchAt.tex);
@@ -1204,10 +1211,9 @@ export class SimilarityRenderer {
     let blit = pr;
     if (twoStep) {
       this._draw(ds.heat.fb, rect.x0, rect.y0, rect.x1 - rect.x0, rect.y1 - rect.y0);
-      blit = this._progs.blit;
+      blit = this._progs[background ? 'blitOverlay' : 'blit'];
       gl.useProgram(blit.prog);
       this._bind(UNIT.sim, gl.TEXTURE_2D, ds.heat.tex);
-      gl.uniform1i(blit.u.uHasOverlay, background ? 1 : 0);
     }
     this._bind(UNIT.overlay, gl.TEXTURE_2D, background);
     gl.uniform3f(blit.u.uView, scale, offsetX, offsetY);
@@ -1215,7 +1221,7 @@ export class SimilarityRenderer {
     gl.uniform4i(blit.u.uRect, rect.x0, rect.y0, rect.x1, rect.y1);
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);  // the passes above left their own target bound
     gl.viewport(0, 0, cw, ch);
-    gl.clearColor(0, 0, 0, 0);
+    this._clearCanvasColour();
     gl.clear(gl.COLOR_BUFFER_BIT);
     if (x1 > x0 && y1 > y0) {
       gl.enable(gl.SCISSOR_TEST);
@@ -1224,6 +1230,13 @@ export class SimilarityRenderer {
       gl.disable(gl.SCISSOR_TEST);
     }
     return kind;
+  }
+
+  // Outside the map: transparent, or the opaque canvas's background colour.
+  _clearCanvasColour() {
+    const b = this.options.background;
+    if (Array.isArray(b)) this.gl.clearColor(b[0] / 255, b[1] / 255, b[2] / 255, 1);
+    else this.gl.clearColor(0, 0, 0, 0);
   }
 
   _frameInfo(kind) {

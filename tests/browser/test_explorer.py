@@ -152,6 +152,21 @@ def test_a_move_draws_from_the_raw_pointer_event(app, generated):
     app.idle()
 
 
+def test_the_map_canvas_is_opaque_in_the_stage_colour(app, generated):
+    """Outside the map the canvas shows the stage's own background, drawn by the renderer
+    (an opaque canvas leaves the compositor nothing to blend beneath it)."""
+    app.open(generated)
+    out = app.page.evaluate("""() => {
+      const r = window.ifealid.explorer.renderer;
+      const stage = getComputedStyle(document.getElementById('stage')).backgroundColor;
+      const rgba = r.readCanvas();  // row 0 = top; (0, 0) lies left of the fitted map
+      return {alpha: r.gl.getContextAttributes().alpha, stage, corner: Array.from(rgba.subarray(0, 4)),
+              left: r.pixelToCanvas(0, 0).x};
+    }""")
+    assert out["alpha"] is False and out["left"] > 1
+    assert out["stage"] == "rgb({}, {}, {})".format(*out["corner"][:3]) and out["corner"][3] == 255
+
+
 def test_zero_vector_reference_gives_zero_everywhere(app, generated):
     app.open(generated)
     app.hover(3, 2)

@@ -342,6 +342,30 @@ def test_overlay_blend(h, colour):
 
 
 @pytest.mark.parametrize("overlay", [None, (200, 40, 90)])
+def test_an_opaque_canvas_has_the_background_outside_the_map_and_the_same_map(h, overlay):
+    """background: [r, g, b] makes a context without alpha, cleared to that colour outside
+    the map; the map's pixels are the transparent canvas's, byte for byte."""
+    values = make_values(4, 17, 24, 13, 8)
+    view = {"scale": 1.5, "offsetX": 7.25, "offsetY": -3.0}
+    shots = []
+    for background in [None, [17, 34, 51]]:
+        h.create(canvas=(48, 30), background=background)
+        h.load(to_layers(values, 8), 13, 8)
+        h.page.evaluate("rgb => harness.overlay(rgb)", list(overlay) if overlay else None)
+        canvas, _ = h.render(reference=[5, 9], view=view, opacity=0.7)
+        shots.append(canvas)
+        assert h.page.evaluate("harness.renderer.gl.getContextAttributes().alpha") is (background is None)
+    transparent, opaque = shots
+    rows, cols = np.arange(30), np.arange(48)
+    my, mx = np.floor((rows + 0.5 + 3.0) / 1.5), np.floor((cols + 0.5 - 7.25) / 1.5)
+    on_map = ((my >= 0) & (my < 17))[:, None] & ((mx >= 0) & (mx < 24))[None, :]
+    assert on_map.any() and (~on_map).any()
+    assert np.all(transparent[~on_map] == 0)
+    assert np.all(opaque[~on_map] == [17, 34, 51, 255])
+    assert np.array_equal(opaque[on_map], transparent[on_map])
+
+
+@pytest.mark.parametrize("overlay", [None, (200, 40, 90)])
 def test_two_step_colour_draws_the_same_bytes(h, overlay):
     """Magnified views colour at map resolution, then spread it over the canvas: the canvas
     is byte for byte the one-pass colour pass's, at any scale and offset."""
