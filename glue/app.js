@@ -22,6 +22,7 @@ export const state = {
     metric: 'angular', stretch: 'relative', colormap: 'fire', opacity: 0.9, overlayColour: false,
   },
   lastMove: null,         // {x, y, t}: the last pointer move that changed the reference
+  moves: [],              // recent such moves (newest last), for benchmarks
   frames: [],             // recent frames {kind, t, reference, channel} (newest last), for benchmarks
   shownAt: null,          // performance.now() when the current dataset's first full frame was drawn
 };

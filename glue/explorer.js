@@ -219,7 +219,10 @@ export class Explorer {
     v.hover = p;
     if (!v.locked) {
       v.reference = p;
-      this.state.lastMove = { x: p.x, y: p.y, t: timeStamp };
+      const move = { x: p.x, y: p.y, t: timeStamp };
+      this.state.lastMove = move;
+      this.state.moves?.push(move);
+      if (this.state.moves?.length > 500) this.state.moves.splice(0, this.state.moves.length - 500);
       this.renderer.setReference(p.x, p.y);
     }
     this._updateHoverPanels();

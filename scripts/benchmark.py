@@ -518,11 +518,31 @@ def continuous_motion(page, seconds: float, rate_hz: float = 125.0) -> dict:
         if delay > 0:
             time.sleep(delay)
     t1 = page.evaluate("performance.now()")
-    frames = page.evaluate("([t0, t1]) => window.ifealid.state.frames.filter((f) => f.t >= t0 && f.t <= t1)"
-                           ".map((f) => f.kind)", [t0, t1])
+    got = page.evaluate(MOTION_FRAMES, [t0, t1])
+    frames = [f["kind"] for f in got["frames"]]
+    # Event to frame while moving: each frame against the latest move to its reference pixel
+    # before it (the zig-zag passes a pixel again only after seconds).
+    latency = []
+    for f in got["frames"]:
+        before = [m["t"] for m in got["moves"] if m["x"] == f["x"] and m["y"] == f["y"] and m["t"] <= f["t"]]
+        if before:
+            latency.append(f["t"] - max(before))
     window = (t1 - t0) / 1000
     return {"seconds": window, "events": events, "frames": len(frames), "full": frames.count("full"),
-            "fps": len(frames) / window, "fps_full": frames.count("full") / window}
+            "fps": len(frames) / window, "fps_full": frames.count("full") / window,
+            "latency_median": median(latency), "latency_p90": percentile(latency, 0.9)}
+
+
+MOTION_FRAMES = """
+([t0, t1]) => {
+  const s = window.ifealid.state;
+  return {
+    frames: s.frames.filter((f) => f.t >= t0 && f.t <= t1 && f.reference && f.channel === null)
+      .map((f) => ({kind: f.kind, t: f.t, x: f.reference.x, y: f.reference.y})),
+    moves: s.moves.filter((m) => m.t >= t0 - 2000 && m.t <= t1),
+  };
+}
+"""
 
 
 def js_heap(context, page) -> dict:
@@ -554,7 +574,8 @@ def median(values):
 def bench_dataset(playwright, base_url, spec: Spec, args) -> dict:
     url = f"{base_url}/index.html?d=bench/{spec.filename}"
     cold, cached, third, peaks = [], [], [], []
-    moves = motion = heap = None
+    moves, run_medians = [], []
+    motion = heap = None
     for run in range(args.runs):
         with MemorySampler(boost=args.boost) as sampler:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -574,10 +595,18 @@ def bench_dataset(playwright, base_url, spec: Spec, args) -> dict:
             third.append(result)
             print(f"  run {run + 1}: cold {cold[-1]['shownAt'] / 1000:.2f} s, cached {cached[-1]['shownAt'] / 1000:.2f} s, "
                   f"3rd {result['shownAt'] / 1000:.2f} s", file=sys.stderr, flush=True)
+            if args.renderer_sync:  # diagnostic: every frame ends in a blocking 1-pixel readback
+                page.evaluate("window.ifealid.explorer.renderer.options.sync = true")
+            # Hover in every run: one browser session can be slow as a whole (the machine is
+            # shared), so the moves of all runs are pooled.
+            mine = hover(page, spec, args.moves)
+            for m in mine:
+                m["run"] = run
+            moves += mine
+            run_medians.append({"first": median([m["first"] for m in mine]), "full": median([m["full"] for m in mine])})
+            print(f"  run {run + 1}: hover first {run_medians[-1]['first']:.0f} ms, full {run_medians[-1]['full']:.0f} ms",
+                  file=sys.stderr, flush=True)
             if run == args.runs - 1:
-                if args.renderer_sync:  # diagnostic: every frame ends in a blocking 1-pixel readback
-                    page.evaluate("window.ifealid.explorer.renderer.options.sync = true")
-                moves = hover(page, spec, args.moves)
                 motion = continuous_motion(page, args.motion)
                 heap = js_heap(context, page)
             context.close()
@@ -592,7 +621,7 @@ def bench_dataset(playwright, base_url, spec: Spec, args) -> dict:
         "load_cold_s": median([r["shownAt"] for r in cold]) / 1000,
         "load_cached_s": median([r["shownAt"] for r in cached]) / 1000,
         "load_third_s": median([r["shownAt"] for r in third]) / 1000,
-        "moves": moves,
+        "moves": moves, "hover_run_medians": run_medians,
         "first_median": median(first), "first_p90": percentile(first, 0.9),
         "full_median": median(full), "full_p90": percentile(full, 0.9),
         "preview_first": sum(m["firstKind"] == "preview" for m in moves),
@@ -677,15 +706,19 @@ def report(results, info, args, elapsed_s) -> str:
         f"when stored). *3rd*: one more new tab. Each tab is closed before the next opens. "
         f"Median of {args.runs} run(s), each in a freshly launched browser.",
         f"- **Hover**: {args.moves} single `page.mouse.move`s to well-separated pixels (plus one uncounted "
-        f"warm-up move), each waited out until its full-resolution frame, then 150 ms idle. "
+        f"warm-up move) in each run, after its 3rd load, each waited out until its full-resolution frame, "
+        f"then 150 ms idle; the moves of all runs pooled. "
         f"(1) *first frame*: the first frame of any kind whose reference is the new pixel; "
         f"(2) *full frame*: the first full-resolution frame for it; both as the frame's `t` (performance.now() "
         f"when the renderer's poll saw the frame's GPU fence signalled and read its min/max back, so "
         f"whatever delays that poll counts too) minus the pointer event's `timeStamp`. "
-        f"Median and p90 (linear interpolation). The original's \"hover\" is its event-to-frame time.",
-        f"- **Frames/s**: {args.motion:.0f} s of continuous motion, a pointer event every 8 ms along a "
-        f"zig-zag over the whole map (every event lands on a new pixel); frames that finished in that "
-        f"window divided by its length, all kinds / full resolution only.",
+        f"Median and p90 (linear interpolation) over the pooled moves, and each run's own median. "
+        f"The original's \"hover\" is its event-to-frame time.",
+        f"- **Motion**: {args.motion:.0f} s of continuous motion, a pointer event every 8 ms along a "
+        f"zig-zag over the whole map (every event lands on a new pixel); *frames/s*: frames that finished "
+        f"in that window divided by its length, all kinds / full resolution only; *latency*: each of those "
+        f"frames' `t` minus the `timeStamp` of the latest pointer event that moved the reference to its "
+        f"pixel, median / p90 (the events it skipped are not counted).",
         "- **Memory**: the peak over the whole dataset's session (cold load, cached load, hover, motion) "
         "of the summed RSS of every Chromium process (browser, zygotes, renderers with the Pyodide "
         "worker, GPU process with SwiftShader's textures, utilities), found as descendants of this "
@@ -700,16 +733,18 @@ def report(results, info, args, elapsed_s) -> str:
         "### Results",
         "",
         "| dataset (H×W×C @ bits) | ZIP MiB | load cold / cached / 3rd s | first frame median / p90 ms "
-        "| full frame median / p90 ms | moves with a preview first | frames/s all / full | peak RSS MiB "
+        "| full frame median / p90 ms | per run: first / full median ms | moves with a preview first | motion: frames/s all / full | motion: latency median / p90 ms | peak RSS MiB "
         "| peak PSS MiB | JS heap MiB | load average after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         m = r["motion"]
         lines.append(
             f"| {r['shape']} {r['label']} | {r['zip_mib']:.1f} | {r['load_cold_s']:.2f} / {r['load_cached_s']:.2f} / {r['load_third_s']:.2f} "
             f"| {_f(r['first_median'])} / {_f(r['first_p90'])} | {_f(r['full_median'])} / {_f(r['full_p90'])} "
+            f"| {', '.join(_f(h['first']) + ' / ' + _f(h['full']) for h in r['hover_run_medians'])} "
             f"| {r['preview_first']} of {len(r['moves'])} | {m['fps']:.1f} / {m['fps_full']:.1f} "
+            f"| {_f(m['latency_median'])} / {_f(m['latency_p90'])} "
             f"| {r['peak_rss_mib']:.0f} | {r['peak_pss_mib']:.0f} | {r['js_heap_mib']:.0f} "
             f"| {r['load_average_end'][0]:.1f} |")
     lines += [

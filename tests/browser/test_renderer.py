@@ -576,6 +576,39 @@ def test_a_reference_change_draws_at_once_at_most_once_per_animation_frame(h, at
     assert out["stretch"] == {"min": sim.min(), "max": sim.max()}
 
 
+def test_a_change_waits_while_the_gpu_is_on_an_earlier_frame(h):
+    """maxFramesInFlight (1): while the GPU has not finished a frame, changes wait instead of
+    queueing frames behind it; once it is done, one frame draws the newest state, and the
+    states in between are never drawn. (The fence poll is held back to keep the frame in
+    flight.)"""
+    h.create(canvas=(24, 17), autoRender=True, sync=False)
+    values = make_values(13, 17, 24, 13, 8)
+    h.load(to_layers(values, 8), 13, 8)
+    out = h.page.evaluate("""async () => {
+      const r = harness.renderer;
+      const next = () => new Promise((resolve) => requestAnimationFrame(resolve));
+      const frames = [];
+      while (!r.idle) await next();
+      r.onFrame = (f) => frames.push(f.reference);
+      const poll = r._poll;
+      r._poll = () => { r._pollTimer = 0; };  // fences are not looked at: the frame stays in flight
+      r.setReference(3, 4);
+      const first = r.lastIssued.reference;
+      for (let i = 0; i < 3; i++) await next();
+      r.setReference(5, 6);
+      r.setReference(7, 8);
+      for (let i = 0; i < 3; i++) await next();
+      const waiting = r.lastIssued.reference;
+      r._poll = poll;
+      r._schedulePoll();
+      while (!r.idle) await next();
+      return {first, waiting, frames};
+    }""")
+    assert out["first"] == {"x": 3, "y": 4}
+    assert out["waiting"] == {"x": 3, "y": 4}
+    assert out["frames"] == [{"x": 3, "y": 4}, {"x": 7, "y": 8}]
+
+
 def test_no_preview_for_small_maps_in_auto_mode(h):
     h.create(canvas=(24, 17))  # preview: 'auto'; 24 x 17 x 13 is far below the threshold
     values = make_values(13, 17, 24, 13, 8)
