@@ -711,7 +711,8 @@ def report(results, info, args, elapsed_s) -> str:
         f"(1) *first frame*: the first frame of any kind whose reference is the new pixel; "
         f"(2) *full frame*: the first full-resolution frame for it; both as the frame's `t` (performance.now() "
         f"when the renderer's poll saw the frame's GPU fence signalled and read its min/max back, so "
-        f"whatever delays that poll counts too) minus the pointer event's `timeStamp`. "
+        f"whatever delays that poll counts too) minus the pointer event's `timeStamp` (the page takes the move from `pointerrawupdate`, "
+        f"whose `timeStamp` is the same as the `pointermove`'s). "
         f"Median and p90 (linear interpolation) over the pooled moves, and each run's own median. "
         f"The original's \"hover\" is its event-to-frame time.",
         f"- **Motion**: {args.motion:.0f} s of continuous motion, a pointer event every 8 ms along a "
