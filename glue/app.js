@@ -21,8 +21,8 @@ export const state = {
     hover: null, reference: null, pinned: null, locked: false, channel: null,
     metric: 'angular', stretch: 'relative', colormap: 'fire', opacity: 0.9, overlayColour: false,
   },
-  lastMove: null,         // {x, y, t}: the last pointer move that changed the reference
-  moves: [],              // recent such moves (newest last), for benchmarks
+  moves: [],              // recent pointer moves that changed the reference {x, y, t} (newest last)
+  get lastMove() { return this.moves.at(-1) ?? null; },
   frames: [],             // recent frames {kind, t, reference, channel} (newest last), for benchmarks
   shownAt: null,          // performance.now() when the current dataset's first full frame was drawn
 };

@@ -219,10 +219,9 @@ export class Explorer {
     v.hover = p;
     if (!v.locked) {
       v.reference = p;
-      const move = { x: p.x, y: p.y, t: timeStamp };
-      this.state.lastMove = move;
-      this.state.moves?.push(move);
-      if (this.state.moves?.length > 500) this.state.moves.splice(0, this.state.moves.length - 500);
+      const moves = this.state.moves;
+      moves.push({ x: p.x, y: p.y, t: timeStamp });
+      if (moves.length > 500) moves.splice(0, moves.length - 500);
       this.renderer.setReference(p.x, p.y);
     }
     this._updateHoverPanels();

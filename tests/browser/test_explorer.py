@@ -138,6 +138,11 @@ def test_a_move_draws_from_the_raw_pointer_event(app, generated):
         seen = app.page.evaluate("window.__atPointermove.splice(0)")
         assert seen and seen[0] == {"x": x, "y": y}, seen
         assert app.page.evaluate("window.ifealid.state.frames.at(-1).reference") == {"x": x, "y": y}
+    # Each move that changed the reference is kept, with its event's time (benchmarks read them).
+    moves = app.page.evaluate("window.ifealid.state.moves.slice(-3)")
+    assert [(m["x"], m["y"]) for m in moves] == [(1, 1), (8, 5), (12, 2)]
+    assert moves[0]["t"] < moves[1]["t"] < moves[2]["t"]
+    assert app.page.evaluate("window.ifealid.state.lastMove") == moves[-1]
     view = app.page.evaluate("window.ifealid.explorer.renderer.getView()")
     sx, sy = app.point(6, 4)
     app.page.mouse.move(sx, sy)
