@@ -7,7 +7,8 @@ served on 127.0.0.1. Per dataset it measures:
   (a freshly launched browser, a new context: empty HTTP, code and shader caches), cached
   (a new tab in the same context once the cold load and the page's background caching finished:
   HTTP cache and the service worker's copy of the runtime primed) and a 3rd load, median over
-  ``--runs``;
+  ``--runs`` (run k of every dataset comes before run k + 1 of any, so that each dataset's runs
+  are spread over the whole benchmark: the machine's speed drifts over minutes);
 - hover latency over single moves to well-separated pixels: (1) pointer event to the first
   frame for the new reference (any kind, a half-resolution preview on large maps) and (2) to
   the full-resolution frame; median and p90;
@@ -571,65 +572,75 @@ def median(values):
 
 # --------------------------------------------------------------------------- run
 
-def bench_dataset(playwright, base_url, spec: Spec, args) -> dict:
+def bench_run(playwright, base_url, spec: Spec, args, run: int, acc: dict) -> None:
+    """One run of one dataset in a freshly launched browser: cold, cached and 3rd load, the
+    hover moves, and in the last run continuous motion and the JS heap. Adds to `acc`."""
     url = f"{base_url}/index.html?d=bench/{spec.filename}"
-    cold, cached, third, peaks = [], [], [], []
-    moves, run_medians = [], []
-    motion = heap = None
-    for run in range(args.runs):
-        with MemorySampler(boost=args.boost) as sampler:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            version = browser.version
-            context = browser.new_context(viewport=VIEWPORT)
-            context.add_init_script(MARKS_SCRIPT)
+    with MemorySampler(boost=args.boost) as sampler:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        acc["chromium"] = browser.version
+        context = browser.new_context(viewport=VIEWPORT)
+        context.add_init_script(MARKS_SCRIPT)
+        loads = []
+        for _ in range(3):  # V8 makes its code cache on the 2nd load, uses it from the 3rd
             page, result = load(context, url)
             result["settled"] = settle(page)
-            cold.append(result)
-            page.close()
-            page, result = load(context, url)
-            result["settled"] = settle(page)
-            cached.append(result)
-            page.close()
-            page, result = load(context, url)  # V8 makes its code cache on the 2nd load, uses it from the 3rd
-            result["settled"] = settle(page)
-            third.append(result)
-            print(f"  run {run + 1}: cold {cold[-1]['shownAt'] / 1000:.2f} s, cached {cached[-1]['shownAt'] / 1000:.2f} s, "
-                  f"3rd {result['shownAt'] / 1000:.2f} s", file=sys.stderr, flush=True)
-            if args.renderer_sync:  # diagnostic: every frame ends in a blocking 1-pixel readback
-                page.evaluate("window.ifealid.explorer.renderer.options.sync = true")
-            # Hover in every run: one browser session can be slow as a whole (the machine is
-            # shared), so the moves of all runs are pooled.
-            mine = hover(page, spec, args.moves)
-            for m in mine:
-                m["run"] = run
-            moves += mine
-            run_medians.append({"first": median([m["first"] for m in mine]), "full": median([m["full"] for m in mine])})
-            print(f"  run {run + 1}: hover first {run_medians[-1]['first']:.0f} ms, full {run_medians[-1]['full']:.0f} ms",
-                  file=sys.stderr, flush=True)
-            if run == args.runs - 1:
-                motion = continuous_motion(page, args.motion)
-                heap = js_heap(context, page)
-            context.close()
-            browser.close()
-        peaks.append((sampler.peak_rss, sampler.peak_pss, sampler.peak_processes))
+            loads.append(result)
+            if len(loads) < 3:
+                page.close()
+        for name, result in zip(("cold", "cached", "third"), loads):
+            acc[name].append(result)
+        print(f"  run {run + 1}: cold {loads[0]['shownAt'] / 1000:.2f} s, cached {loads[1]['shownAt'] / 1000:.2f} s, "
+              f"3rd {loads[2]['shownAt'] / 1000:.2f} s", file=sys.stderr, flush=True)
+        if args.renderer_sync:  # diagnostic: every frame ends in a blocking 1-pixel readback
+            page.evaluate("window.ifealid.explorer.renderer.options.sync = true")
+        # Hover in every run: one browser session can be slow as a whole (the machine is
+        # shared), so the moves of all runs are pooled.
+        # Where the page computes the maps: the GPU, or the CPU (8 bit under software WebGL).
+        acc["compute_on"] = page.evaluate("window.ifealid.explorer.computeOn")
+        mine = hover(page, spec, args.moves)
+        for m in mine:
+            m["run"] = run
+        acc["moves"] += mine
+        acc["run_medians"].append({"first": median([m["first"] for m in mine]),
+                                   "full": median([m["full"] for m in mine])})
+        print(f"  run {run + 1}: hover first {acc['run_medians'][-1]['first']:.0f} ms, "
+              f"full {acc['run_medians'][-1]['full']:.0f} ms", file=sys.stderr, flush=True)
+        if run == args.runs - 1:
+            acc["motion"] = continuous_motion(page, args.motion)
+            acc["heap"] = js_heap(context, page)
+        context.close()
+        browser.close()
+    acc["peaks"].append((sampler.peak_rss, sampler.peak_pss, sampler.peak_processes))
+
+
+def new_accumulator() -> dict:
+    return {"cold": [], "cached": [], "third": [], "peaks": [], "moves": [], "run_medians": [],
+            "motion": None, "heap": None, "chromium": None, "compute_on": None}
+
+
+def summarize(spec: Spec, acc: dict) -> dict:
+    moves = acc["moves"]
     first = [m["first"] for m in moves]
     full = [m["full"] for m in moves]
+    peaks, heap = acc["peaks"], acc["heap"]
     return {
         "key": spec.key, "file": spec.filename, "shape": spec.shape, "label": spec.label,
-        "chromium": version,
-        "cold": cold, "cached": cached, "third": third,
-        "load_cold_s": median([r["shownAt"] for r in cold]) / 1000,
-        "load_cached_s": median([r["shownAt"] for r in cached]) / 1000,
-        "load_third_s": median([r["shownAt"] for r in third]) / 1000,
-        "moves": moves, "hover_run_medians": run_medians,
+        "chromium": acc["chromium"],
+        "cold": acc["cold"], "cached": acc["cached"], "third": acc["third"],
+        "load_cold_s": median([r["shownAt"] for r in acc["cold"]]) / 1000,
+        "load_cached_s": median([r["shownAt"] for r in acc["cached"]]) / 1000,
+        "load_third_s": median([r["shownAt"] for r in acc["third"]]) / 1000,
+        "moves": moves, "hover_run_medians": acc["run_medians"],
         "first_median": median(first), "first_p90": percentile(first, 0.9),
         "full_median": median(full), "full_p90": percentile(full, 0.9),
         "preview_first": sum(m["firstKind"] == "preview" for m in moves),
-        "motion": motion,
+        "compute_on": acc["compute_on"],
+        "motion": acc["motion"],
         "peak_rss_mib": max(p[0] for p in peaks) / 2**20,
         "peak_pss_mib": max(p[1] for p in peaks) / 2**20,
         "processes": max(p[2] for p in peaks),
-        "js_heap_mib": heap["used"] / 2**20,
+        "js_heap_mib": heap["used"] / 2**20 if heap else float("nan"),
         "zip_mib": spec.path.stat().st_size / 2**20,
         "load_average_end": os.getloadavg(),
     }
@@ -704,7 +715,13 @@ def report(results, info, args, elapsed_s) -> str:
         f"the page has one; V8 writes its code cache for scripts from the HTTP cache on this load and "
         f"uses it from the next, while what the service worker stores in Cache Storage is code-cached "
         f"when stored). *3rd*: one more new tab. Each tab is closed before the next opens. "
-        f"Median of {args.runs} run(s), each in a freshly launched browser.",
+        f"Median of {args.runs} run(s), each in a freshly launched browser; run k of every dataset "
+        f"before run k + 1 of any, so that each dataset's runs are spread over the whole benchmark "
+        f"(the machine's speed drifts over minutes).",
+        f"- **Maps computed on**: where the page computed the similarity maps: the GPU (the similarity "
+        f"shader) or the CPU (WebAssembly SIMD, which the page uses for 8-bit data when WebGL is a "
+        f"software renderer, as here; `glue/RENDERER.md`, \"Similarity on the CPU\"). The colour pass "
+        f"and everything after it run in WebGL either way.",
         f"- **Hover**: {args.moves} single `page.mouse.move`s to well-separated pixels (plus one uncounted "
         f"warm-up move) in each run, after its 3rd load, each waited out until its full-resolution frame, "
         f"then 150 ms idle; the moves of all runs pooled. "
@@ -734,9 +751,9 @@ def report(results, info, args, elapsed_s) -> str:
         "### Results",
         "",
         "| dataset (H×W×C @ bits) | ZIP MiB | load cold / cached / 3rd s | first frame median / p90 ms "
-        "| full frame median / p90 ms | per run: first / full median ms | moves with a preview first | motion: frames/s all / full | motion: latency median / p90 ms | peak RSS MiB "
+        "| full frame median / p90 ms | per run: first / full median ms | maps computed on | moves with a preview first | motion: frames/s all / full | motion: latency median / p90 ms | peak RSS MiB "
         "| peak PSS MiB | JS heap MiB | load average after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         m = r["motion"]
@@ -744,7 +761,7 @@ def report(results, info, args, elapsed_s) -> str:
             f"| {r['shape']} {r['label']} | {r['zip_mib']:.1f} | {r['load_cold_s']:.2f} / {r['load_cached_s']:.2f} / {r['load_third_s']:.2f} "
             f"| {_f(r['first_median'])} / {_f(r['first_p90'])} | {_f(r['full_median'])} / {_f(r['full_p90'])} "
             f"| {', '.join(_f(h['first']) + ' / ' + _f(h['full']) for h in r['hover_run_medians'])} "
-            f"| {r['preview_first']} of {len(r['moves'])} | {m['fps']:.1f} / {m['fps_full']:.1f} "
+            f"| {(r.get('compute_on') or '?').upper()} | {r['preview_first']} of {len(r['moves'])} | {m['fps']:.1f} / {m['fps_full']:.1f} "
             f"| {_f(m['latency_median'])} / {_f(m['latency_p90'])} "
             f"| {r['peak_rss_mib']:.0f} | {r['peak_pss_mib']:.0f} | {r['js_heap_mib']:.0f} "
             f"| {r['load_average_end'][0]:.1f} |")
@@ -869,11 +886,18 @@ def main(argv=None) -> int:
     results = []
     try:
         with sync_playwright() as playwright:
-            for spec in specs:
-                print(f"{spec.shape} ({spec.filename})", file=sys.stderr, flush=True)
-                t = time.perf_counter()
-                results.append(bench_dataset(playwright, base_url, spec, args))
-                print(f"  done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+            # Run k of every dataset before run k + 1 of any: the machine's speed drifts over
+            # minutes (it is shared), and a dataset whose runs all fell into one slow stretch
+            # would be judged on that stretch alone. Interleaved, every dataset's runs are
+            # spread over the whole benchmark.
+            accs = {spec.key: new_accumulator() for spec in specs}
+            for run in range(args.runs):
+                for spec in specs:
+                    print(f"{spec.shape} ({spec.filename}), run {run + 1} of {args.runs}", file=sys.stderr, flush=True)
+                    t = time.perf_counter()
+                    bench_run(playwright, base_url, spec, args, run, accs[spec.key])
+                    print(f"  done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+                results = [summarize(spec, accs[spec.key]) for spec in specs]
                 args.json.parent.mkdir(parents=True, exist_ok=True)
                 args.json.write_text(json.dumps({"machine": info, "results": results}, indent=1))
     finally:
