@@ -20,6 +20,9 @@ export const state = {
   view: {                 // the explorer's state
     hover: null, reference: null, pinned: null, locked: false, channel: null,
     metric: 'angular', stretch: 'relative', colormap: 'fire', opacity: 0.9, overlayColour: false,
+    // Where similarity maps are computed: 'auto' (the CPU for 8-bit data under a software
+    // WebGL renderer, else the GPU), 'gpu' or 'cpu'. The explorer shows which is in use.
+    compute: 'auto',
   },
   moves: [],              // recent pointer moves that changed the reference {x, y, t} (newest last)
   get lastMove() { return this.moves.at(-1) ?? null; },

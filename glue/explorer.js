@@ -4,6 +4,7 @@
 import { SimilarityRenderer, DeviceLimitError } from './renderer.js';
 import { FeatureChart } from './chart.js';
 import { vectorAt, similarity } from './vectors.js';
+import { CpuSimilarity, cpuSimilaritySupported, isSoftwareRenderer } from './cpu-similarity.js';
 
 const $ = (id) => document.getElementById(id);
 const ZOOM_STEP = 1.25;
@@ -34,6 +35,8 @@ export class Explorer {
       onContextRestored: () => this._restoreContext(),
     });
     this.contextLosses = 0;
+    // Software WebGL (no GPU): its shaders run on the CPU at a fraction of what SIMD code does.
+    this.softwareRenderer = isSoftwareRenderer(this.renderer.gl);
     this.chart = new FeatureChart($('chart'));
     this.colormaps = null;
     this.dataset = null;
@@ -77,6 +80,7 @@ export class Explorer {
       this.dataset = null;  // the GPU refused it after all (out of memory): nothing half-shown
       throw err;
     }
+    this._applyCompute();
     this.renderer.fit(10 * this.dpr);
     v.reference = { ...this.renderer.reference };
     this.chart.setFeatures(info.features);
@@ -111,9 +115,41 @@ export class Explorer {
   // kept data again; view, reference and channel stay as they were.
   _restoreContext() {
     const ds = this.dataset;
-    if (ds) this.renderer.setDataset({ ...ds.info, layers: ds.layers }, { keepView: true });
+    if (ds) {
+      this.renderer.setDataset({ ...ds.info, layers: ds.layers }, { keepView: true });
+      this._applyCompute();
+    }
     this.contextRestores = (this.contextRestores ?? 0) + 1;
     this._updateReadout();
+  }
+
+  /** Where similarity maps are computed: 'auto', 'gpu' or 'cpu' (see state.view.compute). */
+  setCompute(mode) {
+    if (!['auto', 'gpu', 'cpu'].includes(mode)) throw new Error(`explorer: unknown compute mode ${mode}`);
+    this.state.view.compute = mode;
+    this._applyCompute();
+  }
+
+  /** 'cpu' or 'gpu': where the current dataset's similarity maps are computed. */
+  get computeOn() { return this.renderer.similarityOn; }
+
+  // The CPU computes the maps of 8-bit data under a software renderer ('auto'), or when asked
+  // ('cpu'); 16/32-bit data, and browsers without WebAssembly SIMD, stay on the GPU path.
+  _applyCompute() {
+    const ds = this.dataset;
+    if (!ds || !this.renderer.dataset) return;
+    const mode = this.state.view.compute;
+    const wanted = mode === 'cpu' || (mode === 'auto' && this.softwareRenderer);
+    let source = null;
+    if (wanted && ds.info.precision === 8 && cpuSimilaritySupported()) {
+      try {
+        ds.cpuSimilarity ??= new CpuSimilarity({ ...ds.info, layers: ds.layers });
+        source = ds.cpuSimilarity;
+      } catch (err) {
+        console.warn(`similarity stays on the GPU: ${err.message}`);
+      }
+    }
+    this.renderer.setMapSource(source);
   }
 
   setColormap(name) {

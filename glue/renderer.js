@@ -215,6 +215,7 @@ export class SimilarityRenderer {
     this._pollTimer = 0;
     this._raf = 0;
     this._gate = 0;  // an animation frame is pending after each frame (see _frame)
+    this._mapSource = null;  // computes similarity maps on the CPU instead (see setMapSource)
     this._afterGpu = false;  // a change waits for the frame the GPU is drawing (see _animationFrame)
     this._ds = null;
     this._gen = 0;
@@ -625,6 +626,7 @@ export class SimilarityRenderer {
 
   _releaseDataset() {
     const ds = this._ds;
+    this._mapSource = null;
     this._dropPending();
     if (!ds) return;
     this._dropBackground();
@@ -712,6 +714,25 @@ export class SimilarityRenderer {
     this.metric = metric;
     this._changed(false);
   }
+
+  /**
+   * Compute similarity maps with `source` instead of the similarity shader: an object whose
+   * map(x, y, metric) returns the whole map for reference pixel (x, y) as a Float32Array of
+   * W * H values, row 0 = top (glue/cpu-similarity.js, for software renderers). The renderer
+   * uploads it and does the stretch, colour and overlay as always; no preview is needed.
+   * null: back to the shader. Reset by setDataset.
+   */
+  setMapSource(source) {
+    this._requireDataset();
+    if (source === this._mapSource) return;
+    if (source && typeof source.map !== 'function') throw new Error('renderer: a map source needs map(x, y, metric)');
+    this._mapSource = source || null;
+    this._sourceGen = (this._sourceGen || 0) + 1;  // maps computed the other way are stale
+    this._changed(false);
+  }
+
+  /** 'cpu' while a map source computes the similarity maps, else 'gpu'. */
+  get similarityOn() { return this._mapSource ? 'cpu' : 'gpu'; }
 
   /** Show channel k's own values instead of the similarity (null: back to similarity). */
   setChannel(k) {
@@ -951,12 +972,12 @@ export class SimilarityRenderer {
   _mapKey() {
     const ds = this._ds;
     if (this.channel !== null) return `${ds.gen}:c${this.channel}`;
-    return `${ds.gen}:${this.metric}:${this.reference.x},${this.reference.y}`;
+    return `${ds.gen}:${this._sourceGen || 0}:${this.metric}:${this.reference.x},${this.reference.y}`;
   }
 
   _previewWorth(rect) {
     const p = this.options.preview;
-    if (!this._ds.phased || this.channel !== null) return false;
+    if (!this._ds.phased || this.channel !== null || this._mapSource) return false;
     if (p === true) return true;
     if (p !== 'auto') return false;
     return (rect.x1 - rect.x0) * (rect.y1 - rect.y0) * this._ds.features >= this.options.previewMinWork;
@@ -1040,6 +1061,10 @@ export class SimilarityRenderer {
     }
     const missing = phases.filter((ph) => !SimilarityRenderer._planeHolds(t, ph, r));
     if (!missing.length) return;
+    if (this._mapSource && this.channel === null && t.step === 1) {
+      this._uploadSourceMap(t);
+      return;
+    }
     for (const d of SimilarityRenderer._phaseDraws(t, r, missing)) {
       this._useMapProgram(t, d.ph);
       this._draw(t.fb, d.x0, d.y0, d.x1 - d.x0, d.y1 - d.y0);
@@ -1047,6 +1072,21 @@ export class SimilarityRenderer {
     }
     t.gen++;
     this.gl.bindBufferBase(this.gl.UNIFORM_BUFFER, 0, null);
+  }
+
+  // The whole map from the map source, uploaded into plain target t (step 1).
+  _uploadSourceMap(t) {
+    const gl = this.gl;
+    const ds = this._ds;
+    const map = this._mapSource.map(this.reference.x, this.reference.y, this.metric);
+    if (!(map instanceof Float32Array) || map.length !== ds.width * ds.height) {
+      throw new Error(`renderer: the map source returned no ${ds.width}x${ds.height} Float32Array`);
+    }
+    gl.bindTexture(gl.TEXTURE_2D, t.tex);
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
+    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, ds.width, ds.height, gl.RED, gl.FLOAT, map);
+    t.done[0] = { x0: 0, y0: 0, x1: ds.width, y1: ds.height };
+    t.gen++;
   }
 
   // Reference vector: read on the GPU into a 1-row target, then copied into the

@@ -1,6 +1,7 @@
 // window.harness: thin wrappers the browser tests call through page.evaluate.
 // Binary data crosses as base64 (little-endian typed-array bytes).
 import { SimilarityRenderer } from '/glue/renderer.js';
+import { CpuSimilarity, isSoftwareRenderer } from '/glue/cpu-similarity.js';
 
 const ARRAYS = { 8: Uint8Array, 16: Uint16Array, 32: Uint32Array };
 
@@ -61,6 +62,12 @@ const harness = {
     harness.renderer.setDataset({ width, height, features, precision, layers });
     harness.dataset = { width, height, features, precision, layers };
     return harness.renderer.stats();
+  },
+
+  // Similarity maps from the CPU kernel (true) or the shader (false); the loaded dataset's.
+  cpu(on) {
+    harness.renderer.setMapSource(on ? new CpuSimilarity(harness.dataset) : null);
+    return { on: harness.renderer.similarityOn, software: isSoftwareRenderer(harness.renderer.gl) };
   },
 
   // Lose the WebGL context (WEBGL_lose_context), then restore it; resolves once the renderer

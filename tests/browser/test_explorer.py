@@ -313,6 +313,28 @@ def test_real_fixture_with_overlay(app):
     app.page.keyboard.press("c")
 
 
+def test_8_bit_maps_are_computed_on_the_cpu_under_software_webgl(app, generated):
+    """Under a software WebGL renderer (SwiftShader here) the page computes 8-bit maps with
+    the WebAssembly SIMD kernel and the GPU path does the rest; 16-bit data stays on the
+    shader. Both give the same map, and the user (state.view.compute) can choose either."""
+    app.open(FIXTURE)
+    assert app.page.evaluate("window.ifealid.explorer.softwareRenderer") is True
+    assert app.page.evaluate("window.ifealid.explorer.computeOn") == "cpu"
+    app.hover(7, 30)
+    cpu = app.similarity_map()
+    assert np.abs(cpu - S.angular_similarity(app.values, 7, 30)).max() <= 1e-6
+    frames = app.page.evaluate("window.ifealid.state.frames.slice(-3).map((f) => f.kind)")
+    assert frames[-1] == "full"
+    app.page.evaluate("window.ifealid.explorer.setCompute('gpu')")
+    app.idle()
+    assert app.page.evaluate("window.ifealid.explorer.computeOn") == "gpu"
+    assert np.abs(app.similarity_map() - cpu).max() <= 1e-6
+    app.page.evaluate("window.ifealid.explorer.setCompute('auto')")
+    assert app.page.evaluate("window.ifealid.explorer.computeOn") == "cpu"
+    app.open(generated)  # 16 bit
+    assert app.page.evaluate("window.ifealid.explorer.computeOn") == "gpu"
+
+
 def test_progress_is_shown_while_decoding_and_uploading(app, tmp_path):
     path = tmp_path / "p.zip"
     path.write_bytes(zip_bytes(dataset_entries(random_values((8, 8, 64), 8), 8, overlay=jpeg_bytes())))

@@ -218,6 +218,64 @@ def test_similarity_matches_float64(h, precision, channels):
     assert got[1, 2] >= 1.0 - 1e-6
 
 
+@pytest.mark.parametrize("channels", [5, 13, 255])
+def test_cpu_similarity_matches_float64_and_the_shader(h, channels):
+    """8-bit maps from the WebAssembly SIMD kernel (glue/cpu-similarity.js), which the page
+    uses under software WebGL: the same checks as the shader's, and the same map as the
+    shader's. 23 x 17 = 391 pixels, not a multiple of the kernel's 4-pixel steps."""
+    height, width = 17, 23
+    values = make_values(8000 + channels, height, width, channels, 8)
+    ref_values = values.astype(np.float64) / 255
+    h.create()
+    h.load(to_layers(values, 8), channels, 8)
+    zero = ~values.any(axis=2)
+    worst = {"angular": 0.0, "cosine": 0.0}
+    for x, y in reference_pixels(width, height):
+        for metric in ("angular", "cosine"):
+            assert h.call("cpu", False)["on"] == "gpu"
+            shader = h.similarity(reference=[x, y], metric=metric)
+            assert h.call("cpu", True)["on"] == "cpu"
+            got = h.similarity(reference=[x, y], metric=metric)
+            want = S.similarity_map(ref_values, x, y, metric)
+            assert np.isfinite(got).all() and got.min() >= 0.0 and got.max() <= 1.0
+            worst[metric] = max(worst[metric], float(np.abs(got - want).max()))
+            assert np.abs(got - shader).max() <= REACHED
+            assert np.all(got[zero] == 0.0)
+            if not values[y, x].any():
+                assert np.all(got == 0.0)
+            else:
+                assert abs(got[y, x] - 1.0) <= 1e-6
+    for metric, err in worst.items():
+        MEASURED[f" 8 bit C={channels:3d} {metric} (CPU)"] = err
+        assert err <= REACHED, f"{metric}: {err}"
+    got = h.similarity(reference=[1, 1], metric="angular")
+    assert got[1, 2] == 1.0  # exactly parallel: float64 maths gives exactly 1
+
+
+def test_cpu_similarity_real_fixture_and_no_preview(h):
+    """The 1024-channel fixture through the CPU kernel; with a map source a reference change
+    draws the full-resolution frame at once (the CPU has the whole map in milliseconds), even
+    where the shader path would draw a preview first."""
+    layers, meta = fixture_layers()
+    h.create(preview=True)
+    h.load(layers, meta["features"], meta["precision"])
+    values = S.layers_to_values(layers, 8, meta["features"])
+    assert h.call("cpu", True) == {"on": "cpu", "software": True}
+    for x, y in [(0, 0), (13, 20), (25, 39)]:
+        for metric in ("angular", "cosine"):
+            got = h.similarity(reference=[x, y], metric=metric)
+            assert np.abs(got - S.similarity_map(values, x, y, metric)).max() <= REACHED
+    h.page.evaluate("harness.frames = []; harness.renderer.setReference(3, 4); harness.renderer.renderNow({preview: true})")
+    assert h.page.evaluate("harness.frames.map((f) => f.kind)") == ["full"]
+    # The channel view stays on the GPU, and so does everything after the map.
+    got = h.similarity(channel=517)
+    assert np.abs(got - S.channel_map(values, 517)).max() <= 1e-7
+    h.call("cpu", False)
+    h.page.evaluate("harness.frames = []; harness.renderer.setChannel(null); harness.renderer.setReference(5, 6);"
+                    " harness.renderer.renderNow({preview: true})")
+    assert h.page.evaluate("harness.frames.map((f) => f.kind)")[0] == "preview"
+
+
 @pytest.mark.parametrize("precision,channels", [(8, 255), (16, 255), (32, 61)])
 def test_partially_unrolled_shader_gives_the_same_map(h, precision, channels):
     """Above unrollLimit texel fetches the shader loops over whole texels; same numbers."""
