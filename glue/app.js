@@ -20,8 +20,8 @@ export const state = {
   view: {                 // the explorer's state
     hover: null, reference: null, pinned: null, locked: false, channel: null,
     metric: 'angular', stretch: 'relative', colormap: 'fire', opacity: 0.9, overlayColour: false,
-    // Where similarity maps are computed: 'auto' (the CPU for 8-bit data under a software
-    // WebGL renderer, else the GPU), 'gpu' or 'cpu'. The explorer shows which is in use.
+    // Where similarity maps are computed: 'auto' (the CPU for 8- and 16-bit data under a
+    // software WebGL renderer, else the GPU), 'gpu' or 'cpu'. explorer.computeOn says which.
     compute: 'auto',
   },
   moves: [],              // recent pointer moves that changed the reference {x, y, t} (newest last)

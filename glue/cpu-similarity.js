@@ -1,12 +1,12 @@
-// The similarity map of an 8-bit dataset computed on the CPU: WebAssembly SIMD for the
+// The similarity map of an 8- or 16-bit dataset computed on the CPU: WebAssembly SIMD for the
 // integer dot products (dots.wat), then the angle per pixel in float64. For machines whose
 // WebGL is a software renderer, where the CPU is all there is: there the SIMD kernel is 20-40x
 // quicker than the same arithmetic in a shader (RENDERER.md, "Similarity on the CPU"). The
 // renderer uploads the map and does everything else (stretch, colour, overlay) as always.
 import { DOTS_WASM } from './dots-wasm.js';
 
-const TILE = 1024;          // pixels per tile in the kernel (dots.wat)
-const ACC_BYTES = TILE * 8; // its scratch area
+const TILE = 1024;           // pixels per tile in the kernel (dots.wat)
+const ACC_BYTES = TILE * 24; // its scratch area (16 bit: 48 bytes per pixel pair)
 const HALF_PI = Math.PI / 2;
 
 let compiled = null;
@@ -47,20 +47,25 @@ export function isSoftwareRenderer(gl) {
 
 export class CpuSimilarity {
   /**
-   * {width, height, features, precision: 8, layers}: layers as the renderer takes them,
-   * (L, H, W, 4) layer-major Uint8Array, row 0 = top. Copied once into the kernel's memory
+   * {width, height, features, precision: 8 | 16, layers}: layers as the renderer takes them,
+   * (L, H, W, 4) layer-major Uint8Array / Uint16Array, row 0 = top. Copied once into the kernel's memory
    * (each layer padded to a multiple of 4 pixels); the caller's array is not kept.
    */
   constructor({ width: W, height: H, features: C, precision: P, layers }) {
-    if (P !== 8) throw new Error(`cpu similarity: ${P}-bit data is not supported (8 bit only)`);
+    if (P !== 8 && P !== 16) throw new Error(`cpu similarity: ${P}-bit data is not supported (8 and 16 bit are)`);
     const L = Math.ceil(C / 4);
     const N = W * H, N4 = Math.ceil(N / 4) * 4;
-    if (!(layers instanceof Uint8Array) || layers.length !== L * N * 4) {
-      throw new Error(`cpu similarity: layers must be a Uint8Array of ${L * N * 4} bytes`);
+    const ArrayType = P === 8 ? Uint8Array : Uint16Array;
+    if (!(layers instanceof ArrayType) || layers.length !== L * N * 4) {
+      throw new Error(`cpu similarity: layers must be a ${ArrayType.name} of ${L * N * 4} values`);
     }
-    // Memory: scratch | reference | dot products | squared norms | data.
-    const ref = ACC_BYTES, out = ref + L * 4, norms = out + N4 * 4, data = norms + N4 * 4;
-    const bytes = data + L * N4 * 4;
+    // Memory: scratch | reference | dot products | squared norms | data. 8 bit: sums as
+    // uint32; 16 bit: as float64 (exact below 2^53).
+    const px = 4 * (P / 8);                     // bytes per pixel and layer
+    const sum = P === 8 ? 4 : 8;                // bytes per dot product / norm
+    const align = (n) => Math.ceil(n / 16) * 16;
+    const ref = ACC_BYTES, out = align(ref + L * px), norms = align(out + N4 * sum), data = align(norms + N4 * sum);
+    const bytes = data + L * N4 * px;
     if (bytes > 2 ** 31) throw new Error('cpu similarity: the dataset does not fit in WebAssembly memory');
     const { exports } = new WebAssembly.Instance(wasmModule(), {});
     // The module has its own memory (one page): grow it to size.
@@ -69,14 +74,17 @@ export class CpuSimilarity {
     this.width = W;
     this.height = H;
     this.features = C;
+    this.precision = P;
     this._L = L;
     this._N = N;
     this._N4 = N4;
+    this._px = px;
     this._at = { ref, out, norms, data };
     const heap = new Uint8Array(exports.memory.buffer);
-    if (N4 === N) heap.set(layers, data);
-    else for (let l = 0; l < L; l++) heap.set(layers.subarray(l * N * 4, (l + 1) * N * 4), data + l * N4 * 4);
-    exports.sumsq(data, L, N4, norms, 0);
+    const src = new Uint8Array(layers.buffer, layers.byteOffset, layers.byteLength);
+    if (N4 === N) heap.set(src, data);
+    else for (let l = 0; l < L; l++) heap.set(src.subarray(l * N * px, (l + 1) * N * px), data + l * N4 * px);
+    (P === 8 ? exports.sumsq : exports.sumsq16)(data, L, N4, norms, 0);
     this._map = new Float32Array(N);
   }
 
@@ -90,18 +98,20 @@ export class CpuSimilarity {
    */
   map(x, y, metric = 'angular') {
     const k = this._k, { ref, out, norms, data } = this._at;
-    const L = this._L, N = this._N, N4 = this._N4;
+    const L = this._L, N = this._N, N4 = this._N4, px = this._px;
     const p = y * this.width + x;
     const heap = new Uint8Array(k.memory.buffer);
-    for (let l = 0; l < L; l++) heap.copyWithin(ref + l * 4, data + (l * N4 + p) * 4, data + (l * N4 + p) * 4 + 4);
-    k.dots(data, L, N4, ref, out, 0);
-    const dots = new Uint32Array(k.memory.buffer, out, N);
-    const nn = new Uint32Array(k.memory.buffer, norms, N);
+    for (let l = 0; l < L; l++) heap.copyWithin(ref + l * px, data + (l * N4 + p) * px, data + (l * N4 + p + 1) * px);
+    const Sums = this.precision === 8 ? Uint32Array : Float64Array;
+    (this.precision === 8 ? k.dots : k.dots16)(data, L, N4, ref, out, 0);
+    const dots = new Sums(k.memory.buffer, out, N);
+    const nn = new Sums(k.memory.buffer, norms, N);
     const nr = nn[p];
     const s = this._map;
-    // Exact in float64 while |p|^2 |r|^2 < 2^53 (up to about 1,100 channels at 8 bit; beyond,
-    // rounded at 1e-16): sin^2 numerator = |p|^2 |r|^2 - D^2 with no cancellation error, and
-    // angle = atan2(sqrt(numerator), D), well conditioned at both ends.
+    // D, |p|^2 and |r|^2 are exact integers. The sin^2 numerator |p|^2 |r|^2 - D^2 is exact in
+    // float64 while |p|^2 |r|^2 < 2^53 (8 bit, up to about 1,100 channels); beyond (16 bit),
+    // each product is rounded at 1.1e-16 of itself, which leaves sin^2 within 2.2e-16 and the
+    // angle within 1.5e-8 at cos = 1. angle = atan2(sqrt(numerator), D): well conditioned.
     if (metric === 'cosine') {
       for (let i = 0; i < N; i++) {
         const np = nn[i];

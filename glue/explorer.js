@@ -133,15 +133,15 @@ export class Explorer {
   /** 'cpu' or 'gpu': where the current dataset's similarity maps are computed. */
   get computeOn() { return this.renderer.similarityOn; }
 
-  // The CPU computes the maps of 8-bit data under a software renderer ('auto'), or when asked
-  // ('cpu'); 16/32-bit data, and browsers without WebAssembly SIMD, stay on the GPU path.
+  // The CPU computes the maps of 8- and 16-bit data under a software renderer ('auto'), or when
+  // asked ('cpu'); 32-bit data, and browsers without WebAssembly SIMD, stay on the GPU path.
   _applyCompute() {
     const ds = this.dataset;
     if (!ds || !this.renderer.dataset) return;
     const mode = this.state.view.compute;
     const wanted = mode === 'cpu' || (mode === 'auto' && this.softwareRenderer);
     let source = null;
-    if (wanted && ds.info.precision === 8 && cpuSimilaritySupported()) {
+    if (wanted && ds.info.precision !== 32 && cpuSimilaritySupported()) {
       try {
         ds.cpuSimilarity ??= new CpuSimilarity({ ...ds.info, layers: ds.layers });
         source = ds.cpuSimilarity;

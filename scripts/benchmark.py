@@ -719,7 +719,7 @@ def report(results, info, args, elapsed_s) -> str:
         f"before run k + 1 of any, so that each dataset's runs are spread over the whole benchmark "
         f"(the machine's speed drifts over minutes).",
         f"- **Maps computed on**: where the page computed the similarity maps: the GPU (the similarity "
-        f"shader) or the CPU (WebAssembly SIMD, which the page uses for 8-bit data when WebGL is a "
+        f"shader) or the CPU (WebAssembly SIMD, which the page uses for 8- and 16-bit data when WebGL is a "
         f"software renderer, as here; `glue/RENDERER.md`, \"Similarity on the CPU\"). The colour pass "
         f"and everything after it run in WebGL either way.",
         f"- **Hover**: {args.moves} single `page.mouse.move`s to well-separated pixels (plus one uncounted "

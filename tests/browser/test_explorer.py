@@ -313,9 +313,9 @@ def test_real_fixture_with_overlay(app):
     app.page.keyboard.press("c")
 
 
-def test_8_bit_maps_are_computed_on_the_cpu_under_software_webgl(app, generated):
-    """Under a software WebGL renderer (SwiftShader here) the page computes 8-bit maps with
-    the WebAssembly SIMD kernel and the GPU path does the rest; 16-bit data stays on the
+def test_maps_are_computed_on_the_cpu_under_software_webgl(app, generated, tmp_path):
+    """Under a software WebGL renderer (SwiftShader here) the page computes 8- and 16-bit maps
+    with the WebAssembly SIMD kernel and the GPU path does the rest; 32-bit data stays on the
     shader. Both give the same map, and the user (state.view.compute) can choose either."""
     app.open(FIXTURE)
     assert app.page.evaluate("window.ifealid.explorer.softwareRenderer") is True
@@ -332,7 +332,16 @@ def test_8_bit_maps_are_computed_on_the_cpu_under_software_webgl(app, generated)
     app.page.evaluate("window.ifealid.explorer.setCompute('auto')")
     assert app.page.evaluate("window.ifealid.explorer.computeOn") == "cpu"
     app.open(generated)  # 16 bit
+    assert app.page.evaluate("window.ifealid.explorer.computeOn") == "cpu"
+    app.hover(5, 6)
+    assert np.abs(app.similarity_map() - S.angular_similarity(app.values, 5, 6)).max() <= 1e-6
+    values = random_values((6, 7, 9), 32, seed=3)
+    path = tmp_path / "gen32.zip"
+    path.write_bytes(zip_bytes(dataset_entries(values, 32, name="generated 32")))
+    app.open(path)
     assert app.page.evaluate("window.ifealid.explorer.computeOn") == "gpu"
+    app.hover(2, 3)
+    assert np.abs(app.similarity_map() - S.angular_similarity(app.values, 2, 3)).max() <= 1e-4
 
 
 def test_progress_is_shown_while_decoding_and_uploading(app, tmp_path):
