@@ -1,6 +1,6 @@
 // The similarity map of an 8- or 16-bit dataset computed on the CPU: WebAssembly SIMD for the
 // integer dot products (dots.wat), then the angle per pixel in float64. For machines whose
-// WebGL is a software renderer, where the CPU is all there is: there the SIMD kernel is 20-40x
+// WebGL is a software renderer, where the CPU is all there is: there the SIMD kernel is 15-26x
 // quicker than the same arithmetic in a shader (RENDERER.md, "Similarity on the CPU"). The
 // renderer uploads the map and does everything else (stretch, colour, overlay) as always.
 import { DOTS_WASM } from './dots-wasm.js';
@@ -87,9 +87,6 @@ export class CpuSimilarity {
     (P === 8 ? exports.sumsq : exports.sumsq16)(data, L, N4, norms, 0);
     this._map = new Float32Array(N);
   }
-
-  /** Memory the kernel holds, in bytes. */
-  get bytes() { return this._k.memory.buffer.byteLength; }
 
   /**
    * The map for reference pixel (x, y): angular (1 - angle / (pi/2), the original's) or

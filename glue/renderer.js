@@ -216,6 +216,7 @@ export class SimilarityRenderer {
     this._raf = 0;
     this._gate = 0;  // an animation frame is pending after each frame (see _frame)
     this._mapSource = null;  // computes similarity maps on the CPU instead (see setMapSource)
+    this._sourceGen = 0;     // counts map source changes: part of the map key
     this._afterGpu = false;  // a change waits for the frame the GPU is drawing (see _animationFrame)
     this._ds = null;
     this._gen = 0;
@@ -727,7 +728,7 @@ export class SimilarityRenderer {
     if (source === this._mapSource) return;
     if (source && typeof source.map !== 'function') throw new Error('renderer: a map source needs map(x, y, metric)');
     this._mapSource = source || null;
-    this._sourceGen = (this._sourceGen || 0) + 1;  // maps computed the other way are stale
+    this._sourceGen += 1;  // maps computed the other way are stale
     this._changed(false);
   }
 
@@ -972,7 +973,7 @@ export class SimilarityRenderer {
   _mapKey() {
     const ds = this._ds;
     if (this.channel !== null) return `${ds.gen}:c${this.channel}`;
-    return `${ds.gen}:${this._sourceGen || 0}:${this.metric}:${this.reference.x},${this.reference.y}`;
+    return `${ds.gen}:${this._sourceGen}:${this.metric}:${this.reference.x},${this.reference.y}`;
   }
 
   _previewWorth(rect) {

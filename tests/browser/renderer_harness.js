@@ -195,12 +195,26 @@ const harness = {
     const token = r._refine;
     const total = token.chunks.length;
     const started = performance.now();
-    while (token.chunks.length === total && performance.now() - started < timeoutMs) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-    const issuedBefore = total - token.chunks.length;
-    r.setReference(b[0], b[1]);
-    r.renderNow({ preview: true });
+    // The move comes right after the refinement's first chunks are issued (in a microtask of
+    // that task): a page timer polling for them could wake only after later rounds of chunks,
+    // since the renderer's poll hops through messages and timers nested this deep are clamped.
+    const step = r._refineStep;
+    let issuedBefore = 0;
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no refinement chunk was issued')), timeoutMs);
+      r._refineStep = (t) => {
+        step.call(r, t);
+        if (t !== token || token.chunks.length === total) return;
+        r._refineStep = step;
+        issuedBefore = total - token.chunks.length;
+        queueMicrotask(() => {
+          clearTimeout(timer);
+          r.setReference(b[0], b[1]);
+          r.renderNow({ preview: true });
+          resolve();
+        });
+      };
+    });
     while (!frames.some((f) => f.kind === 'full' && f.reference.x === b[0]) && performance.now() - started < timeoutMs) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }

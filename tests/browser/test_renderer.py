@@ -180,6 +180,20 @@ def fixture_layers():
     return layers, meta
 
 
+def check_map(got: np.ndarray, values: np.ndarray, ref_values: np.ndarray, x: int, y: int, metric: str) -> float:
+    """A similarity map's invariants, and its max abs error against float64 numpy: in [0, 1],
+    finite, and exact where the definition says so (zero vectors, a zero reference, the
+    reference itself)."""
+    assert np.isfinite(got).all()
+    assert got.min() >= 0.0 and got.max() <= 1.0
+    assert np.all(got[~values.any(axis=2)] == 0.0)
+    if not values[y, x].any():
+        assert np.all(got == 0.0)
+    else:
+        assert abs(got[y, x] - 1.0) <= 1e-6
+    return float(np.abs(got - S.similarity_map(ref_values, x, y, metric)).max())
+
+
 # -------------------------------------------------------------------------- tests
 
 
@@ -197,18 +211,8 @@ def test_similarity_matches_float64(h, precision, channels):
     for x, y in reference_pixels(width, height):
         for metric in ("angular", "cosine"):
             got = h.similarity(reference=[x, y], metric=metric)
-            want = S.similarity_map(ref_values, x, y, metric)
-            assert np.isfinite(got).all()
-            assert got.min() >= 0.0 and got.max() <= 1.0
-            err = float(np.abs(got - want).max())
+            err = check_map(got, values, ref_values, x, y, metric)
             worst[metric] = max(worst[metric], err)
-            # Exact where the definition says so: zero vectors, zero reference, the reference itself.
-            zero = ~values.any(axis=2)
-            assert np.all(got[zero] == 0.0)
-            if not values[y, x].any():
-                assert np.all(got == 0.0)
-            else:
-                assert abs(got[y, x] - 1.0) <= 1e-6
     for metric, err in worst.items():
         MEASURED[f"{precision:2d} bit C={channels:3d} {metric}"] = err
         assert err <= REQUIRED.get(precision, REACHED)
@@ -228,7 +232,6 @@ def test_cpu_similarity_matches_float64_and_the_shader(h, precision, channels):
     ref_values = values.astype(np.float64) / (2 ** precision - 1)
     h.create()
     h.load(to_layers(values, precision), channels, precision)
-    zero = ~values.any(axis=2)
     worst = {"angular": 0.0, "cosine": 0.0}
     for x, y in reference_pixels(width, height):
         for metric in ("angular", "cosine"):
@@ -236,15 +239,9 @@ def test_cpu_similarity_matches_float64_and_the_shader(h, precision, channels):
             shader = h.similarity(reference=[x, y], metric=metric)
             assert h.call("cpu", True)["on"] == "cpu"
             got = h.similarity(reference=[x, y], metric=metric)
-            want = S.similarity_map(ref_values, x, y, metric)
-            assert np.isfinite(got).all() and got.min() >= 0.0 and got.max() <= 1.0
-            worst[metric] = max(worst[metric], float(np.abs(got - want).max()))
+            err = check_map(got, values, ref_values, x, y, metric)
+            worst[metric] = max(worst[metric], err)
             assert np.abs(got - shader).max() <= REACHED
-            assert np.all(got[zero] == 0.0)
-            if not values[y, x].any():
-                assert np.all(got == 0.0)
-            else:
-                assert abs(got[y, x] - 1.0) <= 1e-6
     for metric, err in worst.items():
         MEASURED[f"{precision:2d} bit C={channels:3d} {metric} (CPU)"] = err
         assert err <= REACHED, f"{metric}: {err}"
@@ -252,6 +249,21 @@ def test_cpu_similarity_matches_float64_and_the_shader(h, precision, channels):
     assert got[1, 2] >= 1.0 - 1e-7  # exactly parallel (8 bit: exactly 1 in float64 maths)
     if precision == 8:
         assert got[1, 2] == 1.0
+
+
+def test_software_renderers_are_told_from_hardware_ones(h):
+    """The page moves maps to the CPU only under a software renderer: the renderer string
+    decides (this machine's WebGL is SwiftShader; the others are strings real drivers report)."""
+    h.create()
+    verdicts = h.page.evaluate("""async (names) => {
+      const { isSoftwareRenderer } = await import('/glue/cpu-similarity.js');
+      const fake = (name) => ({ RENDERER: 0x1F01, getExtension: () => null, getParameter: () => name });
+      return { here: isSoftwareRenderer(harness.renderer.gl), names: names.map((n) => isSoftwareRenderer(fake(n))) };
+    }""", ["ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device (Subzero) (0x0000C0DE)), SwiftShader driver)",
+           "llvmpipe (LLVM 15.0.6, 256 bits)", "Microsoft Basic Render Driver",
+           "ANGLE (NVIDIA, NVIDIA GeForce RTX 3080 Direct3D11 vs_5_0 ps_5_0, D3D11)",
+           "Apple M2", "Mesa Intel(R) UHD Graphics 620 (KBL GT2)"])
+    assert verdicts == {"here": True, "names": [True, True, True, False, False, False]}
 
 
 def test_cpu_similarity_real_fixture_and_no_preview(h):
