@@ -8,12 +8,12 @@
 //   derived from the hashes. Every navigation reads that manifest from the network (in parallel
 //   with the page itself, before the page can ask for runtime files); a new version gets a new
 //   cache, filled in the background, and the old one is deleted once it is full.
-// * The app shell (the page, glue/, pyworker/, app/*.py, the manifests, icons): network-first.
+// * The app shell (the page, glue/, pyworker/, the browser-facing app/*.py, the manifests, icons): network-first.
 //   While the server answers, every request goes to it (the edits a developer makes always
 //   show; the server's own caching rules apply) and the answer refreshes the copy in
 //   `ifealid-shell-v1`; the copy is used only when the network fails.
 // * Anything else (datasets/, the ?d= address, other origins) is not touched: the page keeps
-//   its own copies of datasets opened by link (glue/dataset-cache.js, `ifealid-datasets-v1`).
+//   its own copies of datasets opened by link (glue/data/dataset-cache.js, `ifealid-datasets-v1`).
 //
 // On install everything in offline-manifest.json is cached; on activation every other
 // `ifealid-shell-*` and `ifealid-runtime-*` cache is removed (a new SCHEMA below, or a new

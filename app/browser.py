@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from .errors import DatasetError
+from .format import DatasetInfo
 from .reader import read_dataset
 
 # The worker lives in 32-bit WebAssembly (4 GB address space at most) and needs the
@@ -39,6 +40,13 @@ def colormaps() -> dict:
     return {name: lut_bytes(name) for name in names}
 
 
+def page_info(info: DatasetInfo) -> dict:
+    """The dataset's description as the page uses it (DATASET's info): the metadata's fields
+    under their metadata.json names, and the derived counts. The only place these names are
+    written for the page; the worker posts this object as it is."""
+    return {**info.to_metadata(), "pngCount": info.png_count, "layerCount": info.layer_count}
+
+
 def _declared(data) -> str:
     try:
         from .reader import read_info
@@ -49,12 +57,12 @@ def _declared(data) -> str:
 
 
 def decode_for_worker(data, progress=None, memory_budget: int = BROWSER_MEMORY_BUDGET) -> dict:
-    """Decode ZIP bytes. Returns either {"error": {...}} or the dataset:
+    """Decode ZIP bytes. Returns either {"error": {...}} or the dataset, under the names of the
+    DATASET message (pyworker/protocol.js), which the worker posts as they are:
 
-    info: the metadata plus derived counts; layers: the (L, H, W, 4) unsigned array
-    (uint8/uint16/uint32 by precision, layer-major, RGBA = channels 4l..4l+3);
-    overlay: the overlay image's bytes or None; overlay_size: [w, h] or None;
-    decode_ms: time spent here.
+    info: page_info(); layers: the (L, H, W, 4) unsigned array (uint8/uint16/uint32 by
+    precision, layer-major, RGBA = channels 4l..4l+3); overlay: the overlay image's bytes or
+    None; overlaySize: [w, h] or None; decodeMs: time spent here.
     """
     started = time.perf_counter()
     if hasattr(data, "to_bytes"):  # a JavaScript Uint8Array, in Pyodide
@@ -71,15 +79,10 @@ def decode_for_worker(data, progress=None, memory_budget: int = BROWSER_MEMORY_B
                        f"(it declares {_declared(data)}); try a lower precision or a smaller crop",
             "rule": "out-of-memory", "entry": None,
         }}
-    info = dataset.info
     return {
-        "info": {
-            **info.to_metadata(),
-            "png_count": info.png_count,
-            "layer_count": info.layer_count,
-        },
+        "info": page_info(dataset.info),
         "layers": dataset.layers,
         "overlay": dataset.overlay_bytes,
-        "overlay_size": list(dataset.overlay_size) if dataset.overlay_size else None,
-        "decode_ms": (time.perf_counter() - started) * 1000.0,
+        "overlaySize": list(dataset.overlay_size) if dataset.overlay_size else None,
+        "decodeMs": (time.perf_counter() - started) * 1000.0,
     }

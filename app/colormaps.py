@@ -8,7 +8,7 @@ colour-vision-deficiency safe) are embedded as hex because matplotlib must not b
 a runtime dependency (this module also runs in Pyodide); they are matplotlib's
 256-entry tables as ``round(255 * v)``, which tests/test_colormaps.py checks.
 
-Index rule, shared with the WebGL colour pass in glue/renderer.js: a value v in
+Index rule, shared with the WebGL colour pass (glue/render/shaders.js): a value v in
 [0, 1] takes entry ``min(255, floor(v * 256))``, i.e. 256 equal-width bins over
 [0, 1] with v = 1 falling into the last one.  v * 256 is exact in binary floating
 point, so float32 (GPU) and float64 (here) agree except when v itself differs.

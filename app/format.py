@@ -1,6 +1,7 @@
 """The IFeaLiD dataset format: names, counts and the packing of channels into PNG bytes.
 
-See docs/dataset-format.md (a copy of the compatibility contract). The central
+The contract is the README's "The dataset format" section (the project's copy of the shared
+dataset-format spec, which the original tools' datasets follow). The central
 idea: every PNG is 4 bytes per pixel. A value of P bits takes B = P/8 bytes
 (little-endian), so PNG ``k`` holds bytes ``4k .. 4k+3`` of each pixel's
 concatenated little-endian channel values. The GPU wants 4 *channels* per

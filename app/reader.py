@@ -32,6 +32,7 @@ from .format import (
     png_name,
     png_slot,
 )
+from .units import format_bytes
 
 DEFAULT_MEMORY_BUDGET = 2 * 1024 ** 3  # decoded bytes of the channel data
 MAX_METADATA_BYTES = 64 * 1024
@@ -44,16 +45,6 @@ INTEGER_FIELDS = ("height", "width", "features", "precision")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 Progress = Callable[[int, int], None]
-
-
-def _human_bytes(n: int) -> str:
-    if n >= 10 ** 18:
-        return f"{n:.3g} bytes"
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} bytes"  # pragma: no cover
 
 
 def _open_zip(source) -> zipfile.ZipFile:
@@ -339,8 +330,8 @@ def _describe(info: DatasetInfo) -> str:
 def _check_budget_declared(info: DatasetInfo, budget: int) -> None:
     if info.decoded_bytes > budget:
         raise DatasetError(
-            f"the dataset declares {_describe(info)}, which needs {_human_bytes(info.decoded_bytes)} "
-            f"once decoded, more than the memory budget of {_human_bytes(budget)}",
+            f"the dataset declares {_describe(info)}, which needs {format_bytes(info.decoded_bytes)} "
+            f"once decoded, more than the memory budget of {format_bytes(budget)}",
             rule="too-large", entry=METADATA_NAME,
         )
 
@@ -351,14 +342,14 @@ def _check_entry_sizes(info: DatasetInfo, entries: dict[str, zipfile.ZipInfo]) -
         entry = entries[png_name(k)]
         if entry.file_size > limit:
             raise DatasetError(
-                f"entry {entry.filename!r} declares {_human_bytes(entry.file_size)}, more than any "
-                f"{info.width}×{info.height} RGBA PNG can need ({_human_bytes(limit)})",
+                f"entry {entry.filename!r} declares {format_bytes(entry.file_size)}, more than any "
+                f"{info.width}×{info.height} RGBA PNG can need ({format_bytes(limit)})",
                 rule="entry-too-large", entry=entry.filename,
             )
     if info.overlay and entries[OVERLAY_NAME].file_size > MAX_OVERLAY_BYTES:
         raise DatasetError(
-            f"overlay.jpg declares {_human_bytes(entries[OVERLAY_NAME].file_size)}, more than the "
-            f"limit of {_human_bytes(MAX_OVERLAY_BYTES)}",
+            f"overlay.jpg declares {format_bytes(entries[OVERLAY_NAME].file_size)}, more than the "
+            f"limit of {format_bytes(MAX_OVERLAY_BYTES)}",
             rule="entry-too-large", entry=OVERLAY_NAME,
         )
 
@@ -459,8 +450,8 @@ def _read_metadata(archive: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo]
                            rule="metadata-missing", entry=METADATA_NAME)
     if meta_info.file_size > MAX_METADATA_BYTES:
         raise DatasetError(
-            f"metadata.json declares {_human_bytes(meta_info.file_size)}, more than the limit of "
-            f"{_human_bytes(MAX_METADATA_BYTES)}",
+            f"metadata.json declares {format_bytes(meta_info.file_size)}, more than the limit of "
+            f"{format_bytes(MAX_METADATA_BYTES)}",
             rule="metadata-too-large", entry=METADATA_NAME,
         )
     return parse_metadata(_read_entry(archive, meta_info))

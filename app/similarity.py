@@ -1,7 +1,8 @@
 """Float64 reference maths for the similarity map (the GPU renderer must match it).
 
 Values are feature vectors in [0, 1] (stored integer v means v / (2**P - 1)),
-as an (H, W, C) array.  Definitions, identical in glue/renderer.js:
+as an (H, W, C) array.  The page computes the same definitions (the GPU's in
+glue/render/shaders.js, the CPU's in glue/compute/):
 
 * angular similarity  s = 1 - clamp(angle / (pi/2), 0, 1), angle = acos(cos),
   cos = dot(p, r) / sqrt(|p|^2 |r|^2).  The angle is computed with the
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .format import layers_to_hwc, max_value
+
 __all__ = [
     "angular_similarity",
     "channel_map",
@@ -37,11 +40,8 @@ def layers_to_values(layers, precision: int, features: int | None = None) -> np.
     arr = np.asarray(layers)
     if arr.ndim != 4 or arr.shape[3] != 4:
         raise ValueError(f"layers must have shape (L, H, W, 4), got {arr.shape}")
-    n_layers, height, width, _ = arr.shape
-    hwc = arr.transpose(1, 2, 0, 3).reshape(height, width, n_layers * 4)
-    if features is not None:
-        hwc = hwc[:, :, : int(features)]
-    return hwc.astype(np.float64) / float(2 ** int(precision) - 1)
+    hwc = layers_to_hwc(arr, arr.shape[0] * 4 if features is None else int(features))
+    return hwc.astype(np.float64) / float(max_value(int(precision)))
 
 
 def _as_values(values) -> np.ndarray:

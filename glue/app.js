@@ -1,12 +1,16 @@
-// Page wiring: start screen, loading, and the switch to the explorer. Talks to the
-// worker only through WorkerBridge; everything the page knows lives in `state`.
-import { WorkerBridge, DatasetLoadError } from './worker-bridge.js';
-import { Explorer } from './explorer.js';
-import { DeviceLimitError } from './renderer.js';
-import { LoadError, resolveDatasetLink, download, formatBytes } from './loader.js';
-import { DatasetCache } from './dataset-cache.js';
-import { installDropzone } from './dropzone.js';
-import { registerServiceWorker } from './offline.js';
+// Page wiring: start screen, loading, and the switch to the explorer. Talks to the worker
+// only through WorkerBridge. What the page is doing lives in `state`; what the user sees of a
+// dataset lives in the view model (model/view.js), which the explorer's parts subscribe to.
+import { WorkerBridge, DatasetLoadError } from '../pyworker/bridge.js';
+import { ViewModel } from './model/view.js';
+import { Records } from './records.js';
+import { Explorer } from './ui/explorer.js';
+import { DeviceLimitError } from './render/device.js';
+import { LoadError, resolveDatasetLink, download } from './data/loader.js';
+import { DatasetCache } from './data/dataset-cache.js';
+import { installDropzone } from './data/dropzone.js';
+import { registerServiceWorker } from './data/offline.js';
+import { formatBytes } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -15,20 +19,13 @@ export const state = {
   gpuError: null,         // why the explorer cannot run here (no WebGL 2, ...), or null
   loading: null,          // {name, stage, done, total, bytes} while a dataset is being read/decoded/uploaded
                           // (bytes: done/total count bytes of a download; total 0: unknown)
-  dataset: null,          // the DATASET message on screen: {info, layers, overlay, overlaySize, decodeMs}
   error: null,            // {file, message, rule, entry} of the last refused dataset
-  view: {                 // the explorer's state
-    hover: null, reference: null, pinned: null, locked: false, channel: null,
-    metric: 'angular', stretch: 'relative', colormap: 'fire', opacity: 0.9, overlayColour: false,
-    // Where similarity maps are computed: 'auto' (the CPU for 8- and 16-bit data under a
-    // software WebGL renderer, else the GPU), 'gpu' or 'cpu'. explorer.computeOn says which.
-    compute: 'auto',
-  },
-  moves: [],              // recent pointer moves that changed the reference {x, y, t} (newest last)
-  get lastMove() { return this.moves.at(-1) ?? null; },
-  frames: [],             // recent frames {kind, t, reference, channel} (newest last), for benchmarks
-  shownAt: null,          // performance.now() when the current dataset's first full frame was drawn
+  screen: 'start',        // 'start' | 'explorer'
 };
+
+// What the user sees: the dataset on screen (the DATASET message), reference, pins, camera, ...
+export const view = new ViewModel();
+const records = new Records(view);
 
 const BOOT_TEXT = {
   pyodide: 'Starting Python…',
@@ -39,7 +36,8 @@ const BOOT_TEXT = {
 export const shapeText = (info) => `${info.width}×${info.height}×${info.features} @ ${info.precision} bit`;
 
 function render() {
-  const { boot, loading, dataset, error } = state;
+  const { boot, loading, error } = state;
+  const { dataset } = view.state;
   $('boot-status').textContent = state.gpuError
     ? state.gpuError
     : boot.error
@@ -68,7 +66,7 @@ function render() {
   $('error').hidden = !error;
   $('error').textContent = error ? `${error.file ? `${error.file}: ` : ''}${error.message}` : '';
 
-  const showing = Boolean(dataset);
+  const showing = state.screen === 'explorer';
   $('start').hidden = showing;
   $('explorer').hidden = !showing;
   $('open-button').hidden = !showing;
@@ -78,7 +76,7 @@ function render() {
 }
 
 function renderSummary() {
-  const { dataset } = state;
+  const { dataset } = view.state;
   const summary = $('summary');
   summary.hidden = !dataset;
   summary.replaceChildren();
@@ -102,13 +100,7 @@ function renderSummary() {
 
 let explorer = null;
 try {
-  explorer = new Explorer(state, {
-    onFrame: (frame) => {
-      state.frames.push({ kind: frame.kind, t: frame.t, reference: frame.reference, channel: frame.channel });
-      if (state.frames.length > 500) state.frames.splice(0, state.frames.length - 500);
-      if (frame.kind === 'full' && state.shownAt === null && state.dataset) state.shownAt = frame.t;
-    },
-  });
+  explorer = new Explorer(view, { onFrame: (frame) => records.frame(frame) });
 } catch (err) {
   state.gpuError = `This browser cannot show IFeaLiD's heat maps: ${err.message}`;
 }
@@ -174,8 +166,7 @@ export async function openDataset(name, read, { onShown = null } = {}) {
     render();
     await nextFrame();  // let the progress bar paint before the upload blocks the thread
     if (!current()) return;
-    state.shownAt = null;
-    state.dataset = dataset;
+    state.screen = 'explorer';  // laid out before the explorer sizes its canvas
     render();
     await explorer.show(dataset);
     onShown?.(dataset);
@@ -184,7 +175,7 @@ export async function openDataset(name, read, { onShown = null } = {}) {
     const known = err instanceof DatasetLoadError || err instanceof LoadError || err instanceof DeviceLimitError;
     state.error = { file: name, message: err.message, rule: known ? err.rule : 'internal', entry: known ? err.entry ?? null : null };
     // The GPU refused it after all: back to what the explorer still shows (or the start screen).
-    if (state.dataset && explorer && explorer.dataset !== state.dataset) state.dataset = explorer.dataset;
+    state.screen = view.state.dataset ? 'explorer' : 'start';
     if (err instanceof LoadError && err.status) state.error.status = err.status;
   } finally {
     if (current()) {
@@ -209,7 +200,7 @@ export const openFile = (file) => {
   return openDataset(file.name, () => file.arrayBuffer());
 };
 
-// Datasets opened by link are kept for offline use (glue/dataset-cache.js).
+// Datasets opened by link are kept for offline use (glue/data/dataset-cache.js).
 const datasetCache = new DatasetCache();
 
 // Download a dataset ZIP (from the network; from the offline copy when the network fails),
@@ -272,7 +263,7 @@ for (const label of document.querySelectorAll('label[for="file-input"]')) {
 }
 installDropzone({ overlay: $('drop-target'), onFile: openFile });
 
-// The service worker is registered once Python is up and nothing is loading (glue/offline.js).
+// The service worker is registered once Python is up and nothing is loading (glue/data/offline.js).
 let offline = null;
 function whenIdle() {
   if (offline || !state.boot.ready || state.loading) return;
@@ -282,6 +273,9 @@ function whenIdle() {
 bridge.ready.then(whenIdle, () => {});
 
 // A handle for automation and the browser tests; the page itself never reads it.
-window.ifealid = { state, bridge, explorer, openFile, openDataset, openUrl, openLink, datasetCache, offline };
+window.ifealid = {
+  state, view, records, bridge, explorer, renderer: explorer?.renderer ?? null,
+  openFile, openDataset, openUrl, openLink, datasetCache, offline,
+};
 render();
 openFromQuery();

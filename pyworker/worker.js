@@ -1,8 +1,10 @@
 // The Pyodide worker: boots Python with numpy and Pillow from the local runtime,
-// installs the `ifealid` package from the same app/*.py files the CLI uses, and
-// answers DECODE messages. All dataset logic is Python (app/browser.py).
+// installs the `ifealid` package from the same app/*.py files the CLI uses (the modules
+// ifealid.browser needs, as runtime/ifealid-manifest.json lists them), and answers
+// DECODE messages. All dataset logic is Python (app/browser.py).
 import { loadPyodide } from '../runtime/pyodide.mjs';
-import { MSG, LAYER_ARRAY } from '../glue/protocol.js';
+import { MSG } from './protocol.js';
+import { LAYER_ARRAY } from '../glue/model/layout.js';
 
 const RUNTIME_URL = new URL('../runtime/', import.meta.url).href;
 const APP_URL = new URL('../app/', import.meta.url).href;
@@ -17,7 +19,8 @@ let sources = fetchAppSources();
 bundle.catch(() => {});
 sources.catch(() => {});
 
-// The app's sources, fetched as soon as the worker starts (in parallel with Python's start).
+// The package's browser-facing sources (scripts/build_runtime.py decides which), fetched as
+// soon as the worker starts (in parallel with Python's start).
 async function fetchAppSources() {
   const manifest = await (await fetch(new URL('ifealid-manifest.json', RUNTIME_URL), { cache: 'no-cache' })).json();
   return Promise.all(manifest.files.map(async ({ path }) => {
@@ -160,18 +163,11 @@ function decode({ id, buffer }) {
     const pyOverlay = result.get('overlay');
     const overlay = pyOverlay ? pyOverlay.toJs() : null;
     pyOverlay?.destroy?.();
-    const overlaySize = result.get('overlay_size')?.toJs() ?? null;
+    const overlaySize = result.get('overlaySize')?.toJs() ?? null;
     const transfer = [layers.buffer];
     if (overlay) transfer.push(overlay.buffer);
-    postMessage({
-      type: MSG.DATASET,
-      id,
-      info: {
-        name: info.name, width: info.width, height: info.height, features: info.features,
-        precision: info.precision, overlay: info.overlay, pngCount: info.png_count, layerCount: info.layer_count,
-      },
-      layers, overlay, overlaySize, decodeMs: result.get('decode_ms'),
-    }, transfer);
+    // info is posted as Python wrote it (app/browser.py page_info): its names are the page's.
+    postMessage({ type: MSG.DATASET, id, info, layers, overlay, overlaySize, decodeMs: result.get('decodeMs') }, transfer);
   } catch (err) {
     if (isFatal(err)) {
       crash(id, err);
@@ -190,7 +186,7 @@ function decode({ id, buffer }) {
 const isFatal = (err) => Boolean(err?.pyodide_fatal_error) || err instanceof WebAssembly.RuntimeError
   || /fatally failed|can no longer be used|^Aborted\(/.test(String(err?.message ?? ''));
 
-// Python is unusable: say so (glue/protocol.js, ERROR with fatal) and close; the page starts a fresh worker.
+// Python is unusable: say so (pyworker/protocol.js, ERROR with fatal) and close; the page starts a fresh worker.
 function crash(id, err) {
   const why = String(err?.message || err).split('\n')[0];
   const oom = /out of memory|OOM|enlarge memory|allocation failed/i.test(why);
@@ -204,7 +200,7 @@ function crash(id, err) {
 
 self.onmessage = async (event) => {
   const message = event.data;
-  if (message.type === MSG.CRASH) {  // tests only (glue/protocol.js)
+  if (message.type === MSG.CRASH) {  // tests only (pyworker/protocol.js)
     if (message.how === 'fatal') {
       const err = new WebAssembly.RuntimeError('simulated: memory access out of bounds');
       err.pyodide_fatal_error = true;

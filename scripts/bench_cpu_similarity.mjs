@@ -1,8 +1,8 @@
-// Times glue/cpu-similarity.js in Node on this machine: the WebAssembly SIMD kernel alone and
+// Times glue/compute/cpu-similarity.js in Node on this machine: the WebAssembly SIMD kernel alone and
 // map() with the angles, per dataset shape of the benchmark (synthetic data), median of 7.
 // Run: node scripts/bench_cpu_similarity.mjs. Not a test: nothing here asserts a time.
 import os from 'node:os';
-import { CpuSimilarity } from '../glue/cpu-similarity.js';
+import { CpuSimilarity } from '../glue/compute/cpu-similarity.js';
 
 const SHAPES = [[160, 106, 256, 8], [256, 512, 256, 8], [128, 256, 512, 8], [64, 128, 1024, 8],
   [128, 256, 512, 16], [512, 512, 512, 8]];
@@ -23,7 +23,7 @@ for (const [H, W, C, P] of SHAPES) {
   const k = [], m = [];
   for (let i = 0; i < 7; i++) {
     let t = performance.now();
-    kernel(data, cs._L, cs._N4, ref, out, 0);
+    kernel(data, cs.layout.L, cs._N4, ref, out, 0);
     k.push(performance.now() - t);
     t = performance.now();
     cs.map((i * 37) % W, (i * 53) % H, 'angular');

@@ -3,7 +3,7 @@
 Playwright drives headless Debian Chromium (software WebGL 2, SwiftShader) against the page
 served on 127.0.0.1. Per dataset it measures:
 
-- load time: navigation start to the first full-resolution heat map (``state.shownAt``), cold
+- load time: navigation start to the first full-resolution heat map (``records.shownAt``), cold
   (a freshly launched browser, a new context: empty HTTP, code and shader caches), cached
   (a new tab in the same context once the cold load and the page's background caching finished:
   HTTP cache and the service worker's copy of the runtime primed) and a 3rd load, median over
@@ -308,14 +308,16 @@ MARKS_SCRIPT = """
   const marks = {serviceWorker: Boolean(navigator.serviceWorker && navigator.serviceWorker.controller)};
   window.__benchMarks = marks;
   const tick = () => {
-    const s = window.ifealid && window.ifealid.state;
+    const h = window.ifealid;
     const now = performance.now();
-    if (s) {
+    if (h) {
+      const s = h.state;
       if (s.boot.ready && marks.ready === undefined) marks.ready = now;
       const stage = s.loading && s.loading.stage;
       if (stage && marks[stage] === undefined) marks[stage] = now;
-      if (s.dataset && marks.dataset === undefined) marks.dataset = now;
-      if (s.shownAt !== null || s.error || s.boot.error || s.gpuError) return;
+      // Handed over: the page has the decoded arrays (its upload to the GPU starts).
+      if ((stage === 'Uploading to the GPU' || h.view.state.dataset) && marks.dataset === undefined) marks.dataset = now;
+      if (h.records.shownAt !== null || s.error || s.boot.error || s.gpuError) return;
     }
     setTimeout(tick, 5);
   };
@@ -323,22 +325,26 @@ MARKS_SCRIPT = """
 })();
 """
 
-LOADED = ("() => { const s = window.ifealid && window.ifealid.state;"
-          " return !!s && (s.shownAt !== null || !!s.error || !!s.boot.error || !!s.gpuError); }")
+# The first full frame is drawn, or the load failed. (wait_for_function with a function, as
+# here, polls in the page without eval, so it runs under the page's policy, unlike one with an
+# expression string; it polls in the page, so the load's timing costs no round trips.)
+SHOWN_OR_FAILED = ("() => { const h = window.ifealid, s = h && h.state;"
+                   " return !!s && (h.records.shownAt !== null || !!s.error || !!s.boot.error || !!s.gpuError); }")
 
 LOAD_RESULT = """
 () => {
-  const s = window.ifealid.state, b = window.ifealid.bridge;
+  const s = window.ifealid.state, b = window.ifealid.bridge, r = window.ifealid.records;
+  const dataset = window.ifealid.view.state.dataset;
   const zip = performance.getEntriesByType('resource').find((e) => e.name.includes('/datasets/bench/'));
   return {
     error: s.gpuError || s.boot.error || (s.error && s.error.message) || null,
-    shownAt: s.shownAt,
-    firstFrame: s.frames.length ? s.frames[0].t : null,
-    firstKind: s.frames.length ? s.frames[0].kind : null,
+    shownAt: r.shownAt,
+    firstFrame: r.frames.length ? r.frames[0].t : null,
+    firstKind: r.frames.length ? r.frames[0].kind : null,
     marks: window.__benchMarks || {},
     bootMs: s.boot.bootMs,
     bootStages: b.bootStages || null,
-    decodeMs: s.dataset ? s.dataset.decodeMs : null,
+    decodeMs: dataset ? dataset.decodeMs : null,
     zipEnd: zip ? zip.responseEnd : null,
     zipTransfer: zip ? zip.transferSize : null,
     canvas: [document.getElementById('map').width, document.getElementById('map').height],
@@ -352,7 +358,7 @@ def load(context, url) -> tuple[object, dict]:
     page = context.new_page()
     page.set_default_timeout(LOAD_TIMEOUT_MS)
     page.goto(url, wait_until="commit")
-    page.wait_for_function(LOADED, polling=50)
+    page.wait_for_function(SHOWN_OR_FAILED, polling=50)
     result = page.evaluate(LOAD_RESULT)
     if result["error"]:
         raise SystemExit(f"{url}: {result['error']}")
@@ -360,7 +366,7 @@ def load(context, url) -> tuple[object, dict]:
 
 
 # After a load: wait for the page's background work to settle, i.e. the offline copy of the
-# runtime that the service worker makes once the first heat map is up (glue/offline.js:
+# runtime that the service worker makes once the first heat map is up (glue/data/offline.js:
 # window.ifealid.offline, a promise, set once Python is ready and nothing is loading). Pages
 # without it pass at once.
 SETTLE = """
@@ -384,13 +390,13 @@ def settle(page) -> str:
 
 
 def css_point(page, x, y) -> tuple[float, float]:
-    """Viewport CSS position of map pixel (x, y)'s centre."""
+    """Viewport CSS position of map pixel (x, y)'s centre (canvas pixel = offset + scale · map
+    pixel, with the view model's camera; glue/render/camera.js)."""
     return tuple(page.evaluate(
         """([x, y]) => {
-          const r = window.ifealid.explorer.renderer, c = document.getElementById('map');
+          const v = window.ifealid.view.state.camera, c = document.getElementById('map');
           const box = c.getBoundingClientRect(), k = c.width / c.clientWidth;
-          const p = r.pixelToCanvas(x + 0.5, y + 0.5);
-          return [box.left + p.x / k, box.top + p.y / k];
+          return [box.left + (v.offsetX + (x + 0.5) * v.scale) / k, box.top + (v.offsetY + (y + 0.5) * v.scale) / k];
         }""", [x, y]))
 
 
@@ -398,9 +404,10 @@ def map_box(page) -> dict:
     """The map's visible extent in viewport CSS pixels."""
     return page.evaluate(
         """() => {
-          const r = window.ifealid.explorer.renderer, c = document.getElementById('map');
-          const box = c.getBoundingClientRect(), k = c.width / c.clientWidth, d = r.dataset;
-          const a = r.pixelToCanvas(0, 0), b = r.pixelToCanvas(d.width, d.height);
+          const v = window.ifealid.view.state.camera, c = document.getElementById('map');
+          const box = c.getBoundingClientRect(), k = c.width / c.clientWidth, d = window.ifealid.renderer.dataset;
+          const a = {x: v.offsetX, y: v.offsetY};
+          const b = {x: v.offsetX + d.width * v.scale, y: v.offsetY + d.height * v.scale};
           return {x0: box.left + Math.max(0, a.x / k), y0: box.top + Math.max(0, a.y / k),
                   x1: box.left + Math.min(c.clientWidth, b.x / k), y1: box.top + Math.min(c.clientHeight, b.y / k),
                   scale: (b.x - a.x) / k / d.width};
@@ -410,17 +417,17 @@ def map_box(page) -> dict:
 # Resolves once the pointer move after `prev` (a lastMove.t) has its full-resolution frame.
 MOVE_DONE = """
 (prev) => {
-  const s = window.ifealid.state, m = s.lastMove;
+  const r = window.ifealid.records, m = r.lastMove;
   if (!m || m.t <= prev) return false;
-  return s.frames.some((f) => f.kind === 'full' && f.channel === null && f.reference
+  return r.frames.some((f) => f.kind === 'full' && f.channel === null && f.reference
     && f.reference.x === m.x && f.reference.y === m.y && f.t >= m.t);
 }
 """
 
 MOVE_RESULT = """
 () => {
-  const s = window.ifealid.state, m = s.lastMove;
-  const mine = s.frames.filter((f) => f.channel === null && f.reference
+  const r = window.ifealid.records, m = r.lastMove;
+  const mine = r.frames.filter((f) => f.channel === null && f.reference
     && f.reference.x === m.x && f.reference.y === m.y && f.t >= m.t);
   const full = mine.find((f) => f.kind === 'full');
   return {move: m, first: mine[0].t - m.t, firstKind: mine[0].kind, full: full.t - m.t, frames: mine.length};
@@ -460,7 +467,7 @@ def hover_targets(width, height, count, avoid, seed=7):
 
 
 def single_move(page, x, y) -> dict:
-    prev = page.evaluate("() => window.ifealid.state.lastMove ? window.ifealid.state.lastMove.t : -1")
+    prev = page.evaluate("() => window.ifealid.records.lastMove ? window.ifealid.records.lastMove.t : -1")
     page.mouse.move(*css_point(page, x, y))
     page.wait_for_function(MOVE_DONE, arg=prev, timeout=FRAME_TIMEOUT_MS)
     result = page.evaluate(MOVE_RESULT)
@@ -536,11 +543,11 @@ def continuous_motion(page, seconds: float, rate_hz: float = 125.0) -> dict:
 
 MOTION_FRAMES = """
 ([t0, t1]) => {
-  const s = window.ifealid.state;
+  const r = window.ifealid.records;
   return {
-    frames: s.frames.filter((f) => f.t >= t0 && f.t <= t1 && f.reference && f.channel === null)
+    frames: r.frames.filter((f) => f.t >= t0 && f.t <= t1 && f.reference && f.channel === null)
       .map((f) => ({kind: f.kind, t: f.t, x: f.reference.x, y: f.reference.y})),
-    moves: s.moves.filter((m) => m.t >= t0 - 2000 && m.t <= t1),
+    moves: r.moves.filter((m) => m.t >= t0 - 2000 && m.t <= t1),
   };
 }
 """
@@ -593,7 +600,7 @@ def bench_run(playwright, base_url, spec: Spec, args, run: int, acc: dict) -> No
         print(f"  run {run + 1}: cold {loads[0]['shownAt'] / 1000:.2f} s, cached {loads[1]['shownAt'] / 1000:.2f} s, "
               f"3rd {loads[2]['shownAt'] / 1000:.2f} s", file=sys.stderr, flush=True)
         if args.renderer_sync:  # diagnostic: every frame ends in a blocking 1-pixel readback
-            page.evaluate("window.ifealid.explorer.renderer.options.sync = true")
+            page.evaluate("window.ifealid.renderer.options.sync = true")
         # Hover in every run: one browser session can be slow as a whole (the machine is
         # shared), so the moves of all runs are pooled.
         # Where the page computes the maps: the GPU, or the CPU (8 bit under software WebGL).
@@ -707,7 +714,7 @@ def report(results, info, args, elapsed_s) -> str:
         f"fixture, the others are synthetic (smooth random fields mixed, ReLU, noise: about 38 % zeros, "
         f"PNGs compress like the COCO features) with a JPEG overlay 4× the map's size, generated once "
         f"into `datasets/bench/`.",
-        f"- **Load**: navigation start to the first full-resolution heat map (`state.shownAt`, "
+        f"- **Load**: navigation start to the first full-resolution heat map (`records.shownAt`, "
         f"performance.now() of the new document). *Cold*: a freshly launched browser and a new context "
         f"(empty HTTP, V8 code and GPU shader caches). *Cached*: a new tab in the same context after "
         f"the cold load finished and the page's background caching settled (HTTP cache primed, the "
@@ -720,7 +727,7 @@ def report(results, info, args, elapsed_s) -> str:
         f"(the machine's speed drifts over minutes).",
         f"- **Maps computed on**: where the page computed the similarity maps: the GPU (the similarity "
         f"shader) or the CPU (WebAssembly SIMD, which the page uses for 8- and 16-bit data when WebGL is a "
-        f"software renderer, as here; `glue/RENDERER.md`, \"Similarity on the CPU\"). The colour pass "
+        f"software renderer, as here; `glue/render/RENDERER.md`, \"Similarity on the CPU\"). The colour pass "
         f"and everything after it run in WebGL either way.",
         f"- **Hover**: {args.moves} single `page.mouse.move`s to well-separated pixels (plus one uncounted "
         f"warm-up move) in each run, after its 3rd load, each waited out until its full-resolution frame, "

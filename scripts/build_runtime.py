@@ -16,12 +16,20 @@ runtime/ (git-ignored) receives:
   a 4-byte little-endian length, that many bytes of JSON index ({"packages":
   {name: version}, "files": [[path, offset, size], ...]}, offsets from the end
   of the index), then the files' bytes;
-* ifealid-manifest.json: every app/*.py with its sha256, so the worker can
-  fetch the package's sources from /app/ without a hand-kept list;
+* ifealid-manifest.json: the app/*.py modules that the browser runs, with their
+  sha256, so the worker can fetch the package's sources from /app/ without a
+  hand-kept list: __init__.py, browser.py (the worker's entry) and what they
+  import, found by reading their imports (browser_modules()); the CLI, feature
+  extraction and the tests' reference maths stay out;
 * offline-manifest.json: what the service worker (sw.js) caches for offline use:
-  the app shell (the page, glue/, pyworker/, app/*.py, the web app manifest) and
-  the runtime files with their sha256, and a version derived from those hashes
-  (the name of the runtime's cache; a new version replaces the old cache).
+  the app shell (the page, glue/, pyworker/, the manifest's app/*.py, the web
+  app manifest) and the runtime files with their sha256, and a version derived
+  from those hashes (the name of the runtime's cache; a new version replaces
+  the old cache);
+* with --test-packages, test-packages/: pytest and its dependencies as pure
+  wheels, for the tests that run the Python core inside the worker's Pyodide
+  (tests/runtimes.py). Pinned by sha256, downloaded once with pip into
+  .cache/test-packages/; never loaded by the page, not listed for offline use.
 
 Files already in place (size and sha256 verified) are left untouched, so a
 second run needs neither npm, pip nor the network.
@@ -41,9 +49,11 @@ Standard library only; runs with any Python >= 3.11.
 from __future__ import annotations
 
 import argparse
+import ast
 import glob
 import gzip
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -79,7 +89,31 @@ OFFLINE_MANIFEST_NAME = "offline-manifest.json"
 # The app shell the service worker keeps for offline use, relative to the site root (ROOT);
 # patterns are globbed there at build time, so a new module under glue/ is listed by itself.
 SHELL_ENTRIES = ("./", "index.html", "manifest.webmanifest")
-SHELL_GLOBS = ("glue/*.js", "glue/*.css", "glue/*.svg", "glue/*.png", "glue/icons/*.png", "pyworker/*.js")
+SHELL_GLOBS = ("glue/**/*.js", "glue/*.css", "glue/*.svg", "glue/icons/*.png", "pyworker/*.js")
+# The modules the worker loads: the package's __init__.py (run by any import of ifealid), browser.py
+# (the worker's entry, ifealid.browser) and every module of the package that they import,
+# transitively, wherever in the module the import stands (browser.colormaps() imports .colormaps
+# when the worker calls it). Not followed: an import inside a module-level __getattr__ (PEP 562), a
+# lazy attribute loaded on first use (ifealid.capture and co., torch's feature extraction), which
+# the browser never asks for.
+PACKAGE = "ifealid"
+BROWSER_ROOTS = ("__init__.py", "browser.py")
+
+# pytest and what it needs on Python 3.12, for the Pyodide leg of the tests only (tests/runtimes.py
+# installs them into the worker's Python). Pyodide's lock pins its own rebuilds of these pure-Python
+# wheels, which no registry here serves (the bytes differ from PyPI's), so PyPI's wheels of the same
+# versions are pinned here by their sha256; the versions are checked against the lock.
+TEST_PACKAGES_DIR = "test-packages"
+TEST_PACKAGES = (  # (name in pyodide-lock.json, version, wheel, sha256 of PyPI's wheel)
+    ("iniconfig", "2.0.0", "iniconfig-2.0.0-py3-none-any.whl",
+     "b6a85871a79d2e3b22d2d1b94ac2824226a63c6b741c88f7ae975f18b6778374"),
+    ("packaging", "24.2", "packaging-24.2-py3-none-any.whl",
+     "09abb1bccd265c01f4a3aa3f7a7db064b36514d2cba19a2f694fe6150451a759"),
+    ("pluggy", "1.5.0", "pluggy-1.5.0-py3-none-any.whl",
+     "44e1ad92c8ca002de6377e165f3e0f1be63266ab4d554740532335b9d75ea669"),
+    ("pytest", "8.1.1", "pytest-8.1.1-py3-none-any.whl",
+     "2a8386cfc11fa9d2c50ee7b2a57e7d898ef90470a7a34c4b949ff59662bb78b7"),
+)
 STAMP_NAME = ".build-stamp.json"
 BUNDLE_NAME = "site-packages.bin"
 BUNDLE_FORMAT = 1  # raise when build_bundle() changes what it makes
@@ -161,8 +195,16 @@ def rel(path: Path) -> str:
         return str(path)
 
 
-def megabytes(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
+def _load_units():
+    # The project's one byte formatter (app/units.py, standard library only), loaded by path:
+    # this script runs before, and without, an installed ifealid.
+    spec = importlib.util.spec_from_file_location("ifealid_units", ROOT / "app" / "units.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+format_bytes = _load_units().format_bytes
 
 
 # ---------------------------------------------------------------- Pyodide core (npm)
@@ -483,9 +525,49 @@ def build_bundle(runtime: Path, wheels: list[tuple[dict, Path]]) -> bytes:
     return gzip.compress(raw, compresslevel=9, mtime=0)  # a third of the size to download
 
 
+def _package_imports(app_dir: Path, name: str) -> list[str]:
+    """The app/*.py files that module `name` imports (see BROWSER_ROOTS for which imports count)."""
+    path = app_dir / name
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise BuildError(f"cannot read the imports of {path}: {exc}") from exc
+    lazy = {id(node) for top in tree.body
+            if isinstance(top, ast.FunctionDef) and top.name == "__getattr__" for node in ast.walk(top)}
+    modules: list[str] = []
+    for node in ast.walk(tree):
+        if id(node) in lazy:
+            continue
+        if isinstance(node, ast.ImportFrom) and (node.level == 1 or node.module == PACKAGE
+                                                 or (node.module or "").startswith(PACKAGE + ".")):
+            module = node.module if node.level == 1 else node.module[len(PACKAGE) + 1:] or None
+            if module:  # from .x import y
+                modules.append(module.split(".")[0])
+            else:  # from . import x: a module when there is such a file, else a name in __init__.py
+                modules += [alias.name for alias in node.names if (app_dir / f"{alias.name}.py").is_file()]
+        elif isinstance(node, ast.Import):
+            modules += [alias.name.split(".")[1] for alias in node.names
+                        if alias.name.startswith(PACKAGE + ".")]
+    for module in modules:
+        if not (app_dir / f"{module}.py").is_file():
+            raise BuildError(f"{path} imports {PACKAGE}.{module}, which is not a file in {app_dir}")
+    return [f"{module}.py" for module in modules]
+
+
+def browser_modules(app_dir: Path) -> list[str]:
+    """The file names of the modules that the worker loads (BROWSER_ROOTS and their imports), sorted."""
+    found: set[str] = set()
+    todo = [name for name in BROWSER_ROOTS if (app_dir / name).is_file()]
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo += _package_imports(app_dir, name)
+    return sorted(found)
+
+
 def build_manifest(app_dir: Path) -> bytes:
-    files = [{"path": p.relative_to(app_dir).as_posix(), "sha256": sha256_file(p)}
-             for p in sorted(app_dir.glob("*.py")) if p.is_file()]
+    files = [{"path": name, "sha256": sha256_file(app_dir / name)} for name in browser_modules(app_dir)]
     manifest = {"package": "ifealid", "files": files}
     return (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
 
@@ -508,6 +590,57 @@ def build_offline_manifest(runtime_files: dict[str, dict], manifest: bytes) -> b
     return (json.dumps(offline, indent=2) + "\n").encode("utf-8")
 
 
+def install_test_packages(out: Path, lock: dict, log: Log) -> list[str]:
+    """Put TEST_PACKAGES' wheels, verified, into out/test-packages/; returns the names fetched."""
+    packages = lock.get("packages", {})
+    for name, version, _, _ in TEST_PACKAGES:
+        pyodide_version = packages.get(name, {}).get("version")
+        if pyodide_version != version:
+            raise BuildError(f"TEST_PACKAGES pins {name} {version}, but Pyodide {PYODIDE_VERSION} has "
+                             f"{pyodide_version or 'none'}: pin the version and hash of its PyPI wheel")
+    folder = out / TEST_PACKAGES_DIR
+    folder.mkdir(exist_ok=True)
+    cache = ROOT / ".cache" / TEST_PACKAGES_DIR
+    wanted = {wheel: sha256 for _, _, wheel, sha256 in TEST_PACKAGES}
+    missing = [(name, version, wheel, sha256) for name, version, wheel, sha256 in TEST_PACKAGES
+               if not file_matches(folder / wheel, sha256) and not file_matches(cache / wheel, sha256)]
+    if missing:
+        log(f"downloading {', '.join(f'{n}=={v}' for n, v, _, _ in missing)} (test packages) "
+            f"into {rel(cache)}/")
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".download-", dir=cache) as tmp:
+            requirements = Path(tmp) / "requirements.txt"
+            requirements.write_text("".join(f"{n}=={v} --hash=sha256:{h}\n" for n, v, _, h in missing))
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                   "--require-hashes", "--disable-pip-version-check", "--no-input",
+                   "-d", tmp, "-r", str(requirements)]
+            result = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise BuildError(f"`pip download` of the test packages failed with exit status "
+                                 f"{result.returncode} (pip of {sys.executable}):\n"
+                                 f"{(result.stdout + result.stderr).strip()}")
+            for _, _, wheel, sha256 in missing:
+                if not file_matches(Path(tmp) / wheel, sha256):
+                    raise BuildError(f"{wheel}: pip gave no file with sha256 {sha256}")
+                os.replace(Path(tmp) / wheel, cache / wheel)
+    fetched = []
+    for wheel, sha256 in wanted.items():
+        if not file_matches(folder / wheel, sha256):
+            tmp = temp_path_in(folder, wheel)
+            try:
+                shutil.copyfile(cache / wheel, tmp)
+                if sha256_file(tmp) != sha256:
+                    raise BuildError(f"{cache / wheel} changed while it was copied")
+                os.replace(tmp, folder / wheel)
+            finally:
+                tmp.unlink(missing_ok=True)
+            fetched.append(wheel)
+    for path in folder.iterdir():  # what an earlier pin left
+        if path.name not in wanted and path.is_file():
+            path.unlink()
+    return fetched
+
+
 def load_stamp(out: Path) -> dict:
     try:
         stamp = json.loads((out / STAMP_NAME).read_text("utf-8"))
@@ -518,7 +651,7 @@ def load_stamp(out: Path) -> dict:
     return {"files": {}}
 
 
-def build(out: Path, wheels_from: str, app_dir: Path, log: Log) -> None:
+def build(out: Path, wheels_from: str, app_dir: Path, log: Log, test_packages: bool = False) -> None:
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     log(f"build_runtime: {rel(out)}/ (Pyodide {PYODIDE_VERSION})")
@@ -607,20 +740,26 @@ def build(out: Path, wheels_from: str, app_dir: Path, log: Log) -> None:
     stamp = {"pyodide_version": PYODIDE_VERSION, "files": new_files}
     write_if_changed(out / STAMP_NAME, (json.dumps(stamp, indent=2, sort_keys=True) + "\n").encode())
 
+    test_fetched = install_test_packages(out, lock, log) if test_packages else None
+
     n_sources = len(json.loads(manifest)["files"])
     total = sum(record["size"] for record in new_files.values()) + len(manifest) + len(offline)
     if in_place:
         log(f"  in place  {len(in_place)} of {len(new_files)} files"
             + (" (all)" if not fetched else ""))
-    log(f"  bundle    {BUNDLE_NAME}: {megabytes(new_files[BUNDLE_NAME]['size'])} ({bundle_status})")
-    log(f"  manifest  {MANIFEST_NAME}: {n_sources} app/*.py files"
+    log(f"  bundle    {BUNDLE_NAME}: {format_bytes(new_files[BUNDLE_NAME]['size'])} ({bundle_status})")
+    log(f"  manifest  {MANIFEST_NAME}: {n_sources} of the {len(list(app_dir.glob('*.py')))} "
+        f"{rel(app_dir)}/*.py files, those the browser runs"
         f" ({'written' if manifest_written else 'unchanged'})")
     offline_info = json.loads(offline)
     log(f"  offline   {OFFLINE_MANIFEST_NAME}: version {offline_info['version']}, "
         f"{len(offline_info['shell'])} shell files ({'written' if offline_written else 'unchanged'})")
+    if test_fetched is not None:
+        log(f"  tests     {TEST_PACKAGES_DIR}/: {len(TEST_PACKAGES)} wheels"
+            + (f" ({len(test_fetched)} put in place)" if test_fetched else " (in place)"))
     if n_sources == 0:
-        log(f"  warning   no *.py files in {rel(app_dir)}/")
-    log(f"  total     {megabytes(total)} in {len(new_files) + 2} files, "
+        log(f"  warning   neither {' nor '.join(BROWSER_ROOTS)} in {rel(app_dir)}/")
+    log(f"  total     {format_bytes(total)} in {len(new_files) + 2} files, "
         f"{time.perf_counter() - started:.2f} s")
 
 
@@ -637,11 +776,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="where missing wheels come from: 'registry', a folder or a base URL "
                              "(default: $IFEALID_WHEELS_FROM, else 'registry')")
     parser.add_argument("--app-dir", type=Path, default=ROOT / "app", metavar="DIR",
-                        help="folder whose *.py files the manifest lists (default: app/)")
+                        help="the package's folder, whose browser modules the manifest lists "
+                             "(default: app/)")
+    parser.add_argument("--test-packages", action="store_true",
+                        help=f"also put pytest and its dependencies into {TEST_PACKAGES_DIR}/, for the "
+                             "tests that run inside Pyodide (scripts/test does)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     args = parser.parse_args(argv)
     try:
-        build(args.out.resolve(), args.wheels_from, args.app_dir.resolve(), Log(args.quiet))
+        build(args.out.resolve(), args.wheels_from, args.app_dir.resolve(), Log(args.quiet),
+              test_packages=args.test_packages)
     except BuildError as exc:
         print(f"build_runtime: error: {exc}", file=sys.stderr)
         return 1

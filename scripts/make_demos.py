@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from skimage import data, feature
 
     import ifealid as package
+    from ifealid.units import format_bytes
 
     photo = Image.fromarray(data.astronaut())
     args.out.mkdir(parents=True, exist_ok=True)
@@ -82,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         dataset = package.load_dataset(path)
         total += path.stat().st_size
         print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {dataset.summary()}, "
-              f"{path.stat().st_size / 1e6:.2f} MB")
-    print(f"{total / 1e6:.2f} MB in all")
+              f"{format_bytes(path.stat().st_size)}")
+    print(f"{format_bytes(total)} in all")
     return 0
 
 

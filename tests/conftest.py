@@ -6,6 +6,9 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))  # tests import zipkit as a plain module
 
+# The `runtime` parametrisation: modules marked `runtimes` run in CPython and in the worker's Pyodide.
+pytest_plugins = ("runtimes",)
+
 FIXTURES = TESTS / "fixtures" / "original"
 ORIGINAL_EXAMPLES = sorted(FIXTURES.glob("*.zip"))
 

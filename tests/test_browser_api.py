@@ -3,18 +3,20 @@ import numpy as np
 
 import ifealid
 from ifealid.browser import decode_for_worker, runtime_versions
+from ifealid.format import hwc_to_layers
 from zipkit import dataset_entries, random_values, zip_bytes
 
 
 def test_decode_returns_layers_in_the_gpu_layout():
     values = random_values((3, 4, 6), 16)
     result = decode_for_worker(zip_bytes(dataset_entries(values, 16, name="n")))
+    # The names the page uses (pyworker/protocol.js, DATASET): the worker posts this dict as it is.
     assert result["info"] == {"name": "n", "width": 4, "height": 3, "features": 6, "precision": 16,
-                              "overlay": False, "png_count": 3, "layer_count": 2}
+                              "overlay": False, "pngCount": 3, "layerCount": 2}
     layers = result["layers"]
-    assert layers.shape == (2, 3, 4, 4) and layers.dtype == np.dtype("<u2")
-    assert np.array_equal(layers[0], values[:, :, :4]) and np.array_equal(layers[1, :, :, :2], values[:, :, 4:])
-    assert result["overlay"] is None and result["overlay_size"] is None
+    assert layers.dtype == np.dtype("<u2") and np.array_equal(layers, hwc_to_layers(values, 16))
+    assert result["overlay"] is None and result["overlaySize"] is None
+    assert set(result) == {"info", "layers", "overlay", "overlaySize", "decodeMs"}
 
 
 def test_decode_reports_refusals_as_data_not_exceptions():
@@ -25,8 +27,10 @@ def test_decode_reports_refusals_as_data_not_exceptions():
 def test_decode_reports_progress(original_example):
     calls = []
     result = decode_for_worker(original_example.read_bytes(), lambda d, t: calls.append((d, t)))
-    assert calls[-1] == (result["info"]["png_count"],) * 2
-    assert result["overlay"] == ifealid.load_dataset(original_example).overlay_bytes
+    assert calls[-1] == (result["info"]["pngCount"],) * 2
+    dataset = ifealid.load_dataset(original_example)
+    assert result["overlay"] == dataset.overlay_bytes
+    assert result["overlaySize"] == list(dataset.overlay_size)
 
 
 def test_runtime_versions():

@@ -10,6 +10,7 @@ import functools
 import gzip
 import hashlib
 import http.server
+import importlib.util
 import json
 import os
 import shutil
@@ -219,46 +220,129 @@ def test_url_source(wheel_folder, wheel_entries, tmp_path):
         server.server_close()
 
 
-def expected_manifest(app_dir: Path) -> dict:
-    return {"package": "ifealid",
-            "files": [{"path": p.name, "sha256": sha256(p)} for p in sorted(app_dir.glob("*.py"))]}
+def expected_manifest(app_dir: Path, names: list[str]) -> dict:
+    return {"package": "ifealid", "files": [{"path": name, "sha256": sha256(app_dir / name)} for name in names]}
 
 
-def test_manifest_lists_the_app_sources(good_build):
+# Run with only the manifest's files as the package: the worker's entry points, as the worker calls
+# them. Prints the package's modules that were loaded.
+BROWSER_ONLY = """
+import json, sys
+import ifealid, ifealid.browser as browser
+assert ifealid.__file__.startswith(sys.argv[1]), ifealid.__file__
+browser.runtime_versions()
+assert list(browser.colormaps())[0] == "fire"
+result = browser.decode_for_worker(open(sys.argv[2], "rb").read())
+assert "error" not in result, result
+print(json.dumps(sorted(m for m in sys.modules if m == "ifealid" or m.startswith("ifealid."))))
+"""
+
+
+def test_manifest_lists_what_the_browser_runs_and_nothing_else(good_build, tmp_path):
     result = run_build("--out", good_build, "--wheels-from", "/nonexistent")  # app/ may have changed
     assert result.returncode == 0, result.stdout + result.stderr
     manifest = json.loads((good_build / "ifealid-manifest.json").read_text())
-    assert manifest == expected_manifest(ROOT / "app")
+    names = [f["path"] for f in manifest["files"]]
+    assert manifest == expected_manifest(ROOT / "app", names)
+    # The command line, torch's feature extraction and the tests' float64 reference maths stay out.
+    assert not {"__main__.py", "cli.py", "extract.py", "similarity.py"} & set(names)
+    assert {"__init__.py", "browser.py"} <= set(names)
+
+    package = tmp_path / "site" / "ifealid"
+    package.mkdir(parents=True)
+    for name in names:
+        shutil.copy(ROOT / "app" / name, package / name)
+    env = {**os.environ, "PYTHONPATH": str(package.parent)}
+    run = subprocess.run([sys.executable, "-c", BROWSER_ONLY, str(package),
+                          str(ROOT / "tests" / "fixtures" / "original" / "000000015746.jpg.C3.npz.8.zip")],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr  # nothing the browser runs is missing
+    loaded = {"__init__.py" if m == "ifealid" else m.split(".", 1)[1] + ".py" for m in json.loads(run.stdout)}
+    assert loaded == set(names)  # and every module shipped is used
+
+    # The offline copy keeps exactly those sources.
+    offline = json.loads((good_build / "offline-manifest.json").read_text())
+    assert [p for p in offline["shell"] if p.startswith("app/")] == [f"app/{name}" for name in names]
 
 
-def test_manifest_follows_app_changes_and_is_rewritten_only_then(wheel_folder, tmp_path):
+def test_manifest_follows_the_imports_and_is_rewritten_only_when_they_change(wheel_folder, tmp_path):
     app = tmp_path / "app"
     app.mkdir()
-    (app / "__init__.py").write_text("")
+    (app / "__init__.py").write_text("from .core import CORE\n\n\ndef __getattr__(name):\n"
+                                     "    from . import lazy  # on demand only: not shipped\n"
+                                     "    return getattr(lazy, name)\n")
+    (app / "core.py").write_text("CORE = 1\n")
+    (app / "browser.py").write_text("from . import __version__\n\n\ndef f():\n    from .b import B\n")
     (app / "b.py").write_text("B = 1\n")
+    (app / "lazy.py").write_text("L = 1\n")
+    (app / "cli.py").write_text("from .b import B\n")  # imports browser modules, imported by none
     (app / "notes.txt").write_text("not a source")
     out = tmp_path / "out"
     args = ("--out", out, "--wheels-from", wheel_folder, "--app-dir", app)
     manifest_path = out / "ifealid-manifest.json"
 
     assert run_build(*args).returncode == 0
-    assert json.loads(manifest_path.read_text()) == expected_manifest(app)
-    assert [f["path"] for f in json.loads(manifest_path.read_text())["files"]] == ["__init__.py", "b.py"]
+    assert json.loads(manifest_path.read_text()) == \
+        expected_manifest(app, ["__init__.py", "b.py", "browser.py", "core.py"])
     stamp = manifest_path.stat().st_mtime_ns
 
     assert run_build(*args).returncode == 0
-    assert manifest_path.stat().st_mtime_ns == stamp
+    (app / "cli.py").write_text("from .b import B  # changed\n")
+    assert run_build(*args).returncode == 0
+    assert manifest_path.stat().st_mtime_ns == stamp  # nothing the browser runs changed
 
     (app / "a.py").write_text("A = 1\n")
-    (app / "b.py").write_text("B = 2\n")
+    (app / "b.py").write_text("import ifealid.a\nB = 2\n")  # the absolute spelling counts too
     assert run_build(*args).returncode == 0
-    assert json.loads(manifest_path.read_text()) == expected_manifest(app)
-    assert [f["path"] for f in json.loads(manifest_path.read_text())["files"]] == \
-        ["__init__.py", "a.py", "b.py"]
+    assert json.loads(manifest_path.read_text()) == \
+        expected_manifest(app, ["__init__.py", "a.py", "b.py", "browser.py", "core.py"])
+
+
+def test_an_import_of_a_missing_module_stops_the_build(wheel_folder, tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    (app / "browser.py").write_text("from .gone import X\n")
+    result = run_build("--out", tmp_path / "out", "--wheels-from", wheel_folder, "--app-dir", app)
+    assert result.returncode != 0
+    assert "browser.py imports ifealid.gone" in result.stderr
+
+
+def _build_module():
+    spec = importlib.util.spec_from_file_location("build_runtime_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_test_packages_are_pinned_verified_and_kept_apart(wheel_folder, tmp_path):
+    """pytest for the tests' Pyodide leg: in runtime/test-packages/, not where the page looks."""
+    pins = {wheel: digest for _, _, wheel, digest in _build_module().TEST_PACKAGES}
+    out = tmp_path / "out"
+    args = ("--out", out, "--wheels-from", wheel_folder)
+    assert run_build(*args).returncode == 0
+    assert not (out / "test-packages").exists()  # only when asked for
+
+    first = run_build(*args, "--test-packages")
+    assert first.returncode == 0, first.stdout + first.stderr
+    folder = out / "test-packages"
+    assert {p.name: sha256(p) for p in folder.iterdir()} == pins
+    with zipfile.ZipFile(folder / next(w for w in pins if w.startswith("pytest-"))) as wheel:
+        assert "_pytest/python.py" in wheel.namelist()
+    offline = (out / "offline-manifest.json").read_text()
+    assert "test-packages" not in offline and ".whl" not in offline
+
+    damaged = folder / next(iter(pins))
+    damaged.write_bytes(b"not a wheel")
+    (folder / "stale-0.1-py3-none-any.whl").write_bytes(b"left by an older pin")
+    repaired = run_build(*args, "--test-packages")  # from .cache/test-packages/, no download
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "downloading" not in repaired.stdout
+    assert {p.name: sha256(p) for p in folder.iterdir()} == pins
 
 
 def test_help_describes_the_sources():
     result = run_build("--help")
     assert result.returncode == 0
-    for word in ("--wheels-from", "IFEALID_WHEELS_FROM", "registry", "--out", "--quiet"):
+    for word in ("--wheels-from", "IFEALID_WHEELS_FROM", "registry", "--out", "--quiet", "--test-packages"):
         assert word in result.stdout

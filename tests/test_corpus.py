@@ -18,6 +18,7 @@ import ifealid
 from ifealid import DatasetError
 from ifealid.browser import decode_for_worker
 from ifealid.cli import main as cli_main
+from ifealid.units import format_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 IFEALID = Path(sys.executable).with_name("ifealid")
@@ -26,7 +27,6 @@ PEAK_LIMIT = 64 * 1024 ** 2
 # `ifealid validate` runs with its address space capped (Linux): a case that inflated a bomb dies.
 ADDRESS_SPACE_LIMIT = 1536 * 1024 ** 2
 SUBPROCESS_TIMEOUT = 120  # generous: the machine may be busy; only a hang can reach it
-TIMES: dict[str, float] = {}
 
 
 def test_corpus_has_at_least_40_generated_cases():
@@ -44,8 +44,19 @@ def _check(error: DatasetError | dict, case: corpus.Case):
         assert error["entry"] == case.entry
 
 
+@pytest.fixture(scope="module")
+def refusal_times():
+    """read_dataset's time per case, printed once the module is done (informative, with -s: a time
+    is never asserted)."""
+    times: dict[str, float] = {}
+    yield times
+    worst = sorted(times.items(), key=lambda kv: -kv[1])[:3]
+    if worst:
+        print("\nslowest read_dataset refusals:", ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in worst))
+
+
 @pytest.mark.parametrize("case", corpus.CASES, ids=lambda c: c.id)
-def test_reader_refuses_with_rule_and_message(case):
+def test_reader_refuses_with_rule_and_message(case, refusal_times):
     data = case.build()
     tracemalloc.start()
     started = time.perf_counter()
@@ -55,9 +66,9 @@ def test_reader_refuses_with_rule_and_message(case):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    TIMES[case.id] = time.perf_counter() - started
+    refusal_times[case.id] = time.perf_counter() - started
     _check(caught.value, case)
-    assert peak < PEAK_LIMIT, f"{case.id}: {peak / 1e6:.0f} MB allocated"
+    assert peak < PEAK_LIMIT, f"{case.id}: {format_bytes(peak)} allocated"
     # What the worker runs (app/browser.py): the same refusal, as data.
     _check(decode_for_worker(data)["error"], case)
 
@@ -118,13 +129,6 @@ def test_validate_command_refuses_every_case_with_bounded_memory(corpus_dir):
     slowest.sort(reverse=True)
     print("\nslowest `ifealid validate` runs (informative):",
           ", ".join(f"{name} {seconds:.2f} s" for seconds, name in slowest[:3]))
-
-
-def test_report_times():
-    """Informative: read_dataset time per case (none is asserted)."""
-    if TIMES:
-        worst = sorted(TIMES.items(), key=lambda kv: -kv[1])[:3]
-        print("\nslowest read_dataset refusals:", ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in worst))
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting():

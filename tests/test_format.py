@@ -10,6 +10,8 @@ import ifealid
 from ifealid.format import hwc_to_layers, layer_count, layers_to_hwc, png_count
 from zipkit import random_values, zip_bytes, dataset_entries
 
+pytestmark = pytest.mark.runtimes  # CPython and the worker's Pyodide (tests/runtimes.py)
+
 
 @pytest.mark.parametrize("features, precision, expected", [
     (256, 8, 64), (256, 16, 128), (256, 32, 256), (255, 8, 64), (1, 8, 1), (1, 16, 1), (3, 16, 2),

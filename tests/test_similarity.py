@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 
 from ifealid import similarity as S
+from ifealid.format import hwc_to_layers
+
+pytestmark = pytest.mark.runtimes  # CPython and the worker's Pyodide (tests/runtimes.py)
 
 
 def grid(*pixels):
@@ -97,12 +100,14 @@ def test_stretch():
 
 
 def test_channel_map_and_layers_to_values():
-    # Two layers (C = 5, padded to 8): layer l holds channels 4l..4l+3 in RGBA.
-    layers = np.zeros((2, 2, 3, 4), dtype=np.uint16)
-    layers[0, :, :, 1] = 65535        # channel 1
-    layers[1, 1, 2, 0] = 13107        # channel 4 at (x=2, y=1)
+    stored = np.zeros((2, 3, 5), dtype=np.uint16)  # C = 5: two layers, the second padded
+    stored[:, :, 1] = 65535
+    stored[1, 2, 4] = 13107           # channel 4 at (x=2, y=1)
+    layers = hwc_to_layers(stored, 16)
     values = S.layers_to_values(layers, 16, 5)
     assert values.shape == (2, 3, 5)
+    assert np.array_equal(values, stored / 65535.0)
+    assert S.layers_to_values(layers, 16).shape == (2, 3, 8)  # without C: the padding too
     assert np.all(S.channel_map(values, 1) == 1.0)
     assert S.channel_map(values, 4)[1, 2] == pytest.approx(0.2)
     assert S.channel_map(values, 4).sum() == pytest.approx(0.2)

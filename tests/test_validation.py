@@ -10,6 +10,8 @@ import ifealid
 from ifealid import DatasetError
 from zipkit import dataset_entries, jpeg_bytes, png_bytes, random_values, zip_bytes
 
+pytestmark = pytest.mark.runtimes  # CPython and the worker's Pyodide (tests/runtimes.py)
+
 VALUES = random_values((6, 5, 7), 8, seed=11)  # 2 PNGs at 8 bit
 
 
@@ -128,7 +130,7 @@ def test_metadata_missing():
     (b"{not json", "not valid JSON"),
     (b"\xff\xfe\x00", "not UTF-8"),
     (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
-])
+], ids=["not-json", "not-utf-8", "nested-5000-deep"])  # explicit: pytest versions differ on long values' ids
 def test_metadata_not_json(raw, phrase):
     e = entries()
     e["metadata.json"] = raw
@@ -144,13 +146,17 @@ def test_metadata_not_an_object():
 def test_metadata_huge():
     e = entries()
     e["metadata.json"] = json.dumps({**json.loads(e["metadata.json"]), "pad": "x" * 100_000}).encode()
-    refuse(e, "metadata-too-large", "more than the limit")
+    refuse(e, "metadata-too-large", "more than the limit of 66 kB")  # 64 KiB, in the page's units
 
 
 def test_metadata_with_bom_is_read():
-    e = entries()
+    # Some editors start UTF-8 files with a byte order mark; the metadata must still read in full.
+    e = entries(name="with BOM")
     e["metadata.json"] = b"\xef\xbb\xbf" + e["metadata.json"]
-    ifealid.read_dataset(zip_bytes(e))
+    dataset = ifealid.read_dataset(zip_bytes(e))
+    assert dataset.info.to_metadata() == {"name": "with BOM", "width": 5, "height": 6, "features": 7,
+                                          "precision": 8, "overlay": False}
+    assert np.array_equal(dataset.values(), VALUES)
 
 
 @pytest.mark.parametrize("field", ["precision", "name", "height", "width", "features"])
@@ -278,8 +284,10 @@ def test_declared_size_over_the_memory_budget_is_refused_before_decoding():
 
 
 def test_budget_is_configurable():
-    with pytest.raises(DatasetError, match="memory budget"):
+    with pytest.raises(DatasetError) as caught:
         ifealid.read_dataset(zip_bytes(entries()), memory_budget=100)
+    # Two layers of 6×5 RGBA bytes; sizes are written as the page writes them (app/units.py).
+    assert "needs 240 B once decoded, more than the memory budget of 100 B" in caught.value.message
 
 
 def test_png_entry_declaring_more_than_a_png_can_need_is_a_zip_bomb():

@@ -1,4 +1,5 @@
-"""Shared fixtures for browser tests: one static server and one Chromium per session.
+"""Shared fixtures for browser tests: one static server and one Chromium per session, and the one
+way tests open pages (pagekit.open_tab, here as the fixtures `open_page` and `open_module_page`).
 
 Chromium is Debian's (/usr/bin/chromium), never a downloaded build; WebGL 2 runs
 on SwiftShader. Background networking is off so the browser itself sends nothing.
@@ -11,6 +12,8 @@ import threading
 from pathlib import Path
 
 import pytest
+
+import pagekit
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("IFEALID_CHROMIUM", "/usr/bin/chromium")
@@ -60,25 +63,42 @@ def browser():
         pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's `chromium` (the test command does)")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        # The page's Content-Security-Policy forbids eval, and Playwright's wait_for_function
-        # evaluates its predicate with eval: contexts bypass the policy unless a test asks for it
-        # (tests/browser/test_security.py runs the page under its policy with bypass_csp=False).
-        new_context = browser.new_context
-        browser.new_context = lambda **kwargs: new_context(**{"bypass_csp": True, **kwargs})
         yield browser
         browser.close()
 
 
-@pytest.fixture
-def context(browser):
-    ctx = browser.new_context(viewport={"width": 1000, "height": 700})
-    yield ctx
-    ctx.close()
+def _opener(browser, opened):
+    def open_page(url=None, **options):
+        page = pagekit.open_tab(browser, url, **options)
+        opened.append(page)
+        return page
+    return open_page
 
 
 @pytest.fixture
-def page(context):
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    yield page
-    page.close()
+def open_page(browser):
+    """open_page(url=None, *, viewport=(900, 600), timeout_ms=90_000, until=READY,
+    bypass_csp=None, init_script=None): a watched page in a context of its own (see
+    pagekit.open_tab), closed when the test ends."""
+    opened = []
+    yield _opener(browser, opened)
+    for page in opened:
+        pagekit.close_tab(page)
+
+
+@pytest.fixture(scope="module")
+def open_module_page(browser):
+    """Like open_page, for a page that the tests of a module share (closed after the last)."""
+    opened = []
+    yield _opener(browser, opened)
+    for page in opened:
+        pagekit.close_tab(page)
+    pagekit.check_pages(opened)
+
+
+@pytest.fixture(autouse=True)
+def _pages_went_right():
+    """After every test (its own pages closed by then): no page error and no policy violation
+    in any open or just closed page, other than those the test declared (expect_problems)."""
+    yield
+    pagekit.check_pages()

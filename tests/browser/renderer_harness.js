@@ -1,9 +1,10 @@
-// window.harness: thin wrappers the browser tests call through page.evaluate.
-// Binary data crosses as base64 (little-endian typed-array bytes).
-import { SimilarityRenderer } from '/glue/renderer.js';
-import { CpuSimilarity, isSoftwareRenderer } from '/glue/cpu-similarity.js';
-
-const ARRAYS = { 8: Uint8Array, 16: Uint16Array, 32: Uint32Array };
+// window.harness: thin wrappers the browser tests call through page.evaluate: a renderer on a
+// canvas of its own, driven through a view model as the page drives it. Binary data crosses as
+// base64 (little-endian typed-array bytes).
+import { Renderer } from '/glue/render/renderer.js';
+import { ViewModel } from '/glue/model/view.js';
+import { fitCamera, zoomCamera, canvasToPixel, pixelToCanvas } from '/glue/render/camera.js';
+import { LAYER_ARRAY } from '/glue/model/layout.js';
 
 function fromBase64(b64) {
   const s = atob(b64);
@@ -23,10 +24,12 @@ const nextFrame = () => new Promise((resolve) => requestAnimationFrame(resolve))
 
 const harness = {
   renderer: null,
+  model: null,
   frames: [],
 
   create({ canvasWidth = 48, canvasHeight = 34, options = {} } = {}) {
     if (harness.renderer) {
+      harness.unsubscribe();
       harness.renderer.dispose();
       // Each test gets a fresh canvas; free the old context now rather than at Chromium's cap.
       harness.renderer.gl.getExtension('WEBGL_lose_context')?.loseContext();
@@ -40,35 +43,47 @@ const harness = {
     harness.frames = [];
     harness.dataset = null;
     harness.contextEvents = [];
-    harness.renderer = new SimilarityRenderer(canvas, {
+    harness.renderer = new Renderer(canvas, {
       autoRender: false, sync: true, ...options, onFrame: (f) => harness.frames.push(f),
-      // Like the page: keep the data, upload it again when the context is back.
       onContextLost: () => harness.contextEvents.push('lost'),
-      onContextRestored: () => {
-        try {
-          if (harness.dataset) harness.renderer.setDataset(harness.dataset, { keepView: true });
-          harness.contextEvents.push('restored');
-        } catch (err) {
-          harness.contextEvents.push(`restore failed: ${err.message}`);
-        }
-      },
+      onContextRestored: () => harness.contextEvents.push('restored'),
     });
+    harness.model = new ViewModel({ compute: 'gpu' });
+    harness.unsubscribe = harness.model.subscribe((view) => harness.renderer.sync(view));
     return harness.renderer.limits;
   },
 
+  // Upload a dataset and show it as the page does: reference in the centre, fitted with 10 px around.
   load({ width, height, features, precision, data }) {
     const bytes = fromBase64(data);
-    const layers = new ARRAYS[precision](bytes.buffer);
-    harness.renderer.setDataset({ width, height, features, precision, layers });
-    harness.dataset = { width, height, features, precision, layers };
+    const dataset = { info: { width, height, features, precision }, layers: new LAYER_ARRAY[precision](bytes.buffer) };
+    harness.renderer.setDataset(dataset);
+    const { canvas } = harness.renderer;
+    harness.model.set({
+      dataset, mode: 'similarity', channel: null,
+      reference: { x: Math.floor(width / 2), y: Math.floor(height / 2) },
+      camera: fitCamera(width, height, canvas.width, canvas.height, 10),
+    });
+    harness.dataset = dataset;
     return harness.renderer.stats();
   },
 
-  // Similarity maps from the CPU kernel (true) or the shader (false); the loaded dataset's.
+  // Similarity maps from the CPU kernel (true) or the shader (false).
   cpu(on) {
-    harness.renderer.setMapSource(on ? new CpuSimilarity(harness.dataset) : null);
-    return { on: harness.renderer.similarityOn, software: isSoftwareRenderer(harness.renderer.gl) };
+    harness.model.set({ compute: on ? 'cpu' : 'gpu' });
+    return { on: harness.renderer.computeOn, software: harness.renderer.softwareRenderer };
   },
+
+  view() { return harness.model.state; },
+
+  canvasToPixel(cx, cy) {
+    const { camera, dataset } = harness.model.state;
+    return canvasToPixel(camera, dataset.info.width, dataset.info.height, cx, cy);
+  },
+
+  pixelToCanvas(x, y) { return pixelToCanvas(harness.model.state.camera, x, y); },
+
+  zoomAt(cx, cy, factor) { harness.model.set({ camera: zoomCamera(harness.model.state.camera, cx, cy, factor) }); },
 
   // Lose the WebGL context (WEBGL_lose_context), then restore it; resolves once the renderer
   // has been told both ways and the page has uploaded the data again.
@@ -93,23 +108,32 @@ const harness = {
     return { during, after: harness.renderer.stats(), lost: harness.renderer.isContextLost() };
   },
 
-  // Apply a state object: {reference: [x, y], metric, channel, stretch, view, lut (b64), opacity, ...}.
+  // Apply a state object: {reference: [x, y], metric, channel (null: similarity), stretch, view
+  // (the camera), fit (padding), lut (b64), opacity, overlayColour}.
   apply(state = {}) {
-    const r = harness.renderer;
-    if (state.reference) r.setReference(state.reference[0], state.reference[1]);
-    if (state.metric) r.setMetric(state.metric);
-    if ('channel' in state) r.setChannel(state.channel);
-    if (state.stretch) r.setStretch(state.stretch);
-    if (state.lut) r.setColormap(fromBase64(state.lut));
-    if (state.view) r.setView(state.view);
-    if ('fit' in state) r.fit(state.fit);
-    if ('opacity' in state) r.setOpacity(state.opacity);
-    if ('overlayColour' in state) r.setOverlayColour(state.overlayColour);
+    const m = harness.model;
+    if (state.lut) {
+      harness.renderer.setColormaps({ test: fromBase64(state.lut) });
+      m.set({ colormap: 'test' });
+    }
+    const patch = {};
+    if (state.reference) patch.reference = { x: state.reference[0], y: state.reference[1] };
+    if (state.metric) patch.metric = state.metric;
+    if ('channel' in state) Object.assign(patch, state.channel === null ? { mode: 'similarity' } : { mode: 'channel', channel: state.channel });
+    if (state.stretch) patch.stretch = state.stretch;
+    if (state.view) patch.camera = state.view;
+    if ('fit' in state) {
+      const { width, height } = m.state.dataset.info, { canvas } = harness.renderer;
+      patch.camera = fitCamera(width, height, canvas.width, canvas.height, state.fit);
+    }
+    if ('opacity' in state) patch.opacity = state.opacity;
+    if ('overlayColour' in state) patch.overlayColour = state.overlayColour;
+    m.set(patch);
   },
 
   similarity(state) {
     harness.apply(state);
-    return toBase64(harness.renderer.readSimilarity());
+    return toBase64(harness.renderer.readMap());
   },
 
   render(state) {
@@ -128,6 +152,11 @@ const harness = {
     harness.renderer.setOverlay(await createImageBitmap(c));
   },
 
+  // An image file's bytes (base64) as the overlay, decoded by the browser as the page does.
+  async overlayImage(b64) {
+    harness.renderer.setOverlay(await createImageBitmap(new Blob([fromBase64(b64)])));
+  },
+
   // Scripted pointer moves, one per animation frame, then wait for the refine.
   // Reads the canvas right after each frame is drawn (same task, so no preserveDrawingBuffer needed).
   async moves(refs, settleFrames = 6) {
@@ -143,7 +172,7 @@ const harness = {
     };
     harness.frames = [];
     for (const [x, y] of refs) {
-      r.setReference(x, y);
+      harness.model.set({ reference: { x, y } });
       r.requestRender();
       await nextFrame();
     }
@@ -170,7 +199,7 @@ const harness = {
       shots.push(toBase64(px));
     };
     for (const [x, y] of refs) {
-      r.setReference(x, y);
+      harness.model.set({ reference: { x, y } });
       r.renderNow({ preview: true });
     }
     const [lx, ly] = refs[refs.length - 1];
@@ -190,26 +219,26 @@ const harness = {
     const r = harness.renderer;
     const frames = [];
     r.onFrame = (f) => frames.push({ kind: f.kind, reference: f.reference });
-    r.setReference(a[0], a[1]);
+    harness.model.set({ reference: { x: a[0], y: a[1] } });
     r.renderNow({ preview: true });
-    const token = r._refine;
+    const token = r.frames.refine;
     const total = token.chunks.length;
     const started = performance.now();
     // The move comes right after the refinement's first chunks are issued (in a microtask of
     // that task): a page timer polling for them could wake only after later rounds of chunks,
     // since the renderer's poll hops through messages and timers nested this deep are clamped.
-    const step = r._refineStep;
+    const frames_ = r.frames, step = frames_._refineStep;
     let issuedBefore = 0;
     await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no refinement chunk was issued')), timeoutMs);
-      r._refineStep = (t) => {
-        step.call(r, t);
+      frames_._refineStep = (t) => {
+        step.call(frames_, t);
         if (t !== token || token.chunks.length === total) return;
-        r._refineStep = step;
+        frames_._refineStep = step;
         issuedBefore = total - token.chunks.length;
         queueMicrotask(() => {
           clearTimeout(timer);
-          r.setReference(b[0], b[1]);
+          harness.model.set({ reference: { x: b[0], y: b[1] } });
           r.renderNow({ preview: true });
           resolve();
         });
@@ -228,7 +257,7 @@ const harness = {
     const r = harness.renderer;
     const times = [];
     for (const [x, y] of refs) {
-      r.setReference(x, y);
+      harness.model.set({ reference: { x, y } });
       const t0 = performance.now();
       r.renderNow({ preview: kind === 'preview' });
       times.push(performance.now() - t0);

@@ -8,25 +8,16 @@ import time
 import pytest
 
 import corpus
-from tabs import READY
+from pagekit import LOADED, SHOWN, forget_shown, open_file, wait_for
 
-SETTLED = "window.ifealid.state.loading === null && (window.ifealid.state.dataset || window.ifealid.state.error)"
-SHOWN = "window.ifealid.state.loading === null && (window.ifealid.state.shownAt !== null || window.ifealid.state.error)"
 CASE_TIMEOUT_MS = 120_000  # a bound, not a speed claim: only a hang reaches it
 
 
 @pytest.fixture(scope="module")
-def app(browser, base_url):
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(CASE_TIMEOUT_MS)
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{base_url}/index.html")
-    page.wait_for_function(READY)
+def page(open_module_page, base_url):
+    page = open_module_page(f"{base_url}/index.html", viewport=None, timeout_ms=CASE_TIMEOUT_MS)
     assert page.evaluate("window.ifealid.state.boot.error") is None
-    yield page, errors
-    context.close()
+    return page
 
 
 @pytest.fixture(scope="module")
@@ -36,26 +27,17 @@ def files(tmp_path_factory):
     return out
 
 
-def open_file(page, path, until=SETTLED):
-    page.evaluate("window.ifealid.state.dataset = null; window.ifealid.state.error = null;"
-                  "window.ifealid.state.shownAt = null")
-    page.set_input_files("#file-input", str(path))
-    page.wait_for_function(until)
-    return page.evaluate("window.ifealid.state.error")
-
-
 def expect_valid_opens(page, files):
     assert open_file(page, files / "valid.zip", SHOWN) is None
     assert page.text_content("#dataset-title") == "valid after corpus"
     assert page.is_visible("#map") and page.is_hidden("#error")
 
 
-def test_every_corpus_case_in_one_page(app, files):
-    page, errors = app
+def test_every_corpus_case_in_one_page(page, files):
     slow = []
     for case in corpus.CASES:
         started = time.perf_counter()
-        error = open_file(page, files / f"{case.id}.zip")
+        error = open_file(page, files / f"{case.id}.zip", LOADED)
         slow.append((time.perf_counter() - started, case.id))
         assert error is not None, case.id
         assert error["rule"] == case.rule, (case.id, error)
@@ -70,21 +52,19 @@ def test_every_corpus_case_in_one_page(app, files):
         assert page.evaluate("window.pwned") is None
         assert page.evaluate("window.ifealid.bridge.restarts") == 0, f"{case.id} crashed the worker"
         expect_valid_opens(page, files)
-    assert errors == []
     slow.sort(reverse=True)
     print("\nslowest corpus cases in the page (informative):",
           ", ".join(f"{name} {seconds:.2f} s" for seconds, name in slow[:3]))
 
 
 @pytest.mark.parametrize("how", ["throw", "fatal"])
-def test_worker_crash_is_reported_and_a_fresh_worker_opens_the_next_file(app, files, how):
-    page, errors = app
+def test_worker_crash_is_reported_and_a_fresh_worker_opens_the_next_file(page, files, how):
     expect_valid_opens(page, files)
     restarts = page.evaluate("window.ifealid.bridge.restarts")
     old_worker = page.evaluate("window.__oldWorker = window.ifealid.bridge.worker, 1")
     assert old_worker == 1
     assert page.evaluate(f"window.ifealid.bridge.simulateCrash('{how}')") == restarts + 1
-    page.wait_for_function("window.ifealid.state.error !== null")
+    wait_for(page, "window.ifealid.state.error !== null")
     error = page.evaluate("window.ifealid.state.error")
     assert error["rule"] == "worker-crashed"
     text = page.text_content("#error")
@@ -93,20 +73,18 @@ def test_worker_crash_is_reported_and_a_fresh_worker_opens_the_next_file(app, fi
     # The dataset on screen stays usable; the next file is decoded by the fresh worker.
     assert page.is_visible("#map")
     expect_valid_opens(page, files)
-    error = open_file(page, files / "png-rgb.zip")
+    error = open_file(page, files / "png-rgb.zip", LOADED)
     assert error["rule"] == "png-mode"
-    assert errors == []
 
 
-def test_crash_while_decoding_fails_that_file_with_a_message(app, files):
+def test_crash_while_decoding_fails_that_file_with_a_message(page, files):
     """A request in flight when the worker dies is answered with the crash, not left hanging."""
-    page, _ = app
     expect_valid_opens(page, files)
-    page.evaluate("window.ifealid.state.error = null")
+    forget_shown(page)
     page.set_input_files("#file-input", str(files / "valid.zip"))
     # Crash right away: the DECODE is queued behind or racing the crash; either way the page settles.
     page.evaluate("window.ifealid.bridge.worker.postMessage({type: 'crash', id: 0, how: 'throw'})")
-    page.wait_for_function(SHOWN)
+    wait_for(page, SHOWN)
     error = page.evaluate("window.ifealid.state.error")
     if error is not None:
         assert error["rule"] == "worker-crashed", error

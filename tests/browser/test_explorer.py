@@ -5,7 +5,6 @@ reference in app/similarity.py and the tables in app/colormaps.py.
 """
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +14,10 @@ import ifealid
 from ifealid import similarity as S
 from ifealid.colormaps import COLORMAPS, colormap_index
 from zipkit import dataset_entries, jpeg_bytes, random_values, zip_bytes
-from tabs import READY, open_tab
+from pagekit import open_file, map_point, read_map, wait_for, wait_idle
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "original" / "000000015746.jpg.C3.npz.8.zip"
-SHOWN = "window.ifealid.state.loading === null && (window.ifealid.state.shownAt !== null || window.ifealid.state.error)"
 
 
 class Page:
@@ -29,66 +27,46 @@ class Page:
         self.page = page
 
     def open(self, path: Path):
-        self.page.evaluate("window.ifealid.state.error = null; window.ifealid.state.shownAt = null")
-        self.page.set_input_files("#file-input", str(path))
-        self.page.wait_for_function(SHOWN)
-        assert self.page.evaluate("window.ifealid.state.error") is None
+        assert open_file(self.page, path) is None
         self.dataset = ifealid.load_dataset(path)
         self.values = self.dataset.as_float(np.float64)
         self.idle()
 
     def idle(self):
         """Wait until the renderer has nothing left to draw (the full frame is on screen)."""
-        self.page.evaluate("""() => new Promise((resolve) => {
-          const r = window.ifealid.explorer.renderer;
-          const check = () => !r.idle
-            ? requestAnimationFrame(check) : resolve();
-          requestAnimationFrame(check);
-        })""")
+        wait_idle(self.page)
 
     def point(self, x: int, y: int) -> tuple[float, float]:
         """Page coordinates of the centre of map pixel (x, y)."""
-        box = self.page.locator("#map").bounding_box()
-        cx, cy, dpr = self.page.evaluate("""([x, y]) => {
-          const r = window.ifealid.explorer.renderer, c = r.canvas;
-          const p = r.pixelToCanvas(x + 0.5, y + 0.5);
-          return [p.x, p.y, c.width / c.clientWidth];
-        }""", [x, y])
-        return box["x"] + cx / dpr, box["y"] + cy / dpr
+        return map_point(self.page, x + 0.5, y + 0.5)
 
     def hover(self, x: int, y: int):
         self.page.mouse.move(*self.point(x, y))
         self.idle()
 
     def state(self, key):
-        return self.page.evaluate(f"window.ifealid.state.{key}")
+        """A field of the view model's state."""
+        return self.page.evaluate(f"window.ifealid.view.state.{key}")
 
     def similarity_map(self) -> np.ndarray:
-        raw = self.page.evaluate("""() => {
-          const a = window.ifealid.explorer.renderer.readSimilarity();
-          let s = ''; const b = new Uint8Array(a.buffer);
-          for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode.apply(null, b.subarray(i, i + 0x8000));
-          return btoa(s);
-        }""")
-        h, w = self.values.shape[:2]
-        return np.frombuffer(base64.b64decode(raw), dtype="<f4").reshape(h, w).astype(np.float64)
+        return read_map(self.page, self.values.shape[:2])
 
     def canvas_pixel(self, x: int, y: int) -> list[int]:
         """RGBA on the drawn canvas at the centre of map pixel (x, y)."""
         return self.page.evaluate("""([x, y]) => {
-          const r = window.ifealid.explorer.renderer;
-          const p = r.pixelToCanvas(x + 0.5, y + 0.5);
-          const px = r.readCanvas(); const w = r.canvas.width;
-          const i = (Math.floor(p.y) * w + Math.floor(p.x)) * 4;
+          const r = window.ifealid.renderer, c = window.ifealid.view.state.camera;
+          const px = r.readCanvas(), w = r.canvas.width;
+          const i = (Math.floor(c.offsetY + (y + 0.5) * c.scale) * w + Math.floor(c.offsetX + (x + 0.5) * c.scale)) * 4;
           return Array.from(px.subarray(i, i + 4));
         }""", [x, y])
 
+    def camera(self):
+        return self.state("camera")
+
 
 @pytest.fixture(scope="module")
-def app(browser, base_url):
-    with open_tab(browser, f"{base_url}/index.html") as page:
-        yield Page(page)
-        assert page.errors == []
+def app(open_module_page, base_url):
+    return Page(open_module_page(f"{base_url}/index.html"))
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +91,7 @@ def test_hover_sets_the_reference_and_the_gpu_map_matches_numpy(app, generated):
     app.open(generated)
     for x, y in [(0, 0), (7, 4), (13, 8)]:
         app.hover(x, y)
-        assert app.state("view.reference") == {"x": x, "y": y}
+        assert app.state("reference") == {"x": x, "y": y}
         got = app.similarity_map()
         assert np.abs(got - S.angular_similarity(app.values, x, y)).max() <= 1e-4
         assert app.page.text_content("#readout").startswith(f"x {x}, y {y}")
@@ -129,7 +107,7 @@ def test_a_move_draws_from_the_raw_pointer_event(app, generated):
     app.page.evaluate("""() => {
       window.__atPointermove = [];
       window.addEventListener('pointermove', () => {
-        const f = window.ifealid.explorer.renderer.lastIssued;
+        const f = window.ifealid.renderer.lastIssued;
         window.__atPointermove.push(f && f.reference);
       }, {capture: true});
     }""")
@@ -137,22 +115,22 @@ def test_a_move_draws_from_the_raw_pointer_event(app, generated):
         app.hover(x, y)
         seen = app.page.evaluate("window.__atPointermove.splice(0)")
         assert seen and seen[0] == {"x": x, "y": y}, seen
-        assert app.page.evaluate("window.ifealid.state.frames.at(-1).reference") == {"x": x, "y": y}
+        assert app.page.evaluate("window.ifealid.records.frames.at(-1).reference") == {"x": x, "y": y}
     # Each move that changed the reference is kept, with its event's time (benchmarks read them).
-    moves = app.page.evaluate("window.ifealid.state.moves.slice(-3)")
+    moves = app.page.evaluate("window.ifealid.records.moves.slice(-3)")
     assert [(m["x"], m["y"]) for m in moves] == [(1, 1), (8, 5), (12, 2)]
     assert moves[0]["t"] < moves[1]["t"] < moves[2]["t"]
-    assert app.page.evaluate("window.ifealid.state.lastMove") == moves[-1]
-    view = app.page.evaluate("window.ifealid.explorer.renderer.getView()")
+    assert app.page.evaluate("window.ifealid.records.lastMove") == moves[-1]
+    view = app.camera()
     sx, sy = app.point(6, 4)
     app.page.mouse.move(sx, sy)
     app.page.mouse.down()
     app.page.mouse.move(sx + 30, sy + 20, steps=5)
     app.page.mouse.up()
     app.idle()
-    moved = app.page.evaluate("window.ifealid.explorer.renderer.getView()")
+    moved = app.camera()
     assert moved["offsetX"] > view["offsetX"] and moved["offsetY"] > view["offsetY"]
-    assert app.state("view.reference") == {"x": 6, "y": 4}  # the drag moved the view, not the reference
+    assert app.state("reference") == {"x": 6, "y": 4}  # the drag moved the view, not the reference
     app.page.keyboard.press("0")
     app.idle()
 
@@ -162,11 +140,11 @@ def test_the_map_canvas_is_opaque_in_the_stage_colour(app, generated):
     (an opaque canvas leaves the compositor nothing to blend beneath it)."""
     app.open(generated)
     out = app.page.evaluate("""() => {
-      const r = window.ifealid.explorer.renderer;
+      const r = window.ifealid.renderer;
       const stage = getComputedStyle(document.getElementById('stage')).backgroundColor;
       const rgba = r.readCanvas();  // row 0 = top; (0, 0) lies left of the fitted map
       return {alpha: r.gl.getContextAttributes().alpha, stage, corner: Array.from(rgba.subarray(0, 4)),
-              left: r.pixelToCanvas(0, 0).x};
+              left: window.ifealid.view.state.camera.offsetX};
     }""")
     assert out["alpha"] is False and out["left"] > 1
     assert out["stage"] == "rgb({}, {}, {})".format(*out["corner"][:3]) and out["corner"][3] == 255
@@ -217,35 +195,35 @@ def test_lock_keeps_the_reference_and_the_readout_shows_the_similarity(app, gene
     assert app.page.is_visible("#locked-badge")
     assert app.page.get_attribute("#lock", "aria-pressed") == "true"
     app.hover(12, 1)
-    assert app.state("view.reference") == {"x": 4, "y": 4}
+    assert app.state("reference") == {"x": 4, "y": 4}
     expected = S.angular_similarity(app.values, 4, 4)[1, 12]
     assert f"similarity {expected:.4f}" in app.page.text_content("#readout")
     assert np.abs(app.similarity_map() - S.angular_similarity(app.values, 4, 4)).max() <= 1e-4
     app.page.keyboard.press("l")  # the same key unlocks; the reference follows the pointer again
     assert app.page.is_hidden("#locked-badge")
-    assert app.state("view.reference") == {"x": 12, "y": 1}
+    assert app.state("reference") == {"x": 12, "y": 1}
     app.page.click("#lock")
-    assert app.state("view.locked") is True
+    assert app.state("locked") is True
     app.page.click("#lock")
-    assert app.state("view.locked") is False
+    assert app.state("locked") is False
 
 
 def test_chart_values_equal_the_decoded_ones_and_pinning_shows_the_butterfly(app, generated):
     app.open(generated)
     app.hover(9, 6)
-    hover = app.page.evaluate("Array.from(window.ifealid.explorer.chart.hover)")
+    hover = app.page.evaluate("Array.from(window.ifealid.explorer.panels.chart.hover)")
     assert np.array_equal(np.array(hover), app.values[6, 9])
     app.page.mouse.click(*app.point(2, 7))
-    app.page.wait_for_function("window.ifealid.state.view.pinned !== null")  # after the double-click window
-    assert app.state("view.pinned") == {"x": 2, "y": 7}
+    wait_for(app.page, "window.ifealid.view.state.pinned !== null")  # after the double-click window
+    assert app.state("pinned") == {"x": 2, "y": 7}
     assert app.page.is_visible("#marker")
-    pinned = app.page.evaluate("Array.from(window.ifealid.explorer.chart.pinned)")
+    pinned = app.page.evaluate("Array.from(window.ifealid.explorer.panels.chart.pinned)")
     assert np.array_equal(np.array(pinned), app.values[7, 2])
-    assert app.state("view.reference") == {"x": 2, "y": 7}  # hovering while clicking moved it
+    assert app.state("reference") == {"x": 2, "y": 7}  # hovering while clicking moved it
     app.hover(11, 1)
-    assert app.state("view.pinned") == {"x": 2, "y": 7}  # pinning does not follow the pointer
+    assert app.state("pinned") == {"x": 2, "y": 7}  # pinning does not follow the pointer
     app.page.click("#marker")  # a click on the marker removes it
-    assert app.state("view.pinned") is None and app.page.is_hidden("#marker")
+    assert app.state("pinned") is None and app.page.is_hidden("#marker")
 
 
 def test_hovering_the_chart_shows_that_channels_map(app, generated):
@@ -255,19 +233,19 @@ def test_hovering_the_chart_shows_that_channels_map(app, generated):
     k = 6
     app.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + (k + 0.5) * box["height"] / 13)
     app.idle()
-    assert app.state("view.channel") == k
+    assert app.state("mode") == "channel" and app.state("channel") == k
     assert app.page.text_content("#chart-readout").startswith(f"channel {k}: {app.values[5, 5, k]:.4f}")
     assert np.abs(app.similarity_map() - S.channel_map(app.values, k)).max() <= 1e-6
     v, lo, hi = S.stretch(S.channel_map(app.values, k))
     assert app.page.text_content("#scale-max") == f"{hi:.4f}"
     app.page.mouse.move(box["x"] - 50, box["y"] + 5)  # leaving the chart returns to similarity
     app.idle()
-    assert app.state("view.channel") is None
+    assert app.state("mode") == "similarity"
 
 
 def test_zoom_and_pan_by_keys_buttons_wheel_and_drag(app, generated):
     app.open(generated)
-    view = lambda: app.page.evaluate("window.ifealid.explorer.renderer.getView()")  # noqa: E731
+    view = app.camera
     fitted = view()
     app.page.focus("#map")
     app.page.keyboard.press("+")
@@ -292,12 +270,12 @@ def test_zoom_and_pan_by_keys_buttons_wheel_and_drag(app, generated):
     app.page.mouse.up()
     after = view()
     assert after["offsetX"] > before["offsetX"] and after["offsetY"] > before["offsetY"]
-    assert app.state("view.pinned") is None  # a drag is not a click
+    assert app.state("pinned") is None  # a drag is not a click
     app.page.dblclick("#zoom-fit")
     app.page.mouse.dblclick(*app.point(7, 4))
     assert view()["scale"] == pytest.approx(fitted["scale"] * 2)
     app.page.wait_for_timeout(400)
-    assert app.state("view.pinned") is None  # a double-click zooms; it does not pin
+    assert app.state("pinned") is None  # a double-click zooms; it does not pin
     app.page.keyboard.press("0")
 
 
@@ -316,14 +294,14 @@ def test_real_fixture_with_overlay(app):
 def test_maps_are_computed_on_the_cpu_under_software_webgl(app, generated, tmp_path):
     """Under a software WebGL renderer (SwiftShader here) the page computes 8- and 16-bit maps
     with the WebAssembly SIMD kernel and the GPU path does the rest; 32-bit data stays on the
-    shader. Both give the same map, and the user (state.view.compute) can choose either."""
+    shader. Both give the same map, and the user (the view's `compute`) can choose either."""
     app.open(FIXTURE)
-    assert app.page.evaluate("window.ifealid.explorer.softwareRenderer") is True
+    assert app.page.evaluate("window.ifealid.renderer.softwareRenderer") is True
     assert app.page.evaluate("window.ifealid.explorer.computeOn") == "cpu"
     app.hover(7, 30)
     cpu = app.similarity_map()
     assert np.abs(cpu - S.angular_similarity(app.values, 7, 30)).max() <= 1e-6
-    frames = app.page.evaluate("window.ifealid.state.frames.slice(-3).map((f) => f.kind)")
+    frames = app.page.evaluate("window.ifealid.records.frames.slice(-3).map((f) => f.kind)")
     assert frames[-1] == "full"
     app.page.evaluate("window.ifealid.explorer.setCompute('gpu')")
     app.idle()
@@ -359,11 +337,7 @@ def test_progress_is_shown_while_decoding_and_uploading(app, tmp_path):
     assert app.page.is_hidden("#progress")
 
 
-def test_without_webgl2_the_page_says_so(browser, base_url):
-    context = browser.new_context()
-    context.add_init_script("HTMLCanvasElement.prototype.getContext = function () { return null; };")
-    page = context.new_page()
-    page.goto(f"{base_url}/index.html")
-    page.wait_for_function(READY, timeout=90_000)
+def test_without_webgl2_the_page_says_so(open_page, base_url):
+    page = open_page(f"{base_url}/index.html", viewport=None,
+                     init_script="HTMLCanvasElement.prototype.getContext = function () { return null; };")
     assert "WebGL 2 is not available" in page.text_content("#boot-status")
-    context.close()

@@ -1,8 +1,8 @@
 """Offline: after one visit the service worker starts the page from its cache, with the server
 gone; a ?d= dataset opened before opens again; the cache is versioned and an edit still shows.
 
-Every test has its own server (a site of tests/browser/sites.py) and its own browser context,
-which starts with no service worker and no caches.
+Every test has its own server (a site of tests/browser/sites.py) and its own page in a browser
+context of its own (the open_page fixture), which starts with no service worker and no caches.
 """
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sites import ROOT, Server, make_site
-from test_open import FIXTURE, READY, SETTLED, expect_dataset, small_dataset
-
-SHOWN_OR_FAILED = SETTLED
+from pagekit import READY, SHOWN, forget_shown, wait_for
+from sites import Server, make_site
+from test_open import FIXTURE, expect_dataset, small_dataset
 
 
 @pytest.fixture
@@ -27,20 +26,9 @@ def site(tmp_path):
 
 
 @pytest.fixture
-def context(browser):
-    context = browser.new_context(viewport={"width": 900, "height": 600})
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def page(context):
-    page = context.new_page()
-    page.set_default_timeout(90_000)
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    assert errors == []
+def page(open_page):
+    """A tab of its own: no service worker, no caches yet."""
+    return open_page()
 
 
 def first_visit(page, server, query="?d=small.zip"):
@@ -49,12 +37,12 @@ def first_visit(page, server, query="?d=small.zip"):
     page.goto(f"{server.url}/{query}")
     assert page.evaluate("navigator.serviceWorker.controller") is None
     assert page.evaluate("navigator.serviceWorker.getRegistrations().then((r) => r.length)") == 0
-    page.wait_for_function(SETTLED if query else READY)
+    wait_for(page, SHOWN if query else READY)
     assert page.evaluate("window.ifealid.state.error") is None
-    page.wait_for_function("window.ifealid.offline")
+    wait_for(page, "!!window.ifealid.offline")
     assert page.evaluate("window.ifealid.offline.then((r) => r !== null)")
     if query:
-        page.wait_for_function("window.ifealid.datasetCache.entries().then((e) => e.length > 0)", polling=200)
+        wait_for(page, "window.ifealid.datasetCache.entries().then((e) => e.length > 0)", interval=0.2)
 
 
 def cache_names(page):
@@ -66,7 +54,7 @@ def runtime_version(folder: Path) -> str:
     return json.loads((folder / "runtime" / "offline-manifest.json").read_text())["version"]
 
 
-def test_the_page_works_offline_after_one_visit(site, context, page):
+def test_the_page_works_offline_after_one_visit(site, page):
     folder, server = site
     first_visit(page, server)
     version = runtime_version(folder)
@@ -75,9 +63,9 @@ def test_the_page_works_offline_after_one_visit(site, context, page):
     assert entry["url"] == f"{server.url}/datasets/small.zip" and entry["size"] == len(small_dataset(1))
 
     server.stop()
-    context.set_offline(True)
+    page.context.set_offline(True)
     page.reload()  # the address still holds ?d=small.zip
-    page.wait_for_function(SETTLED)
+    wait_for(page, SHOWN)
     assert page.evaluate("navigator.serviceWorker.controller !== null")
     assert page.evaluate("window.ifealid.state.boot.ready")
     # The service worker leaves the page's own caches alone: the worker's Python snapshot too.
@@ -85,24 +73,24 @@ def test_the_page_works_offline_after_one_visit(site, context, page):
     expect_dataset(page, small_dataset(1))
 
     # A local file opens offline.
-    page.evaluate("window.ifealid.state.shownAt = null")
+    forget_shown(page)
     page.set_input_files("#file-input", str(FIXTURE))
-    page.wait_for_function(SETTLED)
+    wait_for(page, SHOWN)
     expect_dataset(page, FIXTURE)
 
     # A link never opened before cannot be: it says so, and the picker stays.
     page.evaluate("window.ifealid.openLink('other.zip')")
-    page.wait_for_function(SETTLED)
+    wait_for(page, SHOWN)
     error = page.evaluate("window.ifealid.state.error")
     assert error["rule"] in ("offline", "network") and "no offline copy" in error["message"]
 
 
-def test_a_repeat_visit_starts_from_the_cache(site, context, page):
+def test_a_repeat_visit_starts_from_the_cache(site, page):
     folder, server = site
     first_visit(page, server, query="")
     server.paths.clear()
     page.reload()
-    page.wait_for_function(READY)
+    wait_for(page, READY)
     assert page.evaluate("window.ifealid.state.boot.ready")
     # Only the shell (network-first) and the version check reached the server; the runtime
     # came from the cache.
@@ -111,18 +99,18 @@ def test_a_repeat_visit_starts_from_the_cache(site, context, page):
     assert "/index.html" in server.paths or "/" in server.paths
 
 
-def test_an_edit_shows_at_once_while_online(site, context, page):
+def test_an_edit_shows_at_once_while_online(site, page):
     folder, server = site
     first_visit(page, server, query="")
     index = folder / "index.html"
     index.write_text(index.read_text().replace("<title>IFeaLiD</title>", "<title>IFeaLiD edited</title>"))
     page.reload()
-    page.wait_for_function(READY)
+    wait_for(page, READY)
     assert page.title() == "IFeaLiD edited"
     assert page.evaluate("navigator.serviceWorker.controller !== null")
 
 
-def test_a_new_runtime_version_replaces_the_old_cache(site, context, page):
+def test_a_new_runtime_version_replaces_the_old_cache(site, page):
     folder, server = site
     first_visit(page, server, query="")
     old = runtime_version(folder)
@@ -131,10 +119,10 @@ def test_a_new_runtime_version_replaces_the_old_cache(site, context, page):
     manifest["version"] = "0000000000000test"
     path.write_text(json.dumps(manifest))
     page.reload()
-    page.wait_for_function(READY)
+    wait_for(page, READY)
     assert page.evaluate("window.ifealid.state.boot.ready")
-    page.wait_for_function("""caches.keys().then((k) => k.includes('ifealid-runtime-0000000000000test')
-                              && !k.includes('ifealid-runtime-%s'))""" % old, polling=200)
+    wait_for(page, """caches.keys().then((k) => k.includes('ifealid-runtime-0000000000000test')
+                      && !k.includes('ifealid-runtime-%s'))""" % old, interval=0.2)
     # The new cache holds the whole runtime.
     count = page.evaluate("caches.open('ifealid-runtime-0000000000000test').then((c) => c.keys()).then((k) => k.length)")
     assert count == len(manifest["runtime"])
@@ -144,7 +132,7 @@ def test_the_dataset_cache_evicts_the_least_recently_used(site, page):
     folder, server = site
     page.goto(f"{server.url}/index.html")
     result = page.evaluate("""async () => {
-      const { DatasetCache } = await import('./glue/dataset-cache.js');
+      const { DatasetCache } = await import('./glue/data/dataset-cache.js');
       const cache = new DatasetCache({ name: 'ifealid-test-lru', limitBytes: 1000 });
       const bytes = (n, v) => new Uint8Array(n).fill(v);
       const tick = () => new Promise((r) => setTimeout(r, 5));

@@ -7,6 +7,7 @@ datasets/), a second origin with CORS headers, a third without, and a socket tha
 from __future__ import annotations
 
 import base64
+import hashlib
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlparse
@@ -14,14 +15,12 @@ from urllib.parse import quote, urlparse
 import pytest
 
 import ifealid
+from pagekit import LAYERS_DIGEST_JS, READY, SHOWN, forget_shown, open_file as choose_file, wait_for
 from sites import ClosingServer, Server, make_site
 from zipkit import dataset_entries, jpeg_bytes, random_values, zip_bytes
-from tabs import READY, open_tab
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "original" / "000000015746.jpg.C3.npz.8.zip"
-SETTLED = ("window.ifealid && window.ifealid.state.loading === null"
-           " && (window.ifealid.state.shownAt !== null || window.ifealid.state.error !== null)")
 HTML_PAGE = b"<!doctype html><html><head><title>Datasets</title></head><body><a href='x.zip'>x</a></body></html>"
 
 
@@ -46,17 +45,15 @@ def servers(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tab(browser, servers):
+def tab(open_module_page, servers):
     """One tab for the module; each test navigates it (a fresh page and worker every time)."""
-    with open_tab(browser) as page:
-        yield page
-    assert page.errors == []
+    return open_module_page()
 
 
 def visit(page, servers, d: str | None = None):
     url = f"{servers['page'].url}/index.html" + (f"?d={quote(d, safe='')}" if d is not None else "")
     page.goto(url)
-    page.wait_for_function(SETTLED if d is not None else READY)
+    wait_for(page, SHOWN if d is not None else READY)
     return page.evaluate("window.ifealid.state.error")
 
 
@@ -67,20 +64,15 @@ def picker_is_available(page):
     assert page.is_visible("#error")
 
 
-def layers_digest(page) -> str:
-    return page.evaluate("""async () => [...new Uint8Array(await crypto.subtle.digest('SHA-256',
-        window.ifealid.state.dataset.layers))].map((b) => b.toString(16).padStart(2, '0')).join('')""")
-
-
 def expect_dataset(page, path_or_bytes):
-    import hashlib
+    """The page shows this dataset: its info, the very layers CPython decodes, a frame drawn."""
     dataset = ifealid.load_dataset(path_or_bytes)
     assert page.evaluate("window.ifealid.state.error") is None
-    info = page.evaluate("window.ifealid.state.dataset.info")
+    info = page.evaluate("window.ifealid.view.state.dataset.info")
     assert (info["name"], info["width"], info["height"], info["features"]) == (
         dataset.info.name, dataset.info.width, dataset.info.height, dataset.info.features)
-    assert layers_digest(page) == hashlib.sha256(dataset.layers.tobytes()).hexdigest()
-    assert page.evaluate("window.ifealid.state.shownAt") is not None
+    assert page.evaluate(LAYERS_DIGEST_JS) == hashlib.sha256(dataset.layers.tobytes()).hexdigest()
+    assert page.evaluate("window.ifealid.records.shownAt") is not None
 
 
 # ------------------------------------------------------------------ local files
@@ -113,28 +105,28 @@ def test_drag_and_drop_opens_a_file_anywhere_on_the_page(tab, servers):
 
     while_dragging, after = drop(tab, FIXTURE)
     assert while_dragging and after
-    tab.wait_for_function(SETTLED)
+    wait_for(tab, SHOWN)
     expect_dataset(tab, FIXTURE)
     # Dropped onto the explorer, the next file replaces the first.
     other = servers["site"] / "datasets" / "other.zip"
-    tab.evaluate("window.ifealid.state.shownAt = null")
+    forget_shown(tab)
     while_dragging, after = drop(tab, other, target="#map")
     assert while_dragging and after
-    tab.wait_for_function(SETTLED)
+    wait_for(tab, SHOWN)
     expect_dataset(tab, other)
     assert tab.text_content("#dataset-title") == "other"
 
 
 def open_file(page, path: Path):
-    page.evaluate("window.ifealid.state.shownAt = null; window.ifealid.state.error = null")
-    page.set_input_files("#file-input", str(path))
-    page.wait_for_function(SETTLED)
-    assert page.evaluate("window.ifealid.state.error") is None
+    assert choose_file(page, path) is None
 
 
+# The textures the renderer made for the dataset on screen: its data arrays, the norms, the map
+# targets (plain, phased, heat, the reduction's pair) and the similarity source's reference.
 TEXTURES_JS = """() => {
-  const r = window.ifealid.explorer.renderer;
-  return r._ds.objects.filter(([kind]) => kind === 'texture').map(([, tex]) => tex);
+  const ds = window.ifealid.renderer.ds, t = ds.targets;
+  return [...ds.data.data, ds.data.norm, t.full.tex, t.phased?.tex, t.heat.tex, ...t.red.map((r) => r.tex),
+          ds.sources.gpu.refTarget.tex].filter(Boolean);
 }"""
 
 
@@ -142,18 +134,18 @@ def test_a_second_dataset_replaces_the_first_and_frees_its_textures(tab, servers
     visit(tab, servers)
     open_file(tab, FIXTURE)
     first = tab.evaluate_handle(TEXTURES_JS)
-    stats = tab.evaluate("window.ifealid.explorer.renderer.stats()")
+    stats = tab.evaluate("window.ifealid.renderer.stats()")
     assert tab.evaluate("(ts) => ts.length", first) >= 3
-    assert tab.evaluate("(ts) => ts.every((t) => window.ifealid.explorer.renderer.gl.isTexture(t))", first)
+    assert tab.evaluate("(ts) => ts.every((t) => window.ifealid.renderer.gl.isTexture(t))", first)
 
     open_file(tab, servers["site"] / "datasets" / "small.zip")
     expect_dataset(tab, servers["site"] / "datasets" / "small.zip")
     # Every texture of the first dataset is deleted, and nothing is left over.
-    assert tab.evaluate("(ts) => ts.every((t) => !window.ifealid.explorer.renderer.gl.isTexture(t))", first)
-    assert tab.evaluate("window.ifealid.explorer.renderer.stats()") == stats
+    assert tab.evaluate("(ts) => ts.every((t) => !window.ifealid.renderer.gl.isTexture(t))", first)
+    assert tab.evaluate("window.ifealid.renderer.stats()") == stats
     # And back: the same dataset again gives the same GL object counts.
     open_file(tab, FIXTURE)
-    assert tab.evaluate("window.ifealid.explorer.renderer.stats()") == stats
+    assert tab.evaluate("window.ifealid.renderer.stats()") == stats
 
 
 SPY = """
@@ -210,14 +202,14 @@ def python_held_back(tab):
 def test_a_file_chosen_before_python_is_up_is_queued(tab, servers):
     with python_held_back(tab):
         tab.goto(f"{servers['page'].url}/index.html")
-        tab.wait_for_function("window.ifealid !== undefined")
+        wait_for(tab, "window.ifealid !== undefined")
         # The start screen works already: the picker, drag and drop, the demo buttons.
         assert tab.is_enabled("#demo-cnn-button") and tab.is_visible('#start label[for="file-input"]')
         tab.set_input_files("#file-input", str(FIXTURE))
-        tab.wait_for_function("window.ifealid.state.loading?.stage === 'Waiting for Python'")
+        wait_for(tab, "window.ifealid.state.loading?.stage === 'Waiting for Python'")
         assert tab.evaluate("window.ifealid.state.boot.ready") is False
         assert "Waiting for Python" in tab.text_content("#progress-text")
-    tab.wait_for_function(SETTLED)
+    wait_for(tab, SHOWN)
     expect_dataset(tab, FIXTURE)
 
 
@@ -255,10 +247,10 @@ def test_the_download_runs_while_python_starts(tab, servers):
     with python_held_back(tab):
         tab.goto(f"{servers['page'].url}/index.html?d=other.zip")
         # Downloaded while Python cannot have finished booting (its app sources are held back).
-        tab.wait_for_function("window.ifealid?.state.loading?.stage === 'Waiting for Python'")
+        wait_for(tab, "window.ifealid?.state.loading?.stage === 'Waiting for Python'")
         assert tab.evaluate("window.ifealid.state.boot.ready") is False
         assert f"{servers['page'].url}/datasets/other.zip" in tab.requests
-    tab.wait_for_function(SETTLED)
+    wait_for(tab, SHOWN)
     expect_dataset(tab, servers["site"] / "datasets" / "other.zip")
 
 
@@ -315,7 +307,7 @@ def test_download_progress_in_bytes_and_percent(tab, servers, length):
     link = f"{servers['cors'].url}/slow/fixture.zip?length={int(length)}"
     tab.goto(f"{servers['page'].url}/index.html?d={quote(link, safe='')}")
     try:
-        tab.wait_for_function("window.ifealid?.state.loading?.bytes && window.ifealid.state.loading.done > 0")
+        wait_for(tab, "window.ifealid?.state.loading?.bytes && window.ifealid.state.loading.done > 0")
         size = FIXTURE.stat().st_size
         text = tab.text_content("#progress-text")
         assert text.startswith("Downloading fixture.zip: ")
@@ -328,7 +320,7 @@ def test_download_progress_in_bytes_and_percent(tab, servers, length):
             assert value is None  # indeterminate
     finally:
         servers["cors"].gate.set()
-    tab.wait_for_function(SETTLED)
+    wait_for(tab, SHOWN)
     expect_dataset(tab, FIXTURE)
 
 
@@ -336,10 +328,10 @@ def test_a_new_open_cancels_a_running_download(tab, servers):
     servers["cors"].gate.clear()
     link = f"{servers['cors'].url}/slow/fixture.zip?length=1"
     tab.goto(f"{servers['page'].url}/index.html?d={quote(link, safe='')}")
-    tab.wait_for_function("window.ifealid?.state.loading?.bytes && window.ifealid.state.loading.done > 0")
+    wait_for(tab, "window.ifealid?.state.loading?.bytes && window.ifealid.state.loading.done > 0")
     tab.set_input_files("#file-input", str(servers["site"] / "datasets" / "small.zip"))
     servers["cors"].gate.set()
-    tab.wait_for_function(SETTLED)
+    wait_for(tab, SHOWN)
     expect_dataset(tab, servers["site"] / "datasets" / "small.zip")
     # A local file takes the link out of the address.
     assert "d=" not in urlparse(tab.url).query

@@ -1,4 +1,4 @@
-"""SimilarityRenderer (glue/renderer.js) in headless Chromium (SwiftShader WebGL 2).
+"""The renderer (glue/render/) in headless Chromium (SwiftShader WebGL 2), driven through a view model.
 
 Every number the GPU produces is compared with the float64 numpy reference in
 app/similarity.py and the colour tables in app/colormaps.py. Datasets are tiny:
@@ -18,6 +18,7 @@ from PIL import Image
 
 from ifealid import similarity as S
 from ifealid.colormaps import COLORMAPS, colormap_index, lut_bytes
+from pagekit import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "original" / "000000015746.jpg.C3.npz.8.zip"
@@ -25,7 +26,7 @@ DTYPES = {8: "<u1", 16: "<u2", 32: "<u4"}
 
 # Max abs error of the similarity (s in [0, 1]) against float64. 8 and 16 bit must
 # meet 1e-4 (the requirement); the renderer actually reaches ~2e-7 at every
-# precision (see glue/RENDERER.md), which REACHED asserts so a regression shows.
+# precision (see glue/render/RENDERER.md), which REACHED asserts so a regression shows.
 REQUIRED = {8: 1e-4, 16: 1e-4}
 REACHED = 1e-6
 
@@ -65,27 +66,24 @@ class Harness:
 
 
 @pytest.fixture(scope="module")
-def module_page(browser, base_url):
-    context = browser.new_context(viewport={"width": 400, "height": 300})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
+def module_page(open_module_page, base_url):
+    page = open_module_page(viewport=(400, 300), timeout_ms=60_000)
     problems: list[str] = []
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
 
     def on_console(msg):
         # WebGL errors surface as console warnings ("GL_INVALID_OPERATION: ...",
         # "WebGL: INVALID_VALUE ..."); performance notes ("GPU stall due to
-        # ReadPixels", expected with sync readbacks) are not problems.
+        # ReadPixels", expected with sync readbacks) are not problems. (Page errors are the
+        # fixture's to report.)
         text = msg.text
         if msg.type == "error" or "INVALID" in text or "CONTEXT_LOST" in text or "context lost" in text.lower():
             problems.append(f"console {msg.type}: {text}")
 
     page.on("console", on_console)
     page.goto(f"{base_url}/tests/browser/renderer_harness.html")
-    page.wait_for_function("window.harness && window.harness.ready")
+    wait_for(page, "!!(window.harness && window.harness.ready)", timeout=60)
     page.problems = problems
-    yield page
-    context.close()
+    return page
 
 
 @pytest.fixture
@@ -224,7 +222,7 @@ def test_similarity_matches_float64(h, precision, channels):
 
 @pytest.mark.parametrize("precision,channels", [(8, 5), (8, 13), (8, 255), (16, 5), (16, 13), (16, 255)])
 def test_cpu_similarity_matches_float64_and_the_shader(h, precision, channels):
-    """8- and 16-bit maps from the WebAssembly SIMD kernel (glue/cpu-similarity.js), which the
+    """8- and 16-bit maps from the WebAssembly SIMD kernel (glue/compute/cpu-similarity.js), which the
     page uses under software WebGL: the same checks as the shader's, and the same map as the
     shader's. 23 x 17 = 391 pixels, not a multiple of the kernel's 4-pixel steps."""
     height, width = 17, 23
@@ -256,7 +254,7 @@ def test_software_renderers_are_told_from_hardware_ones(h):
     decides (this machine's WebGL is SwiftShader; the others are strings real drivers report)."""
     h.create()
     verdicts = h.page.evaluate("""async (names) => {
-      const { isSoftwareRenderer } = await import('/glue/cpu-similarity.js');
+      const { isSoftwareRenderer } = await import('/glue/compute/cpu-similarity.js');
       const fake = (name) => ({ RENDERER: 0x1F01, getExtension: () => null, getParameter: () => name });
       return { here: isSoftwareRenderer(harness.renderer.gl), names: names.map((n) => isSoftwareRenderer(fake(n))) };
     }""", ["ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device (Subzero) (0x0000C0DE)), SwiftShader driver)",
@@ -279,13 +277,13 @@ def test_cpu_similarity_real_fixture_and_no_preview(h):
         for metric in ("angular", "cosine"):
             got = h.similarity(reference=[x, y], metric=metric)
             assert np.abs(got - S.similarity_map(values, x, y, metric)).max() <= REACHED
-    h.page.evaluate("harness.frames = []; harness.renderer.setReference(3, 4); harness.renderer.renderNow({preview: true})")
+    h.page.evaluate("harness.frames = []; harness.model.set({reference: {x: 3, y: 4}}); harness.renderer.renderNow({preview: true})")
     assert h.page.evaluate("harness.frames.map((f) => f.kind)") == ["full"]
     # The channel view stays on the GPU, and so does everything after the map.
     got = h.similarity(channel=517)
     assert np.abs(got - S.channel_map(values, 517)).max() <= 1e-7
     h.call("cpu", False)
-    h.page.evaluate("harness.frames = []; harness.renderer.setChannel(null); harness.renderer.setReference(5, 6);"
+    h.page.evaluate("harness.frames = []; harness.model.set({mode: 'similarity', reference: {x: 5, y: 6}});"
                     " harness.renderer.renderNow({preview: true})")
     assert h.page.evaluate("harness.frames.map((f) => f.kind)")[0] == "preview"
 
@@ -480,19 +478,19 @@ def test_view_transform_and_visible_region(h):
     h.load(to_layers(values, 8), 13, 8)
     page = h.page
     # Fitted with 10 px padding at load, centred.
-    view = page.evaluate("harness.renderer.getView()")
+    view = page.evaluate("harness.view().camera")
     scale = min((56 - 20) / 24, (40 - 20) / 17)
     assert view["scale"] == pytest.approx(scale)
     assert view["offsetX"] == pytest.approx((56 - scale * 24) / 2)
     assert view["offsetY"] == pytest.approx((40 - scale * 17) / 2)
-    assert page.evaluate("harness.renderer.canvasToPixel(0, 0)") is None
-    hit = page.evaluate("(() => { const r = harness.renderer; const c = r.pixelToCanvas(7, 11);"
-                        " return r.canvasToPixel(c.x + 0.5, c.y + 0.5); })()")
+    assert page.evaluate("harness.canvasToPixel(0, 0)") is None
+    hit = page.evaluate("(() => { const c = harness.pixelToCanvas(7, 11);"
+                        " return harness.canvasToPixel(c.x + 0.5, c.y + 0.5); })()")
     assert hit == {"x": 7, "y": 11}
     # zoomAt keeps the point under the cursor.
-    before = page.evaluate("harness.renderer.canvasToPixel(30.3, 20.7)")
-    page.evaluate("harness.renderer.zoomAt(30.3, 20.7, 3)")
-    assert page.evaluate("harness.renderer.canvasToPixel(30.3, 20.7)") == before
+    before = page.evaluate("harness.canvasToPixel(30.3, 20.7)")
+    page.evaluate("harness.zoomAt(30.3, 20.7, 3)")
+    assert page.evaluate("harness.canvasToPixel(30.3, 20.7)") == before
 
     # Zoomed in: map pixels x 5..18, y 3..12 visible at 4x; relative stretch over them.
     sim = h.similarity(reference=[8, 8], metric="angular")
@@ -630,9 +628,9 @@ def test_a_reference_change_draws_at_once_at_most_once_per_animation_frame(h, at
       const next = () => new Promise((resolve) => requestAnimationFrame(resolve));
       for (let i = 0; i < 3; i++) await next();  // the load's frame and its animation frame are past
       const n0 = frames.length;
-      r.setReference(3, 4);
+      harness.model.set({reference: {x: 3, y: 4}});
       const first = frames.slice(n0).map((f) => f.reference);
-      r.setReference(5, 6);  // the same animation frame: waits for the next one
+      harness.model.set({reference: {x: 5, y: 6}});  // the same animation frame: waits for the next one
       const second = frames.slice(n0).map((f) => f.reference);
       for (let i = 0; i < 3; i++) await next();
       return {first, second, after: frames.slice(n0).map((f) => f.reference), stretch: r.lastFrame.stretch};
@@ -662,17 +660,17 @@ def test_a_change_waits_while_the_gpu_is_on_an_earlier_frame(h):
       const frames = [];
       while (!r.idle) await next();
       r.onFrame = (f) => frames.push(f.reference);
-      const poll = r._poll;
-      r._poll = () => { r._pollTimer = 0; };  // fences are not looked at: the frame stays in flight
-      r.setReference(3, 4);
+      const fences = r.fences;
+      fences.poll = () => { fences._timer = 0; };  // fences are not looked at: the frame stays in flight
+      harness.model.set({reference: {x: 3, y: 4}});
       const first = r.lastIssued.reference;
       for (let i = 0; i < 3; i++) await next();
-      r.setReference(5, 6);
-      r.setReference(7, 8);
+      harness.model.set({reference: {x: 5, y: 6}});
+      harness.model.set({reference: {x: 7, y: 8}});
       for (let i = 0; i < 3; i++) await next();
       const waiting = r.lastIssued.reference;
-      r._poll = poll;
-      r._schedulePoll();
+      delete fences.poll;  // the class's poll again
+      fences._schedule();
       while (!r.idle) await next();
       return {first, waiting, frames};
     }""")
@@ -693,22 +691,23 @@ def test_errors_are_clear(h):
     page = h.page
     h.create()
     msg = page.evaluate("""async () => {
-        const { SimilarityRenderer } = await import('/glue/renderer.js');
+        const { Renderer } = await import('/glue/render/renderer.js');
         const c = document.createElement('canvas');
         c.getContext('2d');
-        try { new SimilarityRenderer(c); return null; } catch (e) { return e.message; }
+        try { new Renderer(c); return null; } catch (e) { return e.message; }
     }""")
     assert msg is not None and "WebGL 2" in msg
     msg = page.evaluate("""() => { try {
-        harness.renderer.setDataset({width: 4, height: 3, features: 5, precision: 8, layers: new Uint8Array(10)});
+        harness.renderer.setDataset({info: {width: 4, height: 3, features: 5, precision: 8}, layers: new Uint8Array(10)});
       } catch (e) { return e.message; } }""")
     assert "expected 2x3x4x4" in msg
     msg = page.evaluate("""() => { try {
-        harness.renderer.setDataset({width: 4, height: 3, features: 5, precision: 16, layers: new Uint8Array(96)});
+        harness.renderer.setDataset({info: {width: 4, height: 3, features: 5, precision: 16}, layers: new Uint8Array(96)});
       } catch (e) { return e.message; } }""")
     assert "Uint16Array" in msg
     h.load(to_layers(make_values(1, 3, 4, 5, 8), 8), 5, 8)
-    msg = page.evaluate("() => { try { harness.renderer.setChannel(5); } catch (e) { return e.name + ': ' + e.message; } }")
+    msg = page.evaluate("() => { try { harness.model.set({mode: 'channel', channel: 5}); }"
+                        " catch (e) { return e.name + ': ' + e.message; } }")
     assert msg.startswith("RangeError")
 
 
@@ -737,7 +736,7 @@ def test_dataset_split_over_several_texture_arrays(h, precision, channels, per_a
     limits = h.create(maxArrayLayers=per_array, unrollLimit=unroll)
     assert limits["maxArrayLayers"] == per_array and limits["device"]["maxArrayLayers"] >= 256
     h.load(to_layers(values, precision), channels, precision)
-    arrays = h.page.evaluate("harness.renderer._ds.arrays")
+    arrays = h.page.evaluate("harness.renderer.dataset.arrays")
     assert len(arrays) > 1 and all(n <= per_array for n in arrays)
     assert sum(arrays) == -(-(-(-channels // 4)) // (128 // precision // 4))
     ref_values = values.astype(np.float64) / (2 ** precision - 1)
@@ -765,7 +764,7 @@ def _refusal(h, width, height, channels, precision):
     return h.page.evaluate("""([w, h, c, p]) => {
         const A = {8: Uint8Array, 16: Uint16Array, 32: Uint32Array}[p];
         try {
-          harness.renderer.setDataset({width: w, height: h, features: c, precision: p,
+          harness.renderer.setDataset({info: {width: w, height: h, features: c, precision: p},
                                        layers: new A(Math.ceil(c / 4) * w * h * 4)});
           return null;
         } catch (e) { return {name: e.name, rule: e.rule, message: e.message, reason: e.details?.reason}; }
@@ -780,7 +779,7 @@ def test_beyond_the_device_the_refusal_says_what_fits(h):
     before = h.similarity(reference=[3, 3], metric="angular")
     err = _refusal(h, 64, 64, 96, 32)
     assert err["name"] == "DeviceLimitError" and err["rule"] == "gpu-limits" and err["reason"] == "memory"
-    assert "more than the 1.5 MB IFeaLiD allows itself" in err["message"]
+    assert "more than the 1.57 MB IFeaLiD allows itself" in err["message"]  # 1.5 MiB in SI units
     assert "It would load at 8 bit" in err["message"] and "a crop of at most" in err["message"]
     # Nothing changed: the dataset on the GPU still draws the same map.
     assert np.array_equal(h.similarity(reference=[3, 3], metric="angular"), before)
@@ -813,7 +812,7 @@ def test_context_loss_restores_the_same_map(h, precision, channels, per_array):
     assert out["lost"] is False
     # The same objects again (re-uploaded from the data the page kept), the same view and numbers.
     assert out["after"] == stats
-    assert h.page.evaluate("[harness.renderer.reference, harness.renderer.metric, harness.renderer.getView()]") == [
+    assert h.page.evaluate("[harness.view().reference, harness.view().metric, harness.view().camera]") == [
         {"x": 5, "y": 7}, "cosine", {"scale": 2, "offsetX": -3, "offsetY": -1}]
     assert np.array_equal(h.similarity(), before_map)
     after_canvas, after_stretch = h.render()
@@ -821,12 +820,12 @@ def test_context_loss_restores_the_same_map(h, precision, channels, per_array):
     assert after_stretch == before_stretch
     # Lost context: calls that need the GPU fail clearly, setters do not.
     h.page.evaluate("(window.loseExt = harness.renderer.gl.getExtension('WEBGL_lose_context')).loseContext()")
-    h.page.wait_for_function("harness.contextEvents.filter((e) => e === 'lost').length === 2")
-    msg = h.page.evaluate("() => { harness.renderer.setReference(1, 1); try { harness.renderer.readSimilarity(); }"
+    wait_for(h.page, "harness.contextEvents.filter((e) => e === 'lost').length === 2")
+    msg = h.page.evaluate("() => { harness.model.set({reference: {x: 1, y: 1}}); try { harness.renderer.readMap(); }"
                           " catch (e) { return e.message; } }")
     assert "context is lost" in msg
     h.page.evaluate("window.loseExt.restoreContext()")  # (getExtension answers null while lost)
-    h.page.wait_for_function("harness.contextEvents.filter((e) => e === 'restored').length === 2")
+    wait_for(h.page, "harness.contextEvents.filter((e) => e === 'restored').length === 2")
     ref_values = values.astype(np.float64) / (2 ** precision - 1)
     assert np.abs(h.similarity() - S.similarity_map(ref_values, 1, 1, "cosine")).max() <= REACHED
     # The console notes of the losses this test caused are expected; nothing else may appear.

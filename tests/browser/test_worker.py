@@ -3,50 +3,42 @@ import hashlib
 from pathlib import Path
 from urllib.parse import urlparse
 
-import numpy as np
 import pytest
 
 import ifealid
+from pagekit import LOADED, READY, SHA256_JS, open_file as choose_file, wait_for
 from zipkit import dataset_entries, jpeg_bytes, random_values, zip_bytes
-from tabs import READY, open_tab
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTLED = "window.ifealid.state.loading === null && (window.ifealid.state.dataset || window.ifealid.state.error)"
 
+# What the page holds of the dataset on screen (the DATASET message), its arrays as sha-256.
 DIGEST_JS = """async () => {
-  const d = window.ifealid.state.dataset;
-  const hex = async (view) => [...new Uint8Array(await crypto.subtle.digest('SHA-256', view))]
-    .map((b) => b.toString(16).padStart(2, '0')).join('');
+  const d = window.ifealid.view.state.dataset, hex = %s;
   return {
     info: d.info, overlaySize: d.overlaySize, arrayType: d.layers.constructor.name,
     length: d.layers.length, layers: await hex(d.layers),
     overlay: d.overlay ? await hex(d.overlay) : null,
   };
-}"""
+}""" % SHA256_JS
 
 
 @pytest.fixture(scope="module")
-def app(browser, base_url):
+def page(open_module_page, base_url):
     """One page for the module: booted once, then fed file after file like a user would."""
-    with open_tab(browser, f"{base_url}/index.html", viewport=None) as page:
-        yield page, page.requests, page.errors
+    return open_module_page(f"{base_url}/index.html", viewport=None)
 
 
 def open_file(page, path):
-    page.evaluate("window.ifealid.state.dataset = null; window.ifealid.state.error = null")
-    page.set_input_files("#file-input", str(path))
-    page.wait_for_function(SETTLED)
-    return page.evaluate("window.ifealid.state.error")
+    """Open `path`; returns the refusal (None: decoded and on screen)."""
+    return choose_file(page, path, until=LOADED)
 
 
-def test_worker_boots_pyodide_with_numpy_and_pillow(app):
-    page, _, errors = app
+def test_worker_boots_pyodide_with_numpy_and_pillow(page):
     boot = page.evaluate("window.ifealid.state.boot")
     assert boot["error"] is None and boot["ready"]
     assert boot["versions"] == {"pyodide": "0.27.7", "python": "3.12.7", "numpy": "2.0.2",
                                 "pillow": "10.2.0", "ifealid": ifealid.__version__}
     assert "Ready" in page.text_content("#boot-status")
-    assert errors == []
 
 
 def _expect_same_as_cpython(page, path):
@@ -64,8 +56,7 @@ def _expect_same_as_cpython(page, path):
     assert got["overlaySize"] == (list(dataset.overlay_size) if dataset.overlay_size else None)
 
 
-def test_real_fixtures_decode_to_the_cpython_arrays(app, original_example):
-    page, _, _ = app
+def test_real_fixtures_decode_to_the_cpython_arrays(page, original_example):
     assert open_file(page, original_example) is None
     _expect_same_as_cpython(page, original_example)
     assert page.text_content("#dataset-shape") == {
@@ -75,8 +66,7 @@ def test_real_fixtures_decode_to_the_cpython_arrays(app, original_example):
 
 
 @pytest.mark.parametrize("precision, features", [(16, 5), (32, 3), (8, 255)])
-def test_generated_datasets_decode_to_the_cpython_arrays(app, tmp_path, precision, features):
-    page, _, _ = app
+def test_generated_datasets_decode_to_the_cpython_arrays(page, tmp_path, precision, features):
     path = tmp_path / f"gen{precision}.zip"
     values = random_values((7, 9, features), precision, seed=precision)
     overlay = jpeg_bytes(18, 14) if precision == 16 else None
@@ -85,8 +75,7 @@ def test_generated_datasets_decode_to_the_cpython_arrays(app, tmp_path, precisio
     _expect_same_as_cpython(page, path)
 
 
-def test_broken_zip_shows_its_message_and_the_next_file_opens(app, tmp_path, original_example):
-    page, _, _ = app
+def test_broken_zip_shows_its_message_and_the_next_file_opens(page, tmp_path, original_example):
     data = original_example.read_bytes()
     broken = tmp_path / "broken.zip"
     broken.write_bytes(data[: len(data) // 3])
@@ -101,8 +90,7 @@ def test_broken_zip_shows_its_message_and_the_next_file_opens(app, tmp_path, ori
     _expect_same_as_cpython(page, original_example)
 
 
-def test_invalid_dataset_reports_rule_and_entry(app, tmp_path):
-    page, _, _ = app
+def test_invalid_dataset_reports_rule_and_entry(page, tmp_path):
     entries = dataset_entries(random_values((4, 4, 8), 8), 8)
     del entries["1.png"]
     path = tmp_path / "missing.zip"
@@ -112,8 +100,7 @@ def test_invalid_dataset_reports_rule_and_entry(app, tmp_path):
     assert "missing '1.png'" in page.text_content("#error")
 
 
-def test_dataset_name_is_shown_as_text_not_html(app, tmp_path):
-    page, _, _ = app
+def test_dataset_name_is_shown_as_text_not_html(page, tmp_path):
     name = '<img src=x onerror="window.pwned=1">'
     path = tmp_path / "markup.zip"
     path.write_bytes(zip_bytes(dataset_entries(random_values((3, 3, 4), 8), 8, name=name)))
@@ -123,8 +110,8 @@ def test_dataset_name_is_shown_as_text_not_html(app, tmp_path):
     assert page.locator("#summary img").count() == 0
 
 
-def test_no_request_leaves_127_0_0_1(app):
-    _, requests, _ = app
+def test_no_request_leaves_127_0_0_1(page):
+    requests = page.requests
     assert requests, "the request log is empty"
     hosts = {urlparse(url).hostname for url in requests if not url.startswith(("data:", "blob:"))}
     assert hosts == {"127.0.0.1"}, hosts
@@ -133,28 +120,24 @@ def test_no_request_leaves_127_0_0_1(app):
     assert {"/runtime/pyodide.asm.wasm", "/app/reader.py", "/runtime/site-packages.bin"} <= paths, paths
 
 
-def test_example_button_opens_the_bundled_example(app):
-    page, _, _ = app
+def test_example_button_opens_the_bundled_example(page):
     page.reload()  # back to the start screen
-    page.wait_for_function(READY)
+    wait_for(page, READY)
     page.click("#example-button")
-    page.wait_for_function(SETTLED)
+    wait_for(page, LOADED)
     assert page.evaluate("window.ifealid.state.error") is None
     _expect_same_as_cpython(page, ROOT / "datasets" / "000000015746.jpg.C1.npz.8.zip")
 
 
-def test_later_boots_restore_the_python_snapshot_and_decode_the_same(browser, base_url):
+def test_later_boots_restore_the_python_snapshot_and_decode_the_same(open_page, base_url):
     example = ROOT / "tests" / "fixtures" / "original" / "000000015746.jpg.C3.npz.8.zip"
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(90_000)
+    page = open_page(viewport=None)  # a context of its own: no snapshot yet
     kinds = []
     for _ in range(3):  # the snapshot is written during the first boot; later boots restore it
         page.goto(f"{base_url}/index.html")
-        page.wait_for_function(READY)
+        wait_for(page, READY)
         assert page.evaluate("window.ifealid.state.boot.error") is None
         kinds.append(page.evaluate("window.ifealid.bridge.bootStages.snapshot"))
     assert kinds[0] == "created" and kinds[-1] == "restored", kinds
     assert open_file(page, example) is None
     _expect_same_as_cpython(page, example)
-    context.close()

@@ -1,4 +1,4 @@
-// The page's side of the worker protocol (glue/protocol.js): starts the Pyodide
+// The page's side of the worker protocol (pyworker/protocol.js): starts the Pyodide
 // worker, tracks its boot, and turns DECODE requests into promises. A worker that
 // crashes once it was ready (an uncaught error, a fatal WebAssembly error such as
 // running out of memory) is reported and replaced by a fresh one, so the next file opens.
@@ -24,7 +24,7 @@ export class WorkerBridge {
    *   starting; `pending` counts the requests that failed with it (they are rejected with rule
    *   'worker-crashed' and the same message)
    */
-  constructor({ url = new URL('../pyworker/worker.js', import.meta.url), onBoot = () => {}, onCrash = () => {} } = {}) {
+  constructor({ url = new URL('./worker.js', import.meta.url), onBoot = () => {}, onCrash = () => {} } = {}) {
     this.url = url;
     this.onBoot = onBoot;
     this.onCrash = onCrash;

@@ -1,6 +1,7 @@
 // Downloading a dataset ZIP from a link (?d=, the demo and example buttons): where the
 // link points, the download with progress in bytes, a message of its own for each way it
 // can fail, and a check that what came back is a ZIP before Python is asked to read it.
+import { formatBytes } from '../format.js';
 
 export class LoadError extends Error {
   // rule: 'url' | 'scheme' | 'mixed-content' | 'http' | 'cors' | 'network' | 'offline' | 'not-zip'
@@ -39,13 +40,6 @@ export function resolveDatasetLink(value, pageUrl = location.href) {
   let name = url.pathname.split('/').pop();
   try { name = decodeURIComponent(name); } catch { /* keep it encoded */ }
   return { url, name: name || url.host };
-}
-
-export function formatBytes(n) {
-  if (n < 1000) return `${n} B`;
-  if (n < 1e6) return `${(n / 1e3).toFixed(n < 1e4 ? 1 : 0)} kB`;
-  if (n < 1e9) return `${(n / 1e6).toFixed(n < 1e7 ? 2 : 1)} MB`;
-  return `${(n / 1e9).toFixed(2)} GB`;
 }
 
 const REASONS = {

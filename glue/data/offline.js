@@ -1,7 +1,7 @@
 // Registers the service worker (sw.js at the site root; its comment has the caching policy).
 // The page calls this once Python is up and no dataset is loading, so the first visit's
 // download of the runtime into the cache never competes with showing the first heat map.
-export const SERVICE_WORKER_URL = new URL('../sw.js', import.meta.url);
+export const SERVICE_WORKER_URL = new URL('../../sw.js', import.meta.url);
 
 //
 // Resolves, once the service worker is active and has cached what this page loaded, to

@@ -1,7 +1,7 @@
-// GLSL ES 3.00 sources for glue/renderer.js. The similarity shader is generated per
-// dataset (precision and layer count) so that its channel loop is fully unrolled:
-// software WebGL (SwiftShader) is bound by shader arithmetic, and unrolling with
-// constant indices removes the loop and indexing overhead (10-30 % measured).
+// GLSL ES 3.00 sources for the renderer's passes (glue/render/). The similarity shader is
+// generated per dataset (precision and layer count) so that its channel loop is fully
+// unrolled: software WebGL (SwiftShader) is bound by shader arithmetic, and unrolling with
+// constant indices removes the loop and indexing overhead (RENDERER.md, "Passes per frame").
 
 const HEADER = `#version 300 es
 precision highp float;

@@ -18,7 +18,10 @@
 //   BOOT_FAILED {type, message}                          the runtime could not start; nothing will decode
 //   PROGRESS {type, id, stage: 'read' | 'decode', done, total}
 //   DATASET  {type, id, info, layers, overlay, overlaySize, decodeMs}
-//            info: {name, width, height, features, precision, overlay, pngCount, layerCount}
+//            (app/browser.py decode_for_worker returns these under the same names)
+//            info: {name, width, height, features, precision, overlay, pngCount, layerCount}:
+//                  metadata.json's fields and the counts N = ceil(C·P/32) PNGs, L = ceil(C/4)
+//                  layers; written by app/browser.py page_info, posted by the worker as it is
 //            layers: Uint8Array | Uint16Array | Uint32Array by precision, shape (L, H, W, 4),
 //                    layer-major, RGBA = channels 4l..4l+3, row 0 at the top (buffer transferred)
 //            overlay: Uint8Array of the image file's bytes, or null (buffer transferred)
@@ -39,6 +42,3 @@ export const MSG = Object.freeze({
   DATASET: 'dataset',
   ERROR: 'error',
 });
-
-// Typed array class for each precision's stored values.
-export const LAYER_ARRAY = Object.freeze({ 8: Uint8Array, 16: Uint16Array, 32: Uint32Array });

@@ -1,0 +1,109 @@
+// The view model: everything the user sees as state, in one object with change events.
+// The explorer turns DOM events into changes; the renderer, the read-out, the chart, the colour
+// scale and the benchmark's recorder subscribe and apply what changed. Nothing else keeps a
+// copy of any of it.
+//
+// The state object is immutable: every change makes a new one, so a subscriber can keep the last
+// state it applied and compare fields by identity.
+
+export const METRICS = Object.freeze(['angular', 'cosine']);
+export const STRETCHES = Object.freeze(['relative', 'absolute']);
+export const MODES = Object.freeze(['similarity', 'channel']);
+export const COMPUTE = Object.freeze(['auto', 'gpu', 'cpu']);
+
+export const VIEW_DEFAULTS = Object.freeze({
+  dataset: null,        // the dataset on screen: {info, layers, overlay, overlaySize, decodeMs}
+  hover: null,          // {x, y}: the map pixel under the pointer, or null
+  reference: null,      // {x, y}: the pixel every other is compared with (follows hover unless locked)
+  locked: false,
+  pinned: null,         // {x, y} or null
+  mode: 'similarity',   // 'similarity' | 'channel' (channel `channel`'s own values)
+  channel: null,        // the channel shown in 'channel' mode
+  metric: 'angular',
+  stretch: 'relative',  // 'relative': the visible map's min and max; 'absolute': 0 to 1
+  colormap: 'fire',
+  opacity: 0.9,         // of the heat map over the overlay
+  overlayColour: false, // the overlay in colour (true) or greyscale
+  // Where similarity maps are computed: 'auto' (the CPU for 8- and 16-bit data under a software
+  // WebGL renderer, else the GPU), 'gpu' or 'cpu'.
+  compute: 'auto',
+  camera: null,         // {scale, offsetX, offsetY}: canvas pixel = offset + scale · map pixel
+});
+
+const pixelIn = (ds) => (p) => p === null || (p && Number.isInteger(p.x) && Number.isInteger(p.y)
+  && p.x >= 0 && p.y >= 0 && (!ds || (p.x < ds.info.width && p.y < ds.info.height)));
+const oneOf = (list) => (v) => list.includes(v);
+
+// Each field's rule, given the state the change applies to (pixels must lie on its dataset).
+const VALID = {
+  dataset: (v) => v === null || (typeof v === 'object' && v.info && v.layers),
+  hover: (v, s) => pixelIn(s.dataset)(v),
+  reference: (v, s) => pixelIn(s.dataset)(v),
+  pinned: (v, s) => pixelIn(s.dataset)(v),
+  locked: (v) => typeof v === 'boolean',
+  mode: oneOf(MODES),
+  channel: (v, s) => v === null || (Number.isInteger(v) && v >= 0 && (!s.dataset || v < s.dataset.info.features)),
+  metric: oneOf(METRICS),
+  stretch: oneOf(STRETCHES),
+  colormap: (v) => typeof v === 'string' && v.length > 0,
+  opacity: (v) => typeof v === 'number' && v >= 0 && v <= 1,
+  overlayColour: (v) => typeof v === 'boolean',
+  compute: oneOf(COMPUTE),
+  camera: (v) => v === null || (v.scale > 0 && Number.isFinite(v.scale)
+    && Number.isFinite(v.offsetX) && Number.isFinite(v.offsetY)),
+};
+
+// Value objects ({x, y}, the camera) are equal when their fields are.
+function same(a, b) {
+  if (a === b) return true;
+  if (!a || !b || typeof a !== 'object' || typeof b !== 'object' || a.info || b.info) return false;
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
+const copy = (v) => (v && typeof v === 'object' && !v.info ? Object.freeze({ ...v }) : v);
+
+export class ViewModel {
+  constructor(initial = {}) {
+    this._state = VIEW_DEFAULTS;
+    this._listeners = new Set();
+    this.set(initial);
+  }
+
+  /** The current state (frozen; replaced, never changed, by set()). */
+  get state() { return this._state; }
+
+  /**
+   * Apply `patch` (some fields of the state) and tell every subscriber what changed. Throws a
+   * RangeError naming the field for an invalid value, before anything changes. `meta` travels
+   * with the change event (e.g. {time} of the pointer event behind it). Returns the changed keys.
+   */
+  set(patch, meta = {}) {
+    const next = { ...this._state };
+    const changed = new Set();
+    for (const [key, value] of Object.entries(patch)) {
+      if (!(key in VALID)) throw new RangeError(`view: no field "${key}"`);
+      if (!same(next[key], value)) {
+        next[key] = copy(value);
+        changed.add(key);
+      }
+    }
+    if (!changed.size) return changed;
+    for (const key of Object.keys(VALID)) {
+      // A new dataset re-checks every pixel and channel against its size.
+      if ((changed.has(key) || changed.has('dataset')) && !VALID[key](next[key], next)) {
+        throw new RangeError(`view: invalid ${key}: ${JSON.stringify(next[key]?.info ? next[key].info : next[key])}`);
+      }
+    }
+    const previous = this._state;
+    this._state = Object.freeze(next);
+    for (const listener of [...this._listeners]) listener(this._state, changed, { ...meta, previous });
+    return changed;
+  }
+
+  /** Call listener(state, changedKeys, meta) after every change; returns the unsubscribe function. */
+  subscribe(listener) {
+    this._listeners.add(listener);
+    return () => this._listeners.delete(listener);
+  }
+}

@@ -1,0 +1,50 @@
+// View maths: where a W × H map lies on a canvas. A camera is {scale, offsetX, offsetY} in canvas
+// drawing-buffer pixels, origin top-left: canvas = offset + scale · map (map pixels drawn
+// nearest-neighbour). CSS pixels convert with canvas.width / canvas.clientWidth. Pure functions.
+
+/** The camera that fits a W × H map into a cw × ch canvas with `padding` pixels around it, centred. */
+export function fitCamera(W, H, cw, ch, padding = 10) {
+  let scale = Math.min((cw - 2 * padding) / W, (ch - 2 * padding) / H);
+  if (!(scale > 0)) scale = Math.min(cw / W, ch / H) || 1;
+  return { scale, offsetX: (cw - scale * W) / 2, offsetY: (ch - scale * H) / 2 };
+}
+
+/** Zoom by `factor` keeping canvas point (cx, cy) where it is. */
+export function zoomCamera({ scale, offsetX, offsetY }, cx, cy, factor) {
+  return { scale: scale * factor, offsetX: cx - (cx - offsetX) * factor, offsetY: cy - (cy - offsetY) * factor };
+}
+
+export function panCamera(camera, dx, dy) {
+  return { ...camera, offsetX: camera.offsetX + dx, offsetY: camera.offsetY + dy };
+}
+
+/** Map pixel {x, y} under canvas point (cx, cy) of a W × H map, or null outside the map. */
+export function canvasToPixel({ scale, offsetX, offsetY }, W, H, cx, cy) {
+  const x = Math.floor((cx - offsetX) / scale), y = Math.floor((cy - offsetY) / scale);
+  return x >= 0 && y >= 0 && x < W && y < H ? { x, y } : null;
+}
+
+/** Canvas position of map point (x, y) (a pixel's top-left corner at integers). */
+export function pixelToCanvas({ scale, offsetX, offsetY }, x, y) {
+  return { x: offsetX + x * scale, y: offsetY + y * scale };
+}
+
+/** The map pixels a cw × ch canvas shows, {x0, y0, x1, y1} (x1, y1 exclusive), or null. */
+export function visibleRect({ scale, offsetX, offsetY }, W, H, cw, ch) {
+  const x0 = Math.max(0, Math.floor(-offsetX / scale));
+  const y0 = Math.max(0, Math.floor(-offsetY / scale));
+  const x1 = Math.min(W, Math.ceil((cw - offsetX) / scale));
+  const y1 = Math.min(H, Math.ceil((ch - offsetY) / scale));
+  return x1 > x0 && y1 > y0 ? { x0, y0, x1, y1 } : null;
+}
+
+/**
+ * The canvas pixels whose centre lies on the map (offset − 0.5 ≤ c < offset + size·scale − 0.5),
+ * {x0, y0, x1, y1} clipped to the canvas (possibly empty): the colour pass shades only these.
+ */
+export function mapOnCanvas({ scale, offsetX, offsetY }, W, H, cw, ch) {
+  return {
+    x0: Math.max(0, Math.ceil(offsetX - 0.5)), x1: Math.min(cw, Math.ceil(offsetX + W * scale - 0.5)),
+    y0: Math.max(0, Math.ceil(offsetY - 0.5)), y1: Math.min(ch, Math.ceil(offsetY + H * scale - 0.5)),
+  };
+}

@@ -1,0 +1,155 @@
+// The colour pass: a map target's values stretched, looked up in the colour map and blended
+// over the overlay, straight into the canvas (RENDERER.md, "Passes per frame", step 4). Owns
+// the colour-map texture, the overlay texture, and the overlay resampled for the current view.
+import {
+  COLOUR_VS, COLOUR_FS, HEAT_FS, BLIT_FS, BACKGROUND_FS, withOverlay,
+} from './shaders.js';
+import { UNIT } from './device.js';
+import { mapOnCanvas } from './camera.js';
+
+export class ColourPass {
+  constructor(gpu) {
+    this.gpu = gpu;
+    const units = { uSim: UNIT.sim, uStretch: UNIT.stretch, uLut: UNIT.lut, uOverlay: UNIT.overlay };
+    const p = (fs, name, samplers, vs) => gpu.program(fs, name, samplers, vs);
+    this.progs = {
+      colour: p(COLOUR_FS, 'colour', units, COLOUR_VS),
+      colourOverlay: p(withOverlay(COLOUR_FS), 'colour', units, COLOUR_VS),
+      heat: p(HEAT_FS, 'heat', { uSim: UNIT.sim, uStretch: UNIT.stretch, uLut: UNIT.lut }, COLOUR_VS),
+      blit: p(BLIT_FS, 'blit', { uHeat: UNIT.sim }),
+      blitOverlay: p(withOverlay(BLIT_FS), 'blit', { uHeat: UNIT.sim, uOverlay: UNIT.overlay }),
+      background: p(BACKGROUND_FS, 'background', { uOverlay: UNIT.overlay }),
+    };
+    this.lut = gpu.texture2D(gpu.gl.RGBA8, 256, 1);
+    this.overlay = null;  // the overlay image's texture (with mipmaps), or null
+    this._bg = null;      // the overlay resampled for the view: {tex, fb, w, h, what}
+  }
+
+  /** 256 RGBA entries (1024 bytes). */
+  setLut(rgba) {
+    const gl = this.gpu.gl;
+    gl.bindTexture(gl.TEXTURE_2D, this.lut);
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, 256, 1, gl.RGBA, gl.UNSIGNED_BYTE, rgba);
+  }
+
+  /** The image under the map (ImageBitmap, image, canvas, ImageData), or null. */
+  setOverlay(source) {
+    const gl = this.gpu.gl;
+    this.gpu.delete('texture', this.overlay);
+    this.overlay = null;
+    if (this._bg) this._bg.what = null;  // a new image: the resampled copy is stale
+    if (!source) return;
+    const tex = this.gpu.track('texture', gl.createTexture());
+    gl.bindTexture(gl.TEXTURE_2D, tex);
+    gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
+    gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8, gl.RGBA, gl.UNSIGNED_BYTE, source);
+    // Mipmaps: the overlay is usually larger than the map on screen.
+    gl.generateMipmap(gl.TEXTURE_2D);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR_MIPMAP_LINEAR);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+    this.overlay = tex;
+  }
+
+  /**
+   * Colour map target t (its preview plane alone unless `full`) over map rectangle `rect` into
+   * the canvas: {targets, t, rect, full, view (camera, stretch, opacity, overlayColour),
+   * clear: [r, g, b, a] outside the map, twoStep: 'auto' | boolean}.
+   */
+  draw({ targets, t, rect, full, view, clear, twoStep }) {
+    const gpu = this.gpu, gl = gpu.gl;
+    const cw = gl.canvas.width, ch = gl.canvas.height;
+    const { scale, offsetX, offsetY } = view.camera;
+    // The colour pass costs per canvas pixel (software rendering): shade only the map's
+    // rectangle on the canvas and clear the margin around it.
+    const { x0, y0, x1, y1 } = mapOnCanvas(view.camera, targets.width, targets.height, cw, ch);
+    const background = this.overlay && x1 > x0 && y1 > y0
+      ? this._background(targets, view, x0, y0, x1, y1) : null;
+    // Magnified (at least 3 canvas pixels per visible map pixel): colour at map resolution
+    // first, then spread it over the canvas (HEAT_FS, BLIT_FS); otherwise in one pass.
+    const mapPixels = (rect.x1 - rect.x0) * (rect.y1 - rect.y0);
+    const steps = twoStep === 'auto' ? (x1 - x0) * (y1 - y0) >= 3 * mapPixels : !!twoStep;
+    const mask = full ? t.step - 1 : 0;
+    const pr = steps ? this.progs.heat : this.progs[background ? 'colourOverlay' : 'colour'];
+    gl.useProgram(pr.prog);
+    gpu.bind(UNIT.sim, gl.TEXTURE_2D, t.tex);
+    gpu.bind(UNIT.stretch, gl.TEXTURE_2D, targets.stretchAt.tex);
+    gpu.bind(UNIT.lut, gl.TEXTURE_2D, this.lut);
+    gl.uniform2i(pr.u.uPlane, t.pw, t.ph);
+    gl.uniform2i(pr.u.uMask, mask, mask);
+    gl.uniform1i(pr.u.uShift, t.shift);
+    gl.uniform1i(pr.u.uRelative, view.stretch === 'relative' ? 1 : 0);
+    gl.uniform1i(pr.u.uHasOverlay, background ? 1 : 0);
+    gl.uniform1f(pr.u.uOpacity, view.opacity);
+    let blit = pr;
+    if (steps) {
+      gpu.draw(targets.heat.fb, rect.x0, rect.y0, rect.x1 - rect.x0, rect.y1 - rect.y0);
+      blit = this.progs[background ? 'blitOverlay' : 'blit'];
+      gl.useProgram(blit.prog);
+      gpu.bind(UNIT.sim, gl.TEXTURE_2D, targets.heat.tex);
+    }
+    gpu.bind(UNIT.overlay, gl.TEXTURE_2D, background);
+    gl.uniform3f(blit.u.uView, scale, offsetX, offsetY);
+    gl.uniform1f(blit.u.uCanvasH, ch);
+    gl.uniform4i(blit.u.uRect, rect.x0, rect.y0, rect.x1, rect.y1);
+    this.clearCanvas(clear);
+    if (x1 > x0 && y1 > y0) {
+      gl.enable(gl.SCISSOR_TEST);
+      gl.scissor(x0, ch - y1, x1 - x0, y1 - y0);  // GL's y axis points up
+      gpu.draw(null, 0, 0, cw, ch);
+      gl.disable(gl.SCISSOR_TEST);
+    }
+  }
+
+  /** The whole canvas in colour `clear` ([r, g, b, a], 0–1). */
+  clearCanvas(clear) {
+    const gl = this.gpu.gl;
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);  // the passes before left their own target bound
+    gl.viewport(0, 0, gl.canvas.width, gl.canvas.height);
+    gl.clearColor(...clear);
+    gl.clear(gl.COLOR_BUFFER_BIT);
+  }
+
+  // The overlay under the map for the current view and canvas, drawn only when those change.
+  _background(targets, view, x0, y0, x1, y1) {
+    const gpu = this.gpu, gl = gpu.gl;
+    const cw = gl.canvas.width, ch = gl.canvas.height;
+    const { scale, offsetX, offsetY } = view.camera;
+    const what = [targets.width, targets.height, scale, offsetX, offsetY, view.overlayColour, x0, y0, x1, y1].join();
+    if (this._bg && this._bg.w === cw && this._bg.h === ch && this._bg.what === what) return this._bg.tex;
+    if (!this._bg || this._bg.w !== cw || this._bg.h !== ch) {
+      this.dropBackground();
+      this._bg = { ...gpu.target(gl.RGBA8, cw, ch), w: cw, h: ch, what: null };
+    }
+    const pr = this.progs.background;
+    gl.useProgram(pr.prog);
+    gpu.bind(UNIT.overlay, gl.TEXTURE_2D, this.overlay);
+    gl.uniform3f(pr.u.uView, scale, offsetX, offsetY);
+    gl.uniform1f(pr.u.uCanvasH, ch);
+    gl.uniform2i(pr.u.uSize, targets.width, targets.height);
+    gl.uniform1i(pr.u.uOverlayColour, view.overlayColour ? 1 : 0);
+    gl.enable(gl.SCISSOR_TEST);
+    gl.scissor(x0, ch - y1, x1 - x0, y1 - y0);
+    gpu.draw(this._bg.fb, 0, 0, cw, ch);
+    gl.disable(gl.SCISSOR_TEST);
+    this._bg.what = what;
+    return this._bg.tex;
+  }
+
+  dropBackground() {
+    this.gpu.dropTarget(this._bg);
+    this._bg = null;
+  }
+
+  dispose() {
+    this.dropBackground();
+    for (const p of Object.values(this.progs)) this.gpu.delete('program', p.prog);
+    this.gpu.delete('texture', this.lut);
+    this.gpu.delete('texture', this.overlay);
+    this.overlay = null;
+  }
+}

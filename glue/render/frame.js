@@ -1,0 +1,210 @@
+// One frame, from the view state to the canvas: which map target and which phases, the map
+// source filling what is missing, the min/max reduction, the colour pass; then knowing when the
+// GPU has drawn it (a fence, or a blocking read-back in sync mode) and reporting it; and a
+// preview's refinement (RENDERER.md, "Preview and refine policy").
+import { visibleRect } from './camera.js';
+import { phasesOf, covers, refineChunks } from './phases.js';
+import { ensureMap } from './targets.js';
+
+export class Frames {
+  /** r: the renderer (its gpu, fences, scheduler, colour and reduce passes, options, dataset, view). */
+  constructor(r) {
+    this.r = r;
+    this.refine = null;      // the refinement in progress, or null
+    this.drawnSize = null;   // the canvas size of the last frame ('WxH')
+    this.rect = null;        // the map rectangle the last frame showed
+    this.stretch = { min: 0, max: 1 };  // the latest known colour-scale range
+    this.last = null;        // the newest frame reported (onFrame)
+    this.issued = null;      // the newest frame issued (its t and stretch come when it is drawn)
+  }
+
+  reset() {
+    this.refine = null;
+    this.drawnSize = null;
+  }
+
+  /** Draw a frame of the current view now (a preview where allowed), and see it through. */
+  draw(allowPreview) {
+    this.refine = null;  // a new frame supersedes any refinement in progress
+    const kind = this._paint(allowPreview);
+    const { canvas } = this.r.gpu.gl;
+    this.drawnSize = `${canvas.width}x${canvas.height}`;
+    // A preview is refined once the GPU has drawn it, unless something newer came first.
+    const token = kind === 'preview' ? this._planRefine() : null;
+    this.refine = token;
+    this._finish(kind, token);
+  }
+
+  _paint(allowPreview) {
+    const r = this.r, ds = r.ds, view = r.view;
+    const { canvas } = r.gpu.gl;
+    const { W, H } = ds.layout;
+    const rect = visibleRect(view.camera, W, H, canvas.width, canvas.height);
+    this.rect = rect;
+    if (!rect) {
+      r.colour.clearCanvas(r.clearColour);
+      return 'full';
+    }
+    // Large maps go through the phased target: a pointer move computes plane (0, 0) alone (the
+    // preview), the refinement the other planes; small maps and whole-map sources go plain.
+    const source = r.source();
+    const key = source.key(view);
+    const phased = this._previewWorth(source, rect);
+    const t = phased ? ds.targets.phased : ds.targets.full;
+    const all = phasesOf(t, true);
+    const full = !(phased && allowPreview) || covers(t, key, rect, all);
+    ensureMap(t, source, key, rect, full ? all : [0], view);
+    // Relative stretch: min/max of the visible part of the map, at the resolution shown.
+    if (view.stretch === 'relative') r.reduce.run(ds.targets, t, rect, full);
+    r.colour.draw({
+      targets: ds.targets, t, rect, full, view, clear: r.clearColour, twoStep: r.options.twoStepColour,
+    });
+    return full ? 'full' : 'preview';
+  }
+
+  _previewWorth(source, rect) {
+    const { preview, previewMinWork } = this.r.options;
+    if (!this.r.ds.targets.phased || !source.phased || this.r.view.mode !== 'similarity') return false;
+    if (preview === true) return true;
+    if (preview !== 'auto') return false;
+    return (rect.x1 - rect.x0) * (rect.y1 - rect.y0) * this.r.ds.layout.C >= previewMinWork;
+  }
+
+  _info(kind) {
+    const v = this.r.view;
+    return {
+      kind, issued: performance.now(), t: 0,
+      reference: v.reference && { ...v.reference },
+      mode: v.mode,
+      channel: v.mode === 'channel' ? v.channel : null,
+      metric: v.metric,
+      stretchMode: v.stretch,
+      region: this.rect && { ...this.rect },
+      stretch: null,
+    };
+  }
+
+  _emit(info) {
+    this.last = info;
+    this.r.onFrame?.(info);
+  }
+
+  // Report the frame once drawn; then refine it when it is a preview.
+  _finish(kind, token) {
+    const r = this.r, gl = r.gpu.gl;
+    const info = this._info(kind);
+    this.issued = info;
+    const relative = info.stretchMode === 'relative' && this.rect;
+    const then = token && (() => this._refineStep(token));
+    if (r.options.sync) {
+      // A 1-pixel read-back of the canvas returns only once every pass has run.
+      gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+      gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
+      if (relative) this.stretch = this.readStretchTexel();
+      else if (info.stretchMode === 'absolute') this.stretch = { min: 0, max: 1 };
+      info.stretch = { ...this.stretch };
+      info.t = performance.now();
+      this._emit(info);
+      if (then) setTimeout(then, 0);  // a task of its own, so that a move issued meanwhile wins
+      return;
+    }
+    let pbo = null;
+    if (relative) {
+      pbo = r.fences.takeBuffer();
+      if (pbo) {
+        gl.bindFramebuffer(gl.FRAMEBUFFER, r.ds.targets.stretchAt.fb);
+        gl.bindBuffer(gl.PIXEL_PACK_BUFFER, pbo);
+        gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.FLOAT, 0);
+        gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
+        gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+      }
+    } else if (info.stretchMode === 'absolute') {
+      this.stretch = { min: 0, max: 1 };
+    }
+    r.fences.push(() => this._drawn(info, pbo, token, then), { frame: true, dropped: () => r.fences.giveBuffer(pbo) });
+  }
+
+  // The GPU has drawn the frame: time it, read its min/max when worth it, report it.
+  _drawn(info, pbo, token, then) {
+    const r = this.r, gl = r.gpu.gl;
+    info.t = performance.now();  // before any read-back
+    if (pbo) {
+      // getBufferSubData waits for every command queued so far, a newer frame's too: read
+      // min/max only from the newest frame when nothing is queued behind it (an older frame's
+      // numbers are superseded, its buffer goes back unread); nor when a refinement starts
+      // from this frame: the read-back is a round trip to the GPU process that would hold it
+      // back, and the full frame brings the numbers. (The copy into the buffer is still made:
+      // under ANGLE it makes the GPU process run the frame at once.)
+      if (r.fences.length === 0 && !r.scheduler.scheduled && !(token && this._refineCurrent(token))) {
+        const buf = new Float32Array(4);
+        gl.bindBuffer(gl.PIXEL_PACK_BUFFER, pbo);
+        gl.getBufferSubData(gl.PIXEL_PACK_BUFFER, 0, buf);
+        gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
+        this.stretch = { min: buf[0], max: buf[1] };
+        info.stretch = { ...this.stretch };
+      }
+      r.fences.giveBuffer(pbo);
+    } else if (info.stretchMode === 'absolute') {
+      info.stretch = { min: 0, max: 1 };
+    }
+    this._emit(info);
+    then?.();
+  }
+
+  /** {min, max} in the last reduction's texel, read now (blocks until the GPU is done). */
+  readStretchTexel() {
+    const gl = this.r.gpu.gl;
+    const out = new Float32Array(4);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.r.ds.targets.stretchAt.fb);
+    gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.FLOAT, out);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    return { min: out[0], max: out[1] };
+  }
+
+  // ------------------------------------------------------------- refinement
+
+  // The refinement of the preview just drawn: the other planes of the visible region in chunks.
+  _planRefine() {
+    const r = this.r, ds = r.ds;
+    return {
+      key: r.source().key(r.view), rect: this.rect, size: this.drawnSize, ds, inflight: 0,
+      chunks: refineChunks(ds.targets.phased, this.rect, ds.layout.C, r.options.refineChunkWork),
+    };
+  }
+
+  // Still worth refining: nothing changed since the preview (a change makes its own frame).
+  _refineCurrent(token) {
+    const r = this.r;
+    if (this.refine !== token || r.scheduler.dirty || r.ds !== token.ds || r.gpu.isLost()) return false;
+    const { canvas } = r.gpu.gl;
+    const rect = visibleRect(r.view.camera, token.ds.layout.W, token.ds.layout.H, canvas.width, canvas.height);
+    return Boolean(rect) && ['x0', 'y0', 'x1', 'y1'].every((k) => rect[k] === token.rect[k])
+      && r.source().key(r.view) === token.key && `${canvas.width}x${canvas.height}` === token.size;
+  }
+
+  // Issue the next chunks: two in flight at most (the GPU never idles between them, and a new
+  // move waits for two at most); after the last one, the full frame.
+  _refineStep(token) {
+    if (!this._refineCurrent(token)) {
+      if (this.refine === token) this.refine = null;
+      return;
+    }
+    const r = this.r, t = token.ds.targets.phased, source = r.source();
+    const limit = r.options.sync ? Infinity : 2;
+    while (token.chunks.length && token.inflight < limit) {
+      for (const band of token.chunks.shift().bands) {
+        const { d } = band;
+        source.fill(t, [{ x0: d.x0, y0: band.y0, x1: d.x1, y1: band.y1, ph: d.ph }], r.view);
+        t.gen++;
+        if (band.y1 === d.y1) t.done[d.ph] = d.q;
+      }
+      if (!token.chunks.length || r.options.sync) continue;
+      token.inflight++;
+      r.fences.push(() => { token.inflight--; this._refineStep(token); });
+    }
+    if (!token.chunks.length) {  // everything is computed: colour it
+      r.scheduler.frameStarted();
+      this.draw(false);
+    }
+  }
+}

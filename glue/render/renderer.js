@@ -1,0 +1,368 @@
+// The similarity renderer: plain WebGL 2, no framework, knows nothing of the DOM but its canvas.
+// It applies the view model's state (sync) and keeps none of its own: what it holds are GPU
+// resources (a dataset's textures and targets, the colour map, the overlay), the frame
+// scheduler's state and the numbers of the last frame. Design note: glue/RENDERER.md.
+import { GpuContext } from './gl.js';
+import { readLimits, planDataset, DeviceLimitError } from './device.js';
+import { uploadDataset } from './upload.js';
+import { makeTargets, ensureMap } from './targets.js';
+import { GpuSimilaritySource, ChannelSource, CpuSimilaritySource } from './map-sources.js';
+import { ColourPass } from './colour.js';
+import { ReducePass } from './reduce.js';
+import { FenceQueue } from './fences.js';
+import { FrameScheduler } from './scheduler.js';
+import { Frames } from './frame.js';
+import { CpuSimilarity, cpuSimilaritySupported, isSoftwareRenderer } from '../compute/cpu-similarity.js';
+import { layoutOf, checkLayers } from '../model/layout.js';
+import { VIEW_DEFAULTS } from '../model/view.js';
+
+export { DeviceLimitError };
+
+// Options (RENDERER.md has the measurements behind the defaults).
+const DEFAULTS = {
+  preview: 'auto',         // reduced-resolution frames on pointer moves: true, false, or 'auto' (large maps only)
+  previewFactor: 2,        // the preview computes every n-th pixel in each axis (a power of two)
+  previewMinWork: 6 << 20, // 'auto': only when visible pixels × channels reach this
+  refineChunkWork: 1 << 23, // a refinement's GPU chunks: at most this many pixels × channels
+  twoStepColour: 'auto',   // colour magnified views at map resolution first ('auto': 3+ canvas pixels per map pixel)
+  autoRender: true,        // changes schedule their frame themselves
+  maxFramesInFlight: 1,    // while this many frames are on the GPU, changes wait (scheduler.js)
+  drawAtOnce: true,        // a reference change draws inside the caller's event when allowed (scheduler.js)
+  sync: false,             // every frame ends in a blocking 1-pixel read-back (exact onFrame times, for benchmarks)
+  onFrame: null,           // (frame) => {}: {kind, t, issued, stretch, reference, mode, channel, metric, region}
+  preserveDrawingBuffer: false,
+  background: null,        // [r, g, b] (0-255): an opaque canvas of this colour outside the map; null: transparent
+  unrollLimit: 256,        // texel fetches fully unrolled in the similarity shader before a loop takes over
+  maxArrayLayers: Infinity, // device limits, lowered for tests
+  memoryBudget: null,      // GPU bytes (default: device.js defaultMemoryBudget())
+  onContextLost: null,     // () => {}: the context is lost (nothing is drawn until it is back)
+  onContextRestored: null, // () => {}: it is back, the dataset uploaded again and the view redrawn
+};
+
+function greyLut() {
+  const lut = new Uint8Array(768);
+  for (let i = 0; i < 256; i++) lut.fill(i, 3 * i, 3 * i + 3);
+  return lut;
+}
+
+function rgbaOf(lut) {
+  const src = lut instanceof Uint8Array ? lut : Uint8Array.from(lut ?? []);
+  if (src.length !== 768) throw new Error(`renderer: colour map must be 256x3 bytes, got ${src.length}`);
+  const rgba = new Uint8Array(1024);
+  for (let i = 0; i < 256; i++) rgba.set([src[3 * i], src[3 * i + 1], src[3 * i + 2], 255], 4 * i);
+  return rgba;
+}
+
+export class Renderer {
+  /**
+   * @param {HTMLCanvasElement|OffscreenCanvas} canvas
+   * @param {object} [options] see DEFAULTS
+   */
+  constructor(canvas, options = {}) {
+    this.options = { ...DEFAULTS, ...options };
+    this.gpu = new GpuContext(canvas, {
+      opaque: Array.isArray(this.options.background),
+      preserveDrawingBuffer: Boolean(this.options.preserveDrawingBuffer),
+      onLost: () => this._contextLost(),
+      onRestored: () => this._contextRestored(),
+    });
+    this.canvas = canvas;
+    this.gl = this.gpu.gl;
+    this.onFrame = this.options.onFrame;
+    // Software WebGL (no GPU): its shaders run on the CPU at a fraction of what SIMD code does.
+    this.softwareRenderer = isSoftwareRenderer(this.gl);
+    this.view = VIEW_DEFAULTS; // the last view state applied: the model's own object, not a copy
+    this.ds = null;            // the dataset's GPU side: {layout, plan, data, targets, sources}
+    this._dataset = null;      // the owner's dataset object (re-uploaded from after a context loss)
+    this._colormaps = {};
+    this._overlaySource = null; // kept, not copied: a restored context gets it again
+    this.fences = new FenceQueue(this.gpu, { onPolled: () => this.scheduler.gpuDone() });
+    this.frames = new Frames(this);
+    this.scheduler = new FrameScheduler({
+      draw: (allowPreview) => this.frames.draw(allowPreview),
+      canDraw: () => this._canDraw(),
+      busy: () => this.fences.framesInFlight >= this.options.maxFramesInFlight,
+      stale: () => `${canvas.width}x${canvas.height}` !== this.frames.drawnSize,
+    }, this.options);
+    this._setUpContext();
+  }
+
+  // Everything the context holds apart from a dataset: limits, passes, colour map, overlay.
+  _setUpContext() {
+    this.limits = readLimits(this.gl, this.options);
+    this.colour = new ColourPass(this.gpu);
+    this.reduce = new ReducePass(this.gpu);
+    this.colour.setLut(rgbaOf(this._colormaps[this.view.colormap] ?? greyLut()));
+    if (this._overlaySource) this.colour.setOverlay(this._overlaySource);
+  }
+
+  /** [r, g, b, a] (0–1) of the canvas outside the map. */
+  get clearColour() {
+    const b = this.options.background;
+    return Array.isArray(b) ? [b[0] / 255, b[1] / 255, b[2] / 255, 1] : [0, 0, 0, 0];
+  }
+
+  isContextLost() { return this.gpu.isLost(); }
+
+  /** Live GL objects this renderer owns, by kind (for leak checks). */
+  stats() { return this.gpu.stats(); }
+
+  // -------------------------------------------------------------- the dataset
+
+  /**
+   * How a dataset of this shape ({width, height, features, precision}) would sit on this device
+   * (device.js planDataset): when it does not fit, `message` says why and what would.
+   */
+  plan({ width, height, features, precision }) {
+    // The page asks before it leaves the current screen, and setDataset again: plan once.
+    const key = JSON.stringify([width, height, features, precision, this.limits]);
+    if (this._plan?.key !== key) {
+      this._plan = { key, plan: planDataset({ width, height, features, precision }, this.limits, this.options.previewFactor) };
+    }
+    return this._plan.plan;
+  }
+
+  /**
+   * Upload a dataset {info: {width, height, features, precision}, layers} (model/layout.js).
+   * Its array is referenced, not copied (after a context loss it is uploaded again). Throws a
+   * DeviceLimitError, before anything changes, when the device cannot hold it. It is drawn
+   * once the view's `dataset` is this object.
+   */
+  setDataset(dataset) {
+    this.gpu.requireContext();
+    const layout = layoutOf(dataset.info);
+    checkLayers(layout, dataset.layers);
+    const plan = this.plan(dataset.info);
+    if (!plan.fits) throw new DeviceLimitError(plan.message, plan);
+    this._releaseDataset();
+    const data = uploadDataset(this.gpu, layout, plan, dataset.layers);
+    const sources = {};
+    let targets = null;
+    try {
+      targets = makeTargets(this.gpu, layout.W, layout.H, this.options.previewFactor);
+      sources.gpu = new GpuSimilaritySource(this.gpu, data, this.options);
+      sources.channel = new ChannelSource(this.gpu, data);
+    } catch (err) {
+      for (const s of Object.values(sources)) s.dispose();
+      targets?.release();
+      data.release();
+      throw err;
+    }
+    this.ds = { layout, plan, data, targets, sources, arrays: plan.arrays };
+    this._dataset = dataset;
+    this.frames.reset();
+    this.scheduler.reset();
+    this.scheduler.change({ interactive: true });  // on a large map the first paint is a preview
+  }
+
+  _releaseDataset() {
+    this.fences.drop();
+    this.scheduler.reset();
+    this.frames.reset();
+    const ds = this.ds;
+    if (!ds) return;
+    this.colour.dropBackground();
+    for (const s of Object.values(ds.sources)) s?.dispose();
+    ds.targets.release();
+    ds.data.release();
+    this.ds = null;
+  }
+
+  /** The loaded dataset's shape and split ({width, height, features, precision, arrays}), or null. */
+  get dataset() {
+    const ds = this.ds;
+    return ds && { width: ds.layout.W, height: ds.layout.H, features: ds.layout.C, precision: ds.layout.P, arrays: ds.arrays };
+  }
+
+  /** The overlay image (ImageBitmap, image, canvas, ImageData), stretched over the map; or null. */
+  setOverlay(source) {
+    this._overlaySource = source || null;
+    if (!this.isContextLost()) this.colour.setOverlay(this._overlaySource);
+    this.scheduler.change();
+  }
+
+  /** The colour tables the view's `colormap` names: {name: 256 RGB entries (768 bytes)}. */
+  setColormaps(tables) {
+    this._colormaps = { ...tables };
+    for (const lut of Object.values(this._colormaps)) rgbaOf(lut);  // each checked now
+    this._applyColormap();
+  }
+
+  _applyColormap() {
+    if (!this.isContextLost()) this.colour.setLut(rgbaOf(this._colormaps[this.view.colormap] ?? greyLut()));
+    this.scheduler.change();
+  }
+
+  // ----------------------------------------------------------------- the view
+
+  /**
+   * Apply a view state (model/view.js): whatever changed since the last one is drawn, a
+   * reference change at once where the scheduler allows, a camera or reference change as a
+   * preview on large maps.
+   */
+  sync(view) {
+    const prev = this.view;
+    this.view = view;
+    if (view.colormap !== prev.colormap) this._applyColormap();
+    if (view.stretch === 'absolute') this.frames.stretch = { min: 0, max: 1 };
+    if (view.dataset !== prev.dataset) { this.scheduler.change({ interactive: true }); return; }
+    if (view.reference !== prev.reference) this.scheduler.change({ interactive: view.mode === 'similarity', atOnce: true });
+    if (view.camera !== prev.camera) this.scheduler.change({ interactive: true });
+    if (['metric', 'mode', 'channel', 'stretch', 'opacity', 'overlayColour', 'compute'].some((k) => view[k] !== prev[k])) {
+      this.scheduler.change();
+    }
+  }
+
+  _canDraw() {
+    const v = this.view;
+    return Boolean(this.ds) && !this.isContextLost() && v.dataset === this._dataset && Boolean(v.camera)
+      && (v.mode === 'channel' ? v.channel !== null : Boolean(v.reference));
+  }
+
+  /** The map source for the current view (map-sources.js). */
+  source() {
+    if (this.view.mode === 'channel') return this.ds.sources.channel;
+    return this.computeOn === 'cpu' ? this.ds.sources.cpu : this.ds.sources.gpu;
+  }
+
+  /**
+   * 'cpu' or 'gpu': where the current view's similarity maps are computed. The CPU for 8- and
+   * 16-bit data under a software renderer ('auto') or when asked ('cpu'); 32-bit data (their dot
+   * products do not fit float64 exactly) and browsers without WebAssembly SIMD stay on the GPU.
+   */
+  get computeOn() {
+    const ds = this.ds, mode = this.view.compute;
+    const wanted = mode === 'cpu' || (mode === 'auto' && this.softwareRenderer);
+    if (!ds || !wanted || ds.layout.P === 32 || !cpuSimilaritySupported()) return 'gpu';
+    if (ds.sources.cpu === undefined) {
+      try {
+        ds.sources.cpu = new CpuSimilaritySource(this.gpu, ds.layout, new CpuSimilarity({
+          ...this._dataset.info, layers: this._dataset.layers,
+        }));
+      } catch (err) {
+        console.warn(`similarity stays on the GPU: ${err.message}`);
+        ds.sources.cpu = null;
+      }
+    }
+    return ds.sources.cpu ? 'cpu' : 'gpu';
+  }
+
+  // ---------------------------------------------------------------- frames
+
+  /** Draw on the next animation frame if anything changed (at most one frame per animation frame). */
+  requestRender() { this.scheduler.requestRender(); }
+
+  /**
+   * Draw a frame now, synchronously (tests, export, benchmarks). Full resolution, or with
+   * {preview: true} the frame a pointer move would get (a preview if the policy allows one).
+   */
+  renderNow({ preview = false } = {}) {
+    this.gpu.requireContext();
+    this._requireView();
+    this.scheduler.drawNow(Boolean(preview));
+  }
+
+  /** True when nothing is left to draw or refine and every frame issued has been reported. */
+  get idle() { return this.scheduler.settled && !this.frames.refine && this.fences.length === 0; }
+
+  get lastFrame() { return this.frames.last; }
+
+  get lastIssued() { return this.frames.issued; }
+
+  _requireView() {
+    if (!this.ds) throw new Error('renderer: no dataset loaded');
+    if (!this._canDraw()) throw new Error('renderer: the view shows no map of the loaded dataset');
+  }
+
+  // -------------------------------------------------------------- read-backs
+
+  /** Latest known {min, max} of the colour scale (relative: may lag a frame unless sync). */
+  getStretch() { return { ...this.frames.stretch }; }
+
+  /** {min, max} of the last drawn frame, read back now (blocks until the GPU is done). */
+  readStretch() {
+    this.gpu.requireContext();
+    this._requireView();
+    if (this.view.stretch === 'absolute') return { min: 0, max: 1 };
+    if (this.scheduler.dirty || !this.frames.rect) this.renderNow();
+    if (!this.frames.rect) return this.getStretch();
+    this.frames.stretch = this.frames.readStretchTexel();
+    return this.getStretch();
+  }
+
+  /**
+   * What the view shows before colouring (the similarity, or channel k's values) over the
+   * whole map at full resolution, as float32, row 0 = top. Computed now, whatever the camera.
+   */
+  readMap() {
+    this.gpu.requireContext();
+    this._requireView();
+    const gl = this.gl;
+    const { W, H } = this.ds.layout;
+    const t = this.ds.targets.full, source = this.source();
+    ensureMap(t, source, source.key(this.view), { x0: 0, y0: 0, x1: W, y1: H }, [0], this.view);
+    const rgba = new Float32Array(W * H * 4);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, t.fb);
+    gl.readPixels(0, 0, W, H, gl.RGBA, gl.FLOAT, rgba);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    const out = new Float32Array(W * H);
+    for (let i = 0; i < out.length; i++) out[i] = rgba[4 * i];
+    return out;
+  }
+
+  /** Draw a full frame now and return the canvas as RGBA bytes, row 0 = top. */
+  readCanvas() {
+    this.renderNow();
+    const gl = this.gl;
+    const w = this.canvas.width, h = this.canvas.height;
+    const px = new Uint8Array(w * h * 4);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, px);
+    const out = new Uint8Array(px.length);
+    for (let y = 0; y < h; y++) out.set(px.subarray((h - 1 - y) * w * 4, (h - y) * w * 4), y * w * 4);
+    return out;
+  }
+
+  // ---------------------------------------------------------- context loss
+
+  // Every GL object died with the context: forget them; the view and the dataset stay known.
+  _contextLost() {
+    this.scheduler.cancel();
+    this.fences.forget();
+    this.frames.reset();
+    this.ds = null;
+    this.colour = null;
+    this.reduce = null;
+    this.options.onContextLost?.();
+  }
+
+  // Passes, colour map and overlay again, then the dataset from the owner's array, and a frame.
+  _contextRestored() {
+    if (this._disposed) return;
+    try {
+      this._setUpContext();
+      if (this._dataset) this.setDataset(this._dataset);
+    } catch (err) {  // lost again while rebuilding: the next restore tries again
+      console.warn('renderer: the restored WebGL context could not be set up', err);
+      return;
+    }
+    this.options.onContextRestored?.();
+  }
+
+  /** Free every GL object; the renderer is unusable afterwards. */
+  dispose() {
+    this.scheduler.dispose();
+    this._disposed = true;
+    this._overlaySource = null;
+    if (this.isContextLost()) {  // the context took every object with it
+      this.ds = null;
+      this.gpu.dispose();
+      return;
+    }
+    this._releaseDataset();
+    this.fences.dispose();
+    this.colour.dispose();
+    this.reduce.dispose();
+    this.gpu.dispose();
+  }
+}

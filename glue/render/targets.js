@@ -1,0 +1,54 @@
+// A dataset's render targets: the map targets (a plain W × H map, and the phased one that
+// previews and their refinements share), the heat map of magnified views, and the min/max
+// reduction's ping-pong pair; and filling a map target from a map source.
+import { targetGeometry, previewStep, holdMap, missingPhases, phaseDraws } from './phases.js';
+
+/** {full, phased (null without previews), heat, red: [a, b], stretchAt, reduced, release()}. */
+export function makeTargets(gpu, W, H, previewFactor) {
+  const gl = gpu.gl;
+  const made = [];
+  const target = (format, w, h) => { const t = gpu.target(format, w, h); made.push(t); return t; };
+  const map = (name, step) => {
+    const geometry = targetGeometry(W, H, step);
+    return { name, ...geometry, ...target(gl.R32F, geometry.pw * step, geometry.ph * step) };
+  };
+  try {
+    const f = previewStep(previewFactor);
+    const red = [0, 1].map(() => target(gl.RG32F, Math.ceil(W / 4), Math.ceil(H / 4)));
+    return {
+      width: W,
+      height: H,
+      full: map('full', 1),
+      phased: f > 1 ? map('phased', f) : null,
+      heat: target(gl.RGBA32F, W, H),
+      red,
+      stretchAt: red[0],  // where the last reduction left its (min, max)
+      reduced: null,      // what it reduced (reduce.js)
+      release() { for (const t of made) gpu.dropTarget(t); made.length = 0; },
+    };
+  } catch (err) {
+    for (const t of made) gpu.dropTarget(t);
+    throw err;
+  }
+}
+
+/**
+ * Make target t hold map `key` from `source` for these phases over map rectangle r, computing
+ * only the planes (and parts of planes) it lacks. A source that is not phased fills the whole
+ * plain map at once.
+ */
+export function ensureMap(t, source, key, r, phases, view) {
+  holdMap(t, key);
+  const missing = missingPhases(t, r, phases);
+  if (!missing.length) return;
+  if (!source.phased) {
+    if (t.step !== 1) throw new Error('renderer: a whole-map source can only fill the plain map');
+    source.fill(t, null, view);
+    t.done[0] = { x0: 0, y0: 0, x1: t.pw, y1: t.ph };
+  } else {
+    const draws = phaseDraws(t, r, missing);
+    source.fill(t, draws, view);
+    for (const d of draws) t.done[d.ph] = d.q;
+  }
+  t.gen++;
+}

@@ -1,0 +1,120 @@
+// Everything on the explorer screen that shows the view state, apart from the map: the
+// read-outs, the chart, the colour scale, the pin marker, the lock, and the controls' values.
+// Subscribes to the view model; hover-driven updates wait for the animation frame, after the
+// renderer's commands (RENDERER.md, "Latency notes"), and several moves in one frame draw once.
+import { FeatureChart } from './chart.js';
+import { readoutText, chartText } from './readout.js';
+import { vectorAt } from '../model/layout.js';
+import { pixelToCanvas } from '../render/camera.js';
+import { formatValue } from '../format.js';
+
+const $ = (id) => document.getElementById(id);
+
+// Fields whose change the read-outs and the chart show.
+const HOVER_FIELDS = ['dataset', 'hover', 'reference', 'pinned', 'locked', 'mode', 'channel', 'metric'];
+
+export class Panels {
+  /** model: the view model; renderer: for the marker's position and the context state. */
+  constructor(model, renderer, canvas) {
+    this.model = model;
+    this.renderer = renderer;
+    this.canvas = canvas;
+    this.chart = new FeatureChart($('chart'));
+    this.colormaps = {};
+    this._frame = 0;
+    model.subscribe((view, changed) => this._changed(view, changed));
+  }
+
+  get dpr() { return this.canvas.width / Math.max(1, this.canvas.clientWidth); }
+
+  /** The colour tables ({name: 768 RGB bytes}) for the select and the scale. */
+  setColormaps(tables) {
+    this.colormaps = tables;
+    $('colormap').replaceChildren(...Object.keys(tables).map((name) => new Option(name, name)));
+    this._controls(this.model.state);
+  }
+
+  _changed(view, changed) {
+    if (changed.has('dataset')) {
+      this.chart.setFeatures(view.dataset ? view.dataset.info.features : 0);
+      const hasOverlay = Boolean(view.dataset?.overlay);
+      $('opacity-box').hidden = !hasOverlay;
+      $('colour-toggle').hidden = !hasOverlay;
+    }
+    if (['dataset', 'locked', 'metric', 'stretch', 'colormap', 'opacity', 'overlayColour'].some((k) => changed.has(k))) {
+      this._controls(view);
+    }
+    if (changed.has('dataset') || changed.has('pinned') || changed.has('camera')) this.placeMarker();
+    if (changed.has('mode') || changed.has('channel')) this.chart.update({ highlight: view.mode === 'channel' ? view.channel : null });
+    if (changed.has('stretch') && view.stretch === 'absolute') this.showStretch({ min: 0, max: 1 });
+    // A pointer move waits for the animation frame; any other change shows at once.
+    if (HOVER_FIELDS.some((k) => changed.has(k))) {
+      this.updateHover({ now: [...changed].some((k) => k !== 'hover' && k !== 'reference') });
+    }
+  }
+
+  /** Read-outs and chart at the next animation frame (at once: now). */
+  updateHover({ now = false } = {}) {
+    if (now) {
+      cancelAnimationFrame(this._frame);
+      this._frame = 0;
+      this._hoverPanels();
+      return;
+    }
+    if (this._frame) return;
+    this._frame = requestAnimationFrame(() => {
+      this._frame = 0;
+      this._hoverPanels();
+    });
+  }
+
+  _hoverPanels() {
+    const view = this.model.state;
+    $('readout').textContent = readoutText(view, { contextLost: this.renderer.isContextLost() });
+    $('chart-readout').textContent = chartText(view);
+    const ds = view.dataset;
+    if (!ds) return;
+    const at = view.hover ?? view.reference;
+    this.chart.update({
+      hover: at ? vectorAt(ds, at.x, at.y) : null,
+      pinned: view.pinned ? vectorAt(ds, view.pinned.x, view.pinned.y) : null,
+    });
+  }
+
+  // The controls show the view's values: lock, selects, opacity, colour toggle, scale gradient.
+  _controls(view) {
+    $('lock').setAttribute('aria-pressed', String(view.locked));
+    $('lock').textContent = view.locked ? 'Unlock (L)' : 'Lock (L)';
+    $('locked-badge').hidden = !view.locked;
+    $('stage').classList.toggle('locked', view.locked);
+    $('metric').value = view.metric;
+    $('stretch').value = view.stretch;
+    if (view.colormap in this.colormaps) $('colormap').value = view.colormap;
+    $('opacity').value = String(view.opacity);
+    $('colour-toggle').setAttribute('aria-pressed', String(view.overlayColour));
+    this._drawScale(this.colormaps[view.colormap]);
+  }
+
+  _drawScale(lut) {
+    if (!lut) return;
+    const ctx = $('scale').getContext('2d');
+    const image = ctx.createImageData(256, 1);
+    for (let i = 0; i < 256; i++) image.data.set([lut[3 * i], lut[3 * i + 1], lut[3 * i + 2], 255], 4 * i);
+    ctx.putImageData(image, 0, 0);
+  }
+
+  /** The colour scale's numbers, from a drawn frame's stretch. */
+  showStretch({ min, max }) {
+    $('scale-min').textContent = formatValue(min);
+    $('scale-max').textContent = formatValue(max);
+  }
+
+  placeMarker() {
+    const marker = $('marker');
+    const { pinned, camera } = this.model.state;
+    marker.hidden = !pinned || !camera;
+    if (marker.hidden) return;
+    const c = pixelToCanvas(camera, pinned.x + 0.5, pinned.y + 0.5);
+    marker.style.transform = `translate(${c.x / this.dpr}px, ${c.y / this.dpr}px)`;
+  }
+}
