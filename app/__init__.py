@@ -4,9 +4,18 @@
 >>> ifealid.save_dataset(features, "layer3.zip", precision=8, overlay="image.jpg")
 >>> ds = ifealid.load_dataset("layer3.zip"); ds.values().shape
 >>> ifealid.save_features(model, "image.jpg", "layer3.zip", layer="layer3")  # needs ifealid[extract]
+>>> ifealid.similarity_map("layer3.zip", refs=[(10, 4)], metric="cosine", values="centred")
 """
 from __future__ import annotations
 
+from .analysis import (
+    channel_stats,
+    label_components,
+    reference_vectors,
+    similarity_map,
+    similarity_mask,
+    value_array,
+)
 from .dataset import Dataset
 from .errors import ConstantDataWarning, DatasetError
 from .format import DatasetInfo
@@ -41,12 +50,18 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "DatasetInfo",
+    "channel_stats",
     "dequantise",
+    "label_components",
     "load_dataset",
     "quantise",
     "read_dataset",
     "read_info",
+    "reference_vectors",
     "save_dataset",
+    "similarity_map",
+    "similarity_mask",
+    "value_array",
     "write_quantised",
     *_EXTRACT_EXPORTS,
 ]

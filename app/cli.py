@@ -1,4 +1,5 @@
-"""The `ifealid` command line: create and validate dataset ZIPs, extract feature maps."""
+"""The `ifealid` command line: create and validate dataset ZIPs, extract feature maps, compute
+similarity maps and masks."""
 from __future__ import annotations
 
 import argparse
@@ -94,6 +95,86 @@ def cmd_extract(args) -> int:
     return 0
 
 
+def _coordinates(text: str, count: int, option: str, form: str) -> tuple[int, ...]:
+    parts = text.split(",")
+    try:
+        if len(parts) != count:
+            raise ValueError
+        return tuple(int(part.strip()) for part in parts)
+    except ValueError:
+        raise DatasetError(f"{option} {text!r} must be {count} integers {form}", rule="input") from None
+
+
+def cmd_map(args) -> int:
+    from . import analysis, exports
+
+    for option, value, options in (("--metric", args.metric, analysis.METRICS),
+                                   ("--values", args.values, analysis.VALUES),
+                                   ("--combine", args.combine, analysis.COMBINES)):
+        if value not in options:
+            raise DatasetError(f"{option} {value!r} is not one of {', '.join(options)}", rule="input")
+    refs = [_coordinates(text, 2, "--ref", "X,Y") for text in args.ref]
+    regions = [_coordinates(text, 4, "--region", "x0,y0,x1,y1") for text in args.region]
+    if not refs and not regions:
+        raise DatasetError("no reference: give --ref X,Y or --region x0,y0,x1,y1 (several allowed)", rule="input")
+    out = Path(args.out)
+    if out.suffix.lower() not in (".npy", ".png"):
+        raise DatasetError(f"--out {args.out!r} must end in .npy or .png", rule="input")
+    mask_path = Path(args.mask) if args.mask else None
+    if mask_path is not None and mask_path.suffix.lower() not in (".npy", ".png"):
+        raise DatasetError(f"--mask {args.mask!r} must end in .npy or .png", rule="input")
+    threshold = None
+    if args.threshold is not None:
+        try:
+            threshold = float(args.threshold)
+        except ValueError:
+            threshold = float("nan")
+        if not np.isfinite(threshold):
+            raise DatasetError(f"--threshold {args.threshold!r} must be a finite number", rule="input")
+    if args.threshold is None and (args.connected or mask_path is not None):
+        raise DatasetError(f"{'--connected' if args.connected else '--mask'} needs --threshold T", rule="input")
+    if args.threshold is not None and mask_path is None:
+        raise DatasetError("--threshold makes a mask: give --mask MASK.png or MASK.npy to write it", rule="input")
+    dataset = read_dataset(args.dataset)
+    try:
+        smap = analysis.similarity_map(dataset, refs=refs, regions=regions, metric=args.metric,
+                                       values=args.values, combine=args.combine)
+        mask = None
+        if args.threshold is not None:
+            mask = analysis.similarity_mask(smap, threshold, args.metric, connected=args.connected,
+                                            refs=refs, regions=regions)
+    except DatasetError:
+        raise
+    except ValueError as exc:
+        raise DatasetError(str(exc), rule="input") from None
+    if out.suffix.lower() == ".npy":
+        data = exports.encode_map_npy(smap)
+    else:
+        data = exports.encode_map_png16(smap, args.metric, args.values)
+    _write(out, data)
+    height, width = smap.shape
+    count = len(refs) + len(regions)
+    print(f"wrote {out}: {width}×{height} {args.metric} map of {args.values} values, "
+          f"{count} reference{'s' if count > 1 else ''}"
+          + (f" combined by {args.combine}" if count > 1 else "")
+          + f", {float(smap.min()):.6g} … {float(smap.max()):.6g}")
+    if mask is not None:
+        _write(mask_path, exports.encode_mask_npy(mask) if mask_path.suffix.lower() == ".npy"
+               else exports.encode_mask_png(mask))
+        inside = int(mask.sum())
+        print(f"wrote {mask_path}: {inside} of {mask.size} pixels ({100.0 * inside / mask.size:.2f} %) "
+              f"{'≤' if args.metric == 'euclidean' else '≥'} {threshold:g}"
+              + (", connected to the references" if args.connected else ""))
+    return 0
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise DatasetError(f"cannot write {path}: {exc.strerror}", rule="output") from None
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -161,6 +242,40 @@ def build_parser() -> argparse.ArgumentParser:
                          help="print the model's layer names (and types) and exit")
     extract.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     extract.set_defaults(func=cmd_extract)
+
+    smap = sub.add_parser(
+        "map",
+        help="compute a similarity map (and a mask) for reference pixels and regions",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_wrap("Compute what the page shows, in float64: the similarity of every pixel to "
+                          "the references (pixels and regions), combined, and optionally a mask from a "
+                          "threshold. --out MAP.npy: float32 (H, W) in the metric's units; MAP.png: 16-bit "
+                          "greyscale stretched from the map's min (0) to its max (65535), with min, max, "
+                          "metric and values in PNG text chunks (ifealid:min, ifealid:max, "
+                          "ifealid:metric, ifealid:values). --mask MASK.png: 0/255 8-bit; MASK.npy: bool. "
+                          "Definitions: help(ifealid.analysis) in Python."),
+    )
+    smap.add_argument("dataset", help="dataset ZIP")
+    smap.add_argument("--ref", action="append", default=[], metavar="X,Y",
+                      help="a reference pixel (column X, row Y, from 0 at the top left); repeatable")
+    smap.add_argument("--region", action="append", default=[], metavar="x0,y0,x1,y1",
+                      help="a reference region, inclusive corners, clipped to the map; its reference is the "
+                           "mean of its vectors (normalised first for angular, cosine, correlation); repeatable "
+                           "(a negative corner needs '=': --region=-4,0,9,9)")
+    smap.add_argument("--metric", default="angular",
+                      help="angular (default), cosine, correlation, euclidean or dot")
+    smap.add_argument("--values", default="stored",
+                      help="stored (default: q / (2^P - 1)), true (the dataset's range), centred (minus each "
+                           "channel's mean) or zscore (centred, divided by each channel's standard deviation)")
+    smap.add_argument("--combine", default="max",
+                      help="several references: max (default; for euclidean the minimum distance) or mean")
+    smap.add_argument("--threshold", metavar="T",
+                      help="mask = map ≥ T (euclidean: map ≤ T), written with --mask")
+    smap.add_argument("--connected", action="store_true",
+                      help="keep only the mask's 4-connected parts that contain a reference")
+    smap.add_argument("--out", required=True, metavar="MAP.npy|MAP.png", help="the map's file")
+    smap.add_argument("--mask", metavar="MASK.png|MASK.npy", help="the mask's file (needs --threshold)")
+    smap.set_defaults(func=cmd_map)
     return parser
 
 

@@ -11,6 +11,7 @@ views of one (L, H, W, 4) array of the precision's unsigned type.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +43,31 @@ def max_value(precision: int) -> int:
     return (1 << precision) - 1
 
 
+def range_problem(value) -> tuple[str, str] | None:
+    """Why ``value`` is not a valid ``range`` ([lo, hi], two finite numbers, lo <= hi), as
+    (rule, reason), or None when it is one. Rules: 'field-type' for the wrong shape or type,
+    'field-range' for numbers that are not finite or out of order. Never raises."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return "field-type", "must be a list of two numbers [lo, hi]"
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            return "field-type", "must be a list of two numbers [lo, hi]"
+    try:
+        lo, hi = float(value[0]), float(value[1])
+    except OverflowError:  # an integer beyond float64's range
+        return "field-range", "must hold numbers within float64's range (±1.8e308)"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "field-range", "must hold finite numbers"
+    if value[0] > value[1]:  # compared as given: Python compares ints and floats exactly
+        return "field-range", "must have lo ≤ hi"
+    return None
+
+
+def as_range(value) -> tuple[float, float]:
+    """A valid range as (lo, hi) floats (check it with range_problem first)."""
+    return float(value[0]), float(value[1])
+
+
 def png_slot(k: int, precision: int) -> tuple[int, int]:
     """(layer, first byte within the layer's 4·B bytes) that PNG ``k`` fills."""
     per_layer = precision // 8
@@ -58,6 +84,9 @@ class DatasetInfo:
     features: int
     precision: int
     overlay: bool
+    # metadata.json's optional "range": the float (lo, hi) the values were quantised from, so the
+    # true value of q is lo + q / (2^P - 1) · (hi - lo); None when the file does not say.
+    range: tuple[float, float] | None = None
 
     @property
     def png_count(self) -> int:
@@ -86,8 +115,9 @@ class DatasetInfo:
         return self.layer_count * self.height * self.width * 4 * (self.precision // 8)
 
     def to_metadata(self) -> dict:
-        """metadata.json content, as the original writes it."""
-        return {
+        """metadata.json content: the original's six fields, and "range" when it is known (the
+        original reads only its own keys, so the extra key is safe there)."""
+        meta = {
             "name": self.name,
             "width": self.width,
             "height": self.height,
@@ -95,6 +125,9 @@ class DatasetInfo:
             "precision": self.precision,
             "overlay": self.overlay,
         }
+        if self.range is not None:
+            meta["range"] = [float(self.range[0]), float(self.range[1])]
+        return meta
 
     def describe(self) -> str:
         return f"{self.height}×{self.width}×{self.features} (H×W×C) @ {self.precision} bit"

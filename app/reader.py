@@ -28,9 +28,11 @@ from .format import (
     OVERLAY_NAME,
     PRECISIONS,
     DatasetInfo,
+    as_range,
     layers_as_bytes,
     png_name,
     png_slot,
+    range_problem,
 )
 from .units import format_bytes
 
@@ -236,6 +238,16 @@ def parse_metadata(raw: bytes) -> DatasetInfo:
             f"metadata.json field 'overlay' must be true or false, not {json.dumps(overlay)[:60]}",
             rule="field-type", entry=entry,
         )
+    value_range = meta.get("range")  # optional (this project's key); null counts as absent
+    if value_range is not None:
+        problem = range_problem(value_range)
+        if problem is not None:
+            rule, reason = problem
+            raise DatasetError(
+                f"metadata.json field 'range' {reason}, not {_shown(value_range)}",
+                rule=rule, entry=entry,
+            )
+        value_range = as_range(value_range)
     return DatasetInfo(
         name=name,
         width=numbers["width"],
@@ -243,7 +255,14 @@ def parse_metadata(raw: bytes) -> DatasetInfo:
         features=numbers["features"],
         precision=numbers["precision"],
         overlay=overlay,
+        range=value_range,
     )
+
+
+def _shown(value) -> str:
+    """A metadata value as JSON for a message, at most 60 characters (NaN and Infinity as such)."""
+    text = json.dumps(value, allow_nan=True)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _max_png_bytes(info: DatasetInfo) -> int:

@@ -18,10 +18,12 @@ from .format import (
     METADATA_NAME,
     OVERLAY_NAME,
     DatasetInfo,
+    as_range,
     hwc_to_layers,
     layers_as_bytes,
     png_name,
     png_slot,
+    range_problem,
     value_dtype,
 )
 from .quantise import Quantised, check_feature_array, check_precision, quantise
@@ -97,9 +99,24 @@ def encode_png(rgba: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write_quantised(target, values: np.ndarray, precision: int, *, name: str, overlay=None) -> DatasetInfo:
-    """Write (H, W, C) unsigned values that are already quantised to ``precision`` bits."""
+def write_quantised(target, values: np.ndarray, precision: int, *, name: str, overlay=None,
+                    value_range=None) -> DatasetInfo:
+    """Write (H, W, C) unsigned values that are already quantised to ``precision`` bits.
+
+    ``value_range``: (lo, hi), the float range they were quantised from (true value
+    lo + q / (2^P - 1) · (hi - lo)), written as metadata.json's "range"; pass it whenever it is
+    known. Without it the dataset has stored values only, as the original's files.
+    """
     precision = check_precision(precision)
+    if value_range is not None:
+        if isinstance(value_range, np.ndarray):
+            value_range = value_range.tolist()
+        elif isinstance(value_range, (list, tuple)):
+            value_range = [v.item() if isinstance(v, np.generic) else v for v in value_range]
+        problem = range_problem(value_range)
+        if problem is not None:
+            raise DatasetError(f"the value range {problem[1]}, not {value_range!r}", rule=problem[0])
+        value_range = as_range(value_range)
     values = check_feature_array(values)
     if values.dtype != value_dtype(precision):
         if values.dtype.kind not in "ui" or values.min() < 0 or values.max() > (1 << precision) - 1:
@@ -110,7 +127,7 @@ def write_quantised(target, values: np.ndarray, precision: int, *, name: str, ov
     height, width, features = values.shape
     jpeg = overlay_jpeg(overlay)[0] if overlay is not None else None
     info = DatasetInfo(name=name, width=width, height=height, features=features,
-                       precision=precision, overlay=jpeg is not None)
+                       precision=precision, overlay=jpeg is not None, range=value_range)
     slots = layers_as_bytes(hwc_to_layers(values, precision))
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
         if jpeg is not None:
@@ -146,6 +163,9 @@ def save_dataset(array, path, precision: int = 8, overlay=None, name: str | None
 
     ``overlay``: an image path, JPEG/PNG bytes, a Pillow image or an array; ``name`` defaults to
     the file name without ``.zip``. Returns the quantisation (values, min, max, constant flag).
+    The ZIP records [min, max] as metadata.json's "range" (a constant array: [v, v]), so
+    ``load_dataset(path).as_float(true_values=True)`` gives the array back to within a
+    quantisation step.
     """
     result = quantise(to_hwc_array(array), precision)
     target = path
@@ -155,10 +175,12 @@ def save_dataset(array, path, precision: int = 8, overlay=None, name: str | None
         # Write beside the target and rename, so a failure never leaves half a ZIP behind.
         tmp = Path(os.fspath(path) + ".part")
         try:
-            write_quantised(tmp, result.values, precision, name=name, overlay=overlay)
+            write_quantised(tmp, result.values, precision, name=name, overlay=overlay,
+                            value_range=(result.minimum, result.maximum))
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
         return result
-    write_quantised(target, result.values, precision, name=name or "dataset", overlay=overlay)
+    write_quantised(target, result.values, precision, name=name or "dataset", overlay=overlay,
+                    value_range=(result.minimum, result.maximum))
     return result

@@ -5,6 +5,8 @@ import { WorkerBridge, DatasetLoadError } from '../pyworker/bridge.js';
 import { ViewModel } from './model/view.js';
 import { Records } from './records.js';
 import { Explorer } from './ui/explorer.js';
+import { Address } from './ui/address.js';
+import { Exports } from './ui/exports.js';
 import { DeviceLimitError } from './render/device.js';
 import { LoadError, resolveDatasetLink, download } from './data/loader.js';
 import { DatasetCache } from './data/dataset-cache.js';
@@ -20,6 +22,7 @@ export const state = {
   loading: null,          // {name, stage, done, total, bytes} while a dataset is being read/decoded/uploaded
                           // (bytes: done/total count bytes of a download; total 0: unknown)
   error: null,            // {file, message, rule, entry} of the last refused dataset
+  notice: null,           // something to know that is no error (what a link's view could not apply)
   screen: 'start',        // 'start' | 'explorer'
 };
 
@@ -63,6 +66,8 @@ function render() {
     }
   }
 
+  $('notice').hidden = !state.notice;
+  $('notice').textContent = state.notice ?? '';
   $('error').hidden = !error;
   $('error').textContent = error ? `${error.file ? `${error.file}: ` : ''}${error.message}` : '';
 
@@ -98,9 +103,13 @@ function renderSummary() {
   }
 }
 
+const notify = (text) => { state.notice = text; render(); };
+
 let explorer = null;
+let address = null;
 try {
-  explorer = new Explorer(view, { onFrame: (frame) => records.frame(frame) });
+  explorer = new Explorer(view, { onFrame: (frame) => records.frame(frame), onNotice: notify });
+  address = new Address(view, explorer, { onProblems: (problems) => notify(problems.join('\n')) });
 } catch (err) {
   state.gpuError = `This browser cannot show IFeaLiD's heat maps: ${err.message}`;
 }
@@ -139,6 +148,7 @@ export async function openDataset(name, read, { onShown = null } = {}) {
   openAbort = abort;
   const current = () => token === openCount;
   state.error = null;
+  state.notice = null;
   state.loading = { name, stage: 'Reading', done: 0, total: 0, bytes: false };
   render();
   try {
@@ -188,11 +198,13 @@ export async function openDataset(name, read, { onShown = null } = {}) {
 }
 
 // The address bar follows what is open: a link's ?d= value (so that reloading or sharing the
-// address opens it again), nothing for a local file.
+// address opens it again), nothing for a local file; the fragment then holds that dataset's view
+// (ui/address.js), the previous one's is dropped.
 function showLinkInAddress(d) {
   const url = new URL(location.href);
   if (d === null) url.searchParams.delete('d'); else url.searchParams.set('d', d);
-  if (url.href !== location.href) history.replaceState(history.state, '', url);
+  url.hash = '';
+  if (url.href !== location.href) history.replaceState(history.state, '', url.href.replace(/#$/, ''));
 }
 
 export const openFile = (file) => {
@@ -205,7 +217,7 @@ const datasetCache = new DatasetCache();
 
 // Download a dataset ZIP (from the network; from the offline copy when the network fails),
 // decode it, and keep a copy once it has opened.
-export function openUrl(url, name = url.split('/').pop()) {
+export function openUrl(url, name = url.split('/').pop(), { fragment = '' } = {}) {
   const href = String(url);
   let copy = null;
   const read = async ({ signal, progress }) => {
@@ -223,12 +235,18 @@ export function openUrl(url, name = url.split('/').pop()) {
       return saved.buffer;
     }
   };
-  return openDataset(name, read, { onShown: () => { if (copy) datasetCache.put(href, copy); } });
+  return openDataset(name, read, {
+    onShown: () => {
+      if (copy) datasetCache.put(href, copy);
+      if (fragment) address?.apply(fragment);  // the view the link describes
+    },
+  });
 }
 
 // ?d=name.zip loads datasets/name.zip beside the page, as the original's links do;
 // ?d=https://… loads that URL. The download starts now, in parallel with Python's start-up.
-export function openLink(d) {
+// `fragment`: the view to show it in (model/fragment.js).
+export function openLink(d, { fragment = '' } = {}) {
   let link;
   try {
     link = resolveDatasetLink(d);
@@ -238,17 +256,18 @@ export function openLink(d) {
     return Promise.resolve();
   }
   showLinkInAddress(d);
-  return openUrl(link.url.href, link.name);
+  return openUrl(link.url.href, link.name, { fragment });
 }
 
 function openFromQuery() {
   const d = new URLSearchParams(location.search).get('d');
-  if (d !== null) openLink(d);
+  if (d !== null) openLink(d, { fragment: location.hash });
 }
 
-// Buttons with data-link open the built-in datasets the way a ?d= link does.
+// Buttons with data-link open the built-in datasets the way a ?d= link does (in the view of
+// their data-view fragment).
 for (const button of document.querySelectorAll('button[data-link]')) {
-  button.addEventListener('click', () => openLink(button.dataset.link));
+  button.addEventListener('click', () => openLink(button.dataset.link, { fragment: button.dataset.view ?? '' }));
 }
 
 $('file-input').addEventListener('change', (event) => {
@@ -263,6 +282,19 @@ for (const label of document.querySelectorAll('label[for="file-input"]')) {
 }
 installDropzone({ overlay: $('drop-target'), onFile: openFile });
 
+// Exports: the buttons, and their keys on the map (S: the view, Shift+S: the map's picture,
+// N: the map's values). The worker's Python encodes the numeric files.
+const exports = explorer && new Exports(view, explorer.renderer,
+  (what, array, shape, meta) => bridge.encode(what, array, shape, meta), { onError: notify });
+if (exports) {
+  for (const button of document.querySelectorAll('button[data-export]')) {
+    button.addEventListener('click', () => exports.save(button.dataset.export));
+  }
+  Object.assign(explorer.shortcuts, {
+    s: () => exports.save('view-png'), S: () => exports.save('view-png-large'), n: () => exports.save('map-npy'),
+  });
+}
+
 // The service worker is registered once Python is up and nothing is loading (glue/data/offline.js).
 let offline = null;
 function whenIdle() {
@@ -272,10 +304,18 @@ function whenIdle() {
 }
 bridge.ready.then(whenIdle, () => {});
 
-// A handle for automation and the browser tests; the page itself never reads it.
+// A handle for automation and the browser tests. readMap() and readMask() are the stable
+// scripting interface (README, "Scripting the page"); the rest may change.
 window.ifealid = {
-  state, view, records, bridge, explorer, renderer: explorer?.renderer ?? null,
+  state, view, records, bridge, explorer, renderer: explorer?.renderer ?? null, address, exports,
   openFile, openDataset, openUrl, openLink, datasetCache, offline,
+  /** What the view shows before colouring: {width, height, channels, values: Float32Array, row 0 at the top}. */
+  readMap() {
+    const { info } = view.state.dataset;
+    return { width: info.width, height: info.height, channels: 1, values: explorer.renderer.readMap() };
+  },
+  /** The threshold's mask: Uint8Array (1 inside, row 0 at the top), or null without a threshold. */
+  readMask: () => explorer.renderer.readMask(),
 };
 render();
 openFromQuery();

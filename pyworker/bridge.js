@@ -77,11 +77,13 @@ export class WorkerBridge {
         this.pending.get(message.id)?.onProgress(message);
         break;
       case MSG.DATASET:
+      case MSG.ENCODED:
       case MSG.ERROR: {
         const request = this.pending.get(message.id);
         if (request) {
           this.pending.delete(message.id);
           if (message.type === MSG.DATASET) request.resolve(message);
+          else if (message.type === MSG.ENCODED) request.resolve(message.bytes);
           else request.reject(new DatasetLoadError(message.error));
         }
         // The worker's Python can no longer be used (it said so, and closes itself).
@@ -122,6 +124,22 @@ export class WorkerBridge {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress });
       this.worker.postMessage({ type: MSG.DECODE, id, name, buffer }, [buffer]);
+    });
+  }
+
+  /**
+   * Encode an export with the worker's Python (app/exports.py): `what` (map-npy, map-png16,
+   * mask-png, mask-npy, refs-csv, refs-npy), a typed array (copied, not transferred: the page
+   * keeps its own), its shape and what the file says of itself (`meta`). Resolves to the file's
+   * bytes (Uint8Array).
+   */
+  async encode(what, array, shape, meta = {}) {
+    await this.ready;
+    const id = this.nextId++;
+    const data = array.slice();
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onProgress: () => {} });
+      this.worker.postMessage({ type: MSG.ENCODE, id, what, data, shape, meta }, [data.buffer]);
     });
   }
 

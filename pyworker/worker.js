@@ -11,6 +11,8 @@ const APP_URL = new URL('../app/', import.meta.url).href;
 const PACKAGE_DIR = '/home/pyodide/pkgs/ifealid';
 
 let decodeFn = null;
+let encodeFn = null;
+let pyodide = null;
 const started = performance.now();
 // Started before Python, which they do not need; awaited (and their errors seen) in boot(),
 // then dropped (the bundle is tens of MB once unpacked).
@@ -109,7 +111,9 @@ async function boot() {
   let mark = performance.now();
   const lap = (name) => { const now = performance.now(); stages[name] = now - mark; mark = now; };
   postMessage({ type: MSG.BOOT, stage: 'pyodide' });
-  const { pyodide, snapshot } = await startPython();
+  const python = await startPython();
+  pyodide = python.pyodide;
+  const { snapshot } = python;
   stages.snapshot = snapshot;
   self.ifealid = { pyodide };  // a handle for the browser tests' memory checks (Playwright's worker.evaluate)
   lap('pyodide');
@@ -120,6 +124,7 @@ async function boot() {
   postMessage({ type: MSG.BOOT, stage: 'ifealid' });
   const browser = pyodide.pyimport('ifealid.browser');
   decodeFn = browser.decode_for_worker;
+  encodeFn = browser.encode_for_worker;
   const versions = browser.runtime_versions().toJs({ dict_converter: Object.fromEntries });
   versions.pyodide = pyodide.version;
   const tables = browser.colormaps();
@@ -164,10 +169,13 @@ function decode({ id, buffer }) {
     const overlay = pyOverlay ? pyOverlay.toJs() : null;
     pyOverlay?.destroy?.();
     const overlaySize = result.get('overlaySize')?.toJs() ?? null;
-    const transfer = [layers.buffer];
+    const pyStats = result.get('stats');
+    const stats = { mean: float64Of(pyStats.get('mean')), std: float64Of(pyStats.get('std')) };
+    pyStats.destroy();
+    const transfer = [layers.buffer, stats.mean.buffer, stats.std.buffer];
     if (overlay) transfer.push(overlay.buffer);
     // info is posted as Python wrote it (app/browser.py page_info): its names are the page's.
-    postMessage({ type: MSG.DATASET, id, info, layers, overlay, overlaySize, decodeMs: result.get('decodeMs') }, transfer);
+    postMessage({ type: MSG.DATASET, id, info, layers, overlay, overlaySize, stats, decodeMs: result.get('decodeMs') }, transfer);
   } catch (err) {
     if (isFatal(err)) {
       crash(id, err);
@@ -179,6 +187,31 @@ function decode({ id, buffer }) {
   } finally {
     try { result?.destroy(); } catch { /* Python is gone */ }
   }
+}
+
+// An export's file from the page's array (app/browser.py encode_for_worker: numpy and Pillow).
+function encode({ id, what, data, shape, meta }) {
+  let result = null;
+  try {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    result = encodeFn(what, bytes, data.constructor.name, shape, pyodide.toPy(meta));
+    const out = result.toJs();
+    postMessage({ type: MSG.ENCODED, id, bytes: out }, [out.buffer]);
+  } catch (err) {
+    if (isFatal(err)) crash(id, err);
+    else postMessage({ type: MSG.ERROR, id, error: { message: `The export could not be encoded: ${String(err.message || err).split('\n').slice(-2).join(' ')}`, rule: 'internal', entry: null } });
+  } finally {
+    try { result?.destroy?.(); } catch { /* Python is gone */ }
+  }
+}
+
+// A numpy float64 array, copied out of the WebAssembly heap (the proxy is destroyed).
+function float64Of(pyArray) {
+  const view = pyArray.getBuffer('f64');
+  const out = Float64Array.from(view.data);
+  view.release();
+  pyArray.destroy();
+  return out;
 }
 
 // Pyodide marks the errors after which it can no longer be used (a WebAssembly trap or abort,
@@ -210,12 +243,12 @@ self.onmessage = async (event) => {
     }
     return;
   }
-  if (message.type !== MSG.DECODE) return;
+  if (message.type !== MSG.DECODE && message.type !== MSG.ENCODE) return;
   try {
     await ready;
   } catch {
     postMessage({ type: MSG.ERROR, id: message.id, error: { message: 'The Python runtime is not running.', rule: 'internal', entry: null } });
     return;
   }
-  decode(message);
+  if (message.type === MSG.DECODE) decode(message); else encode(message);
 };

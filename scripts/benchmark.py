@@ -487,6 +487,61 @@ def hover(page, spec: Spec, moves: int, idle_s: float = 0.15) -> list[dict]:
     return results
 
 
+# Issue 13's rows: the same hover with the analyses on (centred values, angular, 4 pins besides
+# the pointer's reference), on each compute path, against the plain hover measured right before
+# it in the same page; and the threshold slider, from its input event to the frame with the mask.
+ANALYSIS_VIEW = "(pins) => window.ifealid.view.set({values: 'centred', metric: 'angular', pins})"
+PLAIN_VIEW = "() => window.ifealid.view.set({values: 'stored', metric: 'angular', pins: [], threshold: null})"
+
+SLIDER_MOVE = """
+async (position) => {
+  const input = document.getElementById('threshold'), records = window.ifealid.records;
+  const before = records.frames.length;
+  input.value = String(position);
+  const t0 = performance.now();
+  input.dispatchEvent(new Event('input'));
+  const until = t0 + 20000;
+  while (performance.now() < until) {
+    const f = records.frames.slice(before).find((x) => x.kind === 'full' && x.t >= t0);
+    if (f) return f.t - t0;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return null;
+}
+"""
+
+
+def paths_of(spec: Spec) -> list[str]:
+    """The compute paths a dataset can take: the CPU's (8 and 16 bit) and the GPU's."""
+    return ["cpu", "gpu"] if spec.precision in (8, 16) else ["gpu"]
+
+
+def analysis_hover(page, spec: Spec, moves: int, acc: dict) -> None:
+    """Plain hover then analysis hover, per compute path, pooled into acc['analyses']."""
+    w, h = spec.width, spec.height
+    pins = [{"x": int(w * fx), "y": int(h * fy)} for fx, fy in ((0.2, 0.2), (0.8, 0.3), (0.3, 0.8), (0.7, 0.7))]
+    for path in paths_of(spec):
+        page.evaluate(f"window.ifealid.explorer.setCompute('{path}')")
+        page.evaluate(PLAIN_VIEW)
+        plain = hover(page, spec, moves)
+        page.evaluate(ANALYSIS_VIEW, pins)
+        page.evaluate("() => new Promise((r) => { const x = window.ifealid.renderer; "
+                      "const c = () => (x.idle ? r() : requestAnimationFrame(c)); c(); })")
+        analysis = hover(page, spec, moves)
+        page.evaluate(PLAIN_VIEW)
+        slot = acc["analyses"].setdefault(path, {"plain": [], "analysis": []})
+        slot["plain"] += [m["full"] for m in plain]
+        slot["analysis"] += [m["full"] for m in analysis]
+    page.evaluate("window.ifealid.explorer.setCompute('auto')")
+    # The threshold slider, on the page's own path.
+    page.evaluate("() => window.ifealid.explorer.analysis.toggleMask(true)")
+    for k in range(moves):
+        ms = page.evaluate(SLIDER_MOVE, 300 + (k * 397) % 600)
+        if ms is not None:
+            acc["slider"].append(ms)
+    page.evaluate(PLAIN_VIEW)
+
+
 def continuous_motion(page, seconds: float, rate_hz: float = 125.0) -> dict:
     """Zig-zag over the map with a pointer event every 1/rate_hz s; frames that landed meanwhile."""
     box = map_box(page)
@@ -613,6 +668,12 @@ def bench_run(playwright, base_url, spec: Spec, args, run: int, acc: dict) -> No
                                    "full": median([m["full"] for m in mine])})
         print(f"  run {run + 1}: hover first {acc['run_medians'][-1]['first']:.0f} ms, "
               f"full {acc['run_medians'][-1]['full']:.0f} ms", file=sys.stderr, flush=True)
+        if args.analysis_moves:
+            analysis_hover(page, spec, args.analysis_moves, acc)
+            print("  run {}: analyses {}, slider {:.0f} ms".format(
+                run + 1, ", ".join(f"{p} {median(v['plain']):.0f} → {median(v['analysis']):.0f} ms"
+                                   for p, v in acc["analyses"].items()), median(acc["slider"])),
+                  file=sys.stderr, flush=True)
         if run == args.runs - 1:
             acc["motion"] = continuous_motion(page, args.motion)
             acc["heap"] = js_heap(context, page)
@@ -623,7 +684,7 @@ def bench_run(playwright, base_url, spec: Spec, args, run: int, acc: dict) -> No
 
 def new_accumulator() -> dict:
     return {"cold": [], "cached": [], "third": [], "peaks": [], "moves": [], "run_medians": [],
-            "motion": None, "heap": None, "chromium": None, "compute_on": None}
+            "motion": None, "heap": None, "chromium": None, "compute_on": None, "analyses": {}, "slider": []}
 
 
 def summarize(spec: Spec, acc: dict) -> dict:
@@ -643,6 +704,9 @@ def summarize(spec: Spec, acc: dict) -> dict:
         "full_median": median(full), "full_p90": percentile(full, 0.9),
         "preview_first": sum(m["firstKind"] == "preview" for m in moves),
         "compute_on": acc["compute_on"],
+        "analyses": {path: {"plain_median": median(v["plain"]), "analysis_median": median(v["analysis"]),
+                            "moves": len(v["analysis"])} for path, v in acc["analyses"].items()},
+        "slider_median": median(acc["slider"]), "slider_p90": percentile(acc["slider"], 0.9),
         "motion": acc["motion"],
         "peak_rss_mib": max(p[0] for p in peaks) / 2**20,
         "peak_pss_mib": max(p[1] for p in peaks) / 2**20,
@@ -795,6 +859,25 @@ def report(results, info, args, elapsed_s) -> str:
             f"| {_goal(r['first_median'] / o.hover_median_ms, 0.25)} "
             f"| {_goal(r['full_median'] / o.hover_median_ms, 0.5)} "
             f"| {r['motion']['fps'] / o.fps:.2f} |")
+    if any(r.get("analyses") for r in results):
+        lines += [
+            "",
+            "### Analyses (issue 13)",
+            "",
+            "Hover with centred values, the angular metric and 4 pins combined with the pointer's reference, "
+            "against the plain hover (stored values, the pointer's reference alone) measured just before it "
+            "in the same page, on each compute path (`setCompute`); full-frame medians of the pooled moves. "
+            "Goal: ratio ≤ 1.25. *Slider*: the threshold slider's input event to the full frame with the "
+            "new mask, on the page's own path.",
+            "",
+            "| dataset | path | plain hover ms | analysis hover ms | ratio | slider median / p90 ms |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in results:
+            for path, a in (r.get("analyses") or {}).items():
+                ratio = a["analysis_median"] / a["plain_median"]
+                lines.append(f"| {r['shape']} | {path.upper()} | {_f(a['plain_median'])} | {_f(a['analysis_median'])} "
+                             f"| {_goal(ratio, 1.25)} | {_f(r['slider_median'])} / {_f(r['slider_p90'])} |")
     lines += [
         "",
         "### What the load is made of (medians, s since navigation start)",
@@ -858,6 +941,8 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="load repetitions (default 3)")
     parser.add_argument("--moves", type=int, default=16, help="single hover moves (default 16, at least 12)")
     parser.add_argument("--motion", type=float, default=3.0, help="seconds of continuous motion (default 3)")
+    parser.add_argument("--analysis-moves", type=int, default=8,
+                        help="moves per run for the analyses' rows, per compute path (default 8; 0: leave them out)")
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "results.json", help="raw results (default %(default)s)")
     parser.add_argument("--write", action="store_true", help="write the section into docs/benchmarks.md")
     parser.add_argument("--boost", type=int, default=0, metavar="N",

@@ -56,9 +56,22 @@ def make_server(root: Path = ROOT, host: str = "127.0.0.1", port: int = 0,
     return server
 
 
+# The view each demo opens in: centred values and cosine similarity spread its maps ~8 times as
+# wide as the stored values' angular similarity (README, "The demos"). index.html's demo buttons
+# carry the same fragments (tests/test_demos.py holds them together).
+DEMO_VIEWS = {
+    "demo-astronaut-efficientnet-lite0.zip": "values=centred&metric=cosine",
+    "demo-astronaut-texture.zip": "values=centred&metric=cosine",
+}
+
+
 def demo_links(root: Path, base: str) -> list[str]:
-    """?d= links to the built-in demos (datasets/demo-*.zip) under `base`."""
-    return [f"{base}?d={p.name}" for p in sorted((root / "datasets").glob("demo-*.zip"))]
+    """?d= links to the built-in demos (datasets/demo-*.zip) under `base`, each in its view."""
+    links = []
+    for p in sorted((root / "datasets").glob("demo-*.zip")):
+        view = DEMO_VIEWS.get(p.name)
+        links.append(f"{base}?d={p.name}" + (f"#{view}" if view else ""))
+    return links
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -361,6 +361,35 @@ case("declares-100000x100000", "too-large", "100000×100000×7", entry="metadata
     zipped(with_meta({"width": 100_000, "height": 100_000})))
 
 
+# The optional "range" key ([lo, hi], two finite numbers, lo ≤ hi): every malformed value.
+def _meta_text(replace: str, by: str) -> Callable[[], bytes]:
+    """The base metadata.json with a raw JSON text in place of a placeholder (for literals that
+    json.dumps does not write, such as 1e400)."""
+    def build():
+        text = json.dumps({**json.loads(base_entries()["metadata.json"]), "range": replace})
+        return zip_bytes({**base_entries(), "metadata.json": text.replace(json.dumps(replace), by).encode()})
+    return build
+
+
+RANGE_TYPE = "'range' must be a list of two numbers [lo, hi]"
+for _id, _value in [("string", "0..1"), ("number", 1.5), ("bool", True), ("object", {"lo": 0, "hi": 1}),
+                    ("empty", []), ("one-number", [0.5]), ("three-numbers", [0, 1, 2]),
+                    ("nested", [[0], [1]]), ("bools", [False, True]), ("strings", ["0", "1"]),
+                    ("null-item", [None, 1]), ("markup", [MARKUP, 1])]:
+    case(f"range-{_id}", "field-type", RANGE_TYPE, entry="metadata.json")(zipped(with_meta({"range": _value})))
+for _id, _value in [("nan", [float("nan"), 1]), ("infinity", [0, float("inf")]),
+                    ("minus-infinity", [float("-inf"), 0])]:
+    case(f"range-{_id}", "field-range", "'range' must hold finite numbers, not ",
+         entry="metadata.json", why="Python's json reads the NaN and Infinity literals")(
+        zipped(with_meta({"range": _value})))
+case("range-overflowing-literal", "field-range", "'range' must hold finite numbers, not ",
+     entry="metadata.json", why="1e400 reads as an infinite float")(_meta_text("@", "[0, 1e400]"))
+case("range-huge-integer", "field-range", "'range' must hold numbers within float64's range", entry="metadata.json",
+     why="an integer that no float64 holds")(zipped(with_meta({"range": [0, 10 ** 400]})))
+case("range-reversed", "field-range", "'range' must have lo ≤ hi, not [1.5, -2]", entry="metadata.json")(
+    zipped(with_meta({"range": [1.5, -2]})))
+
+
 # The PNG entries against the metadata.
 @case("too-few-pngs", "missing-png", "missing '1.png'", entry="1.png")
 def _():

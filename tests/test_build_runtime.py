@@ -234,6 +234,7 @@ browser.runtime_versions()
 assert list(browser.colormaps())[0] == "fire"
 result = browser.decode_for_worker(open(sys.argv[2], "rb").read())
 assert "error" not in result, result
+assert browser.encode_for_worker("mask-png", bytes([0, 1]), "Uint8Array", [1, 2]).startswith(b"\\x89PNG")
 print(json.dumps(sorted(m for m in sys.modules if m == "ifealid" or m.startswith("ifealid."))))
 """
 

@@ -103,6 +103,7 @@ def test_extract_zip_validate_load_round_trip(tmp_path, capsys):
             features = loaded["arr_0"]
         assert features.shape == (h, w, channels) and features.dtype == np.float32
         np.testing.assert_array_equal(ifealid.quantise(features, 8).values, dataset.values())
+        assert dataset.range == (float(features.min()), float(features.max()))  # the true values' range
 
 
 def test_random_weights_are_the_same_every_run(tmp_path):
@@ -220,6 +221,7 @@ def test_the_notebook_api(resnet101, tmp_path):
     assert set(ifealid.capture(module, image, ["layer1", "layer2"])) == {"layer1", "layer2"}
     assert ifealid.capture(module, image).shape == (1, 1000)
     np.testing.assert_array_equal(ifealid.quantise(tensor[0].numpy().transpose(1, 2, 0)).values, dataset.values())
+    assert dataset.range == (float(tensor.min()), float(tensor.max()))
     # save_dataset takes the (C, H, W) tensor as it is.
     buffer = io.BytesIO()
     ifealid.save_dataset(tensor[0], buffer, overlay=aligned_overlay(Image.fromarray(image), 8, (7, 9)))

@@ -205,7 +205,7 @@ JSON_VALUES = st.recursive(
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
     max_leaves=8,
 )
-FIELDS = ["name", "width", "height", "features", "precision", "overlay"]
+FIELDS = ["name", "width", "height", "features", "precision", "overlay", "range"]
 
 
 @st.composite

@@ -13,14 +13,17 @@ from ifealid import DatasetError
 
 
 def test_archive_layout_is_the_originals(tmp_path):
-    ifealid.save_dataset(np.random.rand(4, 3, 9), tmp_path / "d.zip", overlay=np.zeros((8, 6, 3), np.uint8), name="N")
+    x = np.random.rand(4, 3, 9)
+    ifealid.save_dataset(x, tmp_path / "d.zip", overlay=np.zeros((8, 6, 3), np.uint8), name="N")
     with zipfile.ZipFile(tmp_path / "d.zip") as archive:
         infos = archive.infolist()
         assert [i.filename for i in infos] == ["overlay.jpg", "0.png", "1.png", "2.png", "metadata.json"]
         assert all(i.compress_type == zipfile.ZIP_STORED for i in infos)
         import json
+        # The original's six fields, and this project's "range" (a key the original ignores).
         assert json.loads(archive.read("metadata.json")) == {
-            "name": "N", "width": 3, "height": 4, "features": 9, "precision": 8, "overlay": True}
+            "name": "N", "width": 3, "height": 4, "features": 9, "precision": 8, "overlay": True,
+            "range": [x.min(), x.max()]}
 
 
 def test_rgba_overlay_is_converted_to_rgb_jpeg(tmp_path):

@@ -1,38 +1,61 @@
-// The similarity of two vectors from their dot product and squared norms, in float64: the one
-// formula the page uses, for every pixel of a CPU map (cpu-similarity.js, from exact integer
-// sums) and for the read-outs (from the vectors the chart shows). app/similarity.py is the
-// float64 reference both are tested against.
+// The metrics from sums, in float64: the one set of formulas the page uses, for every pixel of a
+// CPU map (cpu-analysis.js, from exact integer sums where it can) and for the read-outs. The
+// definitions are app/analysis.py's, the float64 reference both are tested against:
+//   angular      1 − 2θ/π, θ ∈ [0, π] the angle
+//   cosine       cos θ
+//   correlation  Pearson across channels: the cosine of the vectors centred on their own mean
+//   euclidean    |p − r|
+//   dot          p · r
+// 0 where the quantity is undefined (a zero vector; a constant one for correlation).
 //
-// angle = atan2(sqrt(|p|²|r|² − D²), D) is well conditioned everywhere, including cos ≈ 1 where
-// acos(cos) magnifies rounding. With exact sums (8 bit) only the last roundings remain; with
-// rounded ones each product is within 1.1e-16 of itself, which leaves the angle within 1.5e-8.
+// Inputs: dot = p·r, pp = |p|², rr = |r|², sp = Σp, sr = Σr, n = the channel count.
+// θ = atan2(sqrt(|p|²|r|² − D²), D) is well conditioned everywhere, cos ≈ 1 included, where
+// acos(cos) magnifies rounding. With exact sums only the last roundings remain; with float64
+// sums each product is within 1.1e-16 of itself, which leaves the angle within about 1.5e-8.
 
-const HALF_PI = Math.PI / 2;
+const TWO_OVER_PI = 2 / Math.PI;
 
-/** Angular similarity 1 − angle/(π/2), clamped to [0, 1]; 0 where either vector is zero. */
-export function angularFromSums(dot, pp, rr) {
-  if (!pp || !rr) return 0;
-  const angle = Math.atan2(Math.sqrt(Math.max(0, pp * rr - dot * dot)), dot);
-  return 1 - Math.min(angle / HALF_PI, 1);
+function angular(dot, pp, rr) {
+  if (!(pp > 0) || !(rr > 0)) return 0;
+  return 1 - TWO_OVER_PI * Math.atan2(Math.sqrt(Math.max(0, pp * rr - dot * dot)), dot);
 }
 
-/** Cosine similarity clamped to [0, 1]; 0 where either vector is zero. */
-export function cosineFromSums(dot, pp, rr) {
-  if (!pp || !rr) return 0;
-  return Math.min(1, Math.max(0, dot / Math.sqrt(pp * rr)));
+function cosine(dot, pp, rr) {
+  if (!(pp > 0) || !(rr > 0)) return 0;
+  return Math.min(1, Math.max(-1, dot / Math.sqrt(pp * rr)));
 }
 
-export const FROM_SUMS = Object.freeze({ angular: angularFromSums, cosine: cosineFromSums });
+// A vector whose spread about its own mean is below what rounding leaves of a constant one
+// counts as constant: there is no correlation to speak of.
+const CONSTANT = 1e-12;
 
-/** The similarity of vectors a and b under `metric` ('angular' | 'cosine'). */
+function correlation(dot, pp, rr, sp, sr, n) {
+  const cpp = pp - (sp * sp) / n, crr = rr - (sr * sr) / n;
+  if (!(cpp > CONSTANT * pp) || !(crr > CONSTANT * rr)) return 0;
+  return Math.min(1, Math.max(-1, (dot - (sp * sr) / n) / Math.sqrt(cpp * crr)));
+}
+
+const euclidean = (dot, pp, rr) => Math.sqrt(Math.max(0, pp - 2 * dot + rr));
+
+const dotProduct = (dot) => dot;
+
+/** metric → (dot, pp, rr, sp, sr, n) → value. */
+export const FROM_SUMS = Object.freeze({ angular, cosine, correlation, euclidean, dot: dotProduct });
+
+/** The metric of vectors a and b (plain arrays or typed arrays of one length). */
 export function similarity(a, b, metric = 'angular') {
   const fromSums = FROM_SUMS[metric];
   if (!fromSums) throw new Error(`unknown metric ${metric}`);
-  let dot = 0, pp = 0, rr = 0;
+  let dot = 0, pp = 0, rr = 0, sp = 0, sr = 0;
   for (let i = 0; i < a.length; i++) {
     dot += a[i] * b[i];
     pp += a[i] * a[i];
     rr += b[i] * b[i];
+    sp += a[i];
+    sr += b[i];
   }
-  return fromSums(dot, pp, rr);
+  return fromSums(dot, pp, rr, sp, sr, a.length);
 }
+
+/** Whether larger values mean nearer (all but euclidean): max combines as "like any of these". */
+export const nearIsLarge = (metric) => metric !== 'euclidean';

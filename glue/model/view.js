@@ -6,20 +6,30 @@
 // The state object is immutable: every change makes a new one, so a subscriber can keep the last
 // state it applied and compare fields by identity.
 
-export const METRICS = Object.freeze(['angular', 'cosine']);
+export const METRICS = Object.freeze(['angular', 'cosine', 'correlation', 'euclidean', 'dot']);
+export const VALUES = Object.freeze(['stored', 'true', 'centred', 'zscore']);
+export const COMBINE = Object.freeze(['max', 'mean']);
 export const STRETCHES = Object.freeze(['relative', 'absolute']);
 export const MODES = Object.freeze(['similarity', 'channel']);
 export const COMPUTE = Object.freeze(['auto', 'gpu', 'cpu']);
+export const MAX_PINS = 16;
+export const MAX_REGIONS = 16;
 
 export const VIEW_DEFAULTS = Object.freeze({
   dataset: null,        // the dataset on screen: {info, layers, overlay, overlaySize, decodeMs}
   hover: null,          // {x, y}: the map pixel under the pointer, or null
-  reference: null,      // {x, y}: the pixel every other is compared with (follows hover unless locked)
+  reference: null,      // {x, y}: the pointer's reference pixel (follows hover unless locked)
   locked: false,
-  pinned: null,         // {x, y} or null
+  pointer: true,        // whether the pointer's reference takes part in the map (with pins, it may not)
+  pins: [],             // [{x, y}]: pinned pixels, references too (at most MAX_PINS)
+  regions: [],          // [{x0, y0, x1, y1}]: rectangles (inclusive corners) whose mean vector is a reference
+  combine: 'max',       // several references: 'max' (anything like any of them) or 'mean'
   mode: 'similarity',   // 'similarity' | 'channel' (channel `channel`'s own values)
   channel: null,        // the channel shown in 'channel' mode
+  values: 'stored',     // which values are compared: 'stored' | 'true' | 'centred' | 'zscore'
   metric: 'angular',
+  threshold: null,      // a number in the metric's units: the map becomes a mask (≥ it; euclidean: ≤)
+  connected: false,     // the mask keeps only the 4-connected parts that hold a reference
   stretch: 'relative',  // 'relative': the visible map's min and max; 'absolute': 0 to 1
   colormap: 'fire',
   opacity: 0.9,         // of the heat map over the overlay
@@ -32,18 +42,29 @@ export const VIEW_DEFAULTS = Object.freeze({
 
 const pixelIn = (ds) => (p) => p === null || (p && Number.isInteger(p.x) && Number.isInteger(p.y)
   && p.x >= 0 && p.y >= 0 && (!ds || (p.x < ds.info.width && p.y < ds.info.height)));
+const regionIn = (ds) => (r) => r && [r.x0, r.y0, r.x1, r.y1].every(Number.isInteger)
+  && r.x0 >= 0 && r.y0 >= 0 && r.x0 <= r.x1 && r.y0 <= r.y1
+  && (!ds || (r.x1 < ds.info.width && r.y1 < ds.info.height));
 const oneOf = (list) => (v) => list.includes(v);
+const listOf = (max, item) => (v) => Array.isArray(v) && v.length <= max && v.every((x) => x !== null && item(x));
 
 // Each field's rule, given the state the change applies to (pixels must lie on its dataset).
 const VALID = {
   dataset: (v) => v === null || (typeof v === 'object' && v.info && v.layers),
   hover: (v, s) => pixelIn(s.dataset)(v),
   reference: (v, s) => pixelIn(s.dataset)(v),
-  pinned: (v, s) => pixelIn(s.dataset)(v),
   locked: (v) => typeof v === 'boolean',
+  pointer: (v) => typeof v === 'boolean',
+  pins: (v, s) => listOf(MAX_PINS, pixelIn(s.dataset))(v),
+  regions: (v, s) => listOf(MAX_REGIONS, regionIn(s.dataset))(v),
+  combine: oneOf(COMBINE),
   mode: oneOf(MODES),
   channel: (v, s) => v === null || (Number.isInteger(v) && v >= 0 && (!s.dataset || v < s.dataset.info.features)),
+  // True values need the range the dataset was quantised with.
+  values: (v, s) => VALUES.includes(v) && (v !== 'true' || !s.dataset || Boolean(s.dataset.info.range)),
   metric: oneOf(METRICS),
+  threshold: (v) => v === null || (typeof v === 'number' && Number.isFinite(v)),
+  connected: (v) => typeof v === 'boolean',
   stretch: oneOf(STRETCHES),
   colormap: (v) => typeof v === 'string' && v.length > 0,
   opacity: (v) => typeof v === 'number' && v >= 0 && v <= 1,
@@ -53,15 +74,22 @@ const VALID = {
     && Number.isFinite(v.offsetX) && Number.isFinite(v.offsetY)),
 };
 
-// Value objects ({x, y}, the camera) are equal when their fields are.
+// Value objects ({x, y}, the camera) are equal when their fields are; lists of them when
+// their items are. The dataset is compared by identity.
 function same(a, b) {
   if (a === b) return true;
   if (!a || !b || typeof a !== 'object' || typeof b !== 'object' || a.info || b.info) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => same(x, b[i]));
+  }
   const keys = Object.keys(a);
   return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
 
-const copy = (v) => (v && typeof v === 'object' && !v.info ? Object.freeze({ ...v }) : v);
+function copy(v) {
+  if (Array.isArray(v)) return Object.freeze(v.map(copy));
+  return v && typeof v === 'object' && !v.info ? Object.freeze({ ...v }) : v;
+}
 
 export class ViewModel {
   constructor(initial = {}) {

@@ -48,3 +48,14 @@ export function mapOnCanvas({ scale, offsetX, offsetY }, W, H, cw, ch) {
     y0: Math.max(0, Math.ceil(offsetY - 0.5)), y1: Math.min(ch, Math.ceil(offsetY + H * scale - 0.5)),
   };
 }
+
+/** The camera as a link writes it: {zoom (CSS pixels per map pixel), center (the map point at the canvas's centre)}. */
+export function zoomCenterOf({ scale, offsetX, offsetY }, cw, ch, dpr = 1) {
+  return { zoom: scale / dpr, center: { x: (cw / 2 - offsetX) / scale, y: (ch / 2 - offsetY) / scale } };
+}
+
+/** The camera that shows map point `center` at the canvas's centre at `zoom` CSS pixels per map pixel. */
+export function cameraAt(zoom, center, cw, ch, dpr = 1) {
+  const scale = zoom * dpr;
+  return { scale, offsetX: cw / 2 - center.x * scale, offsetY: ch / 2 - center.y * scale };
+}

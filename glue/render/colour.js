@@ -2,24 +2,28 @@
 // over the overlay, straight into the canvas (RENDERER.md, "Passes per frame", step 4). Owns
 // the colour-map texture, the overlay texture, and the overlay resampled for the current view.
 import {
-  COLOUR_VS, COLOUR_FS, HEAT_FS, BLIT_FS, BACKGROUND_FS, withOverlay,
+  COLOUR_VS, COLOUR_FS, HEAT_FS, BLIT_FS, BACKGROUND_FS, withDefine,
 } from './shaders.js';
 import { UNIT } from './device.js';
 import { mapOnCanvas } from './camera.js';
 
+// Each shader's source, vertex shader and samplers; built per variant (overlay, mask) when first used.
+const SAMPLERS = {
+  uSim: UNIT.sim, uHeat: UNIT.sim, uStretch: UNIT.stretch, uLut: UNIT.lut, uOverlay: UNIT.overlay, uMaskMap: UNIT.mask,
+};
+const KINDS = {
+  colour: [COLOUR_FS, COLOUR_VS],
+  heat: [HEAT_FS, COLOUR_VS],
+  blit: [BLIT_FS, null],
+  background: [BACKGROUND_FS, null],
+};
+
 export class ColourPass {
   constructor(gpu) {
     this.gpu = gpu;
-    const units = { uSim: UNIT.sim, uStretch: UNIT.stretch, uLut: UNIT.lut, uOverlay: UNIT.overlay };
-    const p = (fs, name, samplers, vs) => gpu.program(fs, name, samplers, vs);
-    this.progs = {
-      colour: p(COLOUR_FS, 'colour', units, COLOUR_VS),
-      colourOverlay: p(withOverlay(COLOUR_FS), 'colour', units, COLOUR_VS),
-      heat: p(HEAT_FS, 'heat', { uSim: UNIT.sim, uStretch: UNIT.stretch, uLut: UNIT.lut }, COLOUR_VS),
-      blit: p(BLIT_FS, 'blit', { uHeat: UNIT.sim }),
-      blitOverlay: p(withOverlay(BLIT_FS), 'blit', { uHeat: UNIT.sim, uOverlay: UNIT.overlay }),
-      background: p(BACKGROUND_FS, 'background', { uOverlay: UNIT.overlay }),
-    };
+    this.progs = {};
+    // The variants every plain frame needs, compiled now rather than on the first move.
+    for (const kind of ['colour', 'heat', 'blit', 'background']) this._prog(kind);
     this.lut = gpu.texture2D(gpu.gl.RGBA8, 256, 1);
     this.overlay = null;  // the overlay image's texture (with mipmaps), or null
     this._bg = null;      // the overlay resampled for the view: {tex, fb, w, h, what}
@@ -60,72 +64,96 @@ export class ColourPass {
    * the canvas: {targets, t, rect, full, view (camera, stretch, opacity, overlayColour),
    * clear: [r, g, b, a] outside the map, twoStep: 'auto' | boolean}.
    */
-  draw({ targets, t, rect, full, view, clear, twoStep }) {
+  // A program of `kind` in the variant with or without the overlay and the mask (a uniform
+  // test would not spare their fetches: software rendering evaluates both sides of a select).
+  _prog(kind, { overlay = false, mask = false } = {}) {
+    const name = `${kind}${overlay ? '+overlay' : ''}${mask ? '+mask' : ''}`;
+    if (!this.progs[name]) {
+      let [fs, vs] = KINDS[kind];
+      if (overlay) fs = withDefine(fs, 'OVERLAY');
+      if (mask) fs = withDefine(fs, 'MASK');
+      this.progs[name] = this.gpu.program(fs, kind, SAMPLERS, vs);
+    }
+    return this.progs[name];
+  }
+
+  /**
+   * scale: {relative: the reduction's min/max (else `absolute`, [lo, hi]), reverse: near is
+   * small (distances)}; mask: the threshold's mask texture or null.
+   */
+  draw({ targets, t, rect, full, view, clear, twoStep, scale, mask = null, into = null, camera = view.camera }) {
     const gpu = this.gpu, gl = gpu.gl;
-    const cw = gl.canvas.width, ch = gl.canvas.height;
-    const { scale, offsetX, offsetY } = view.camera;
+    // `into`: {fb, width, height} of an offscreen picture instead of the canvas, seen by `camera`.
+    const cw = into ? into.width : gl.canvas.width, ch = into ? into.height : gl.canvas.height;
+    const { scale: zoom, offsetX, offsetY } = camera;
     // The colour pass costs per canvas pixel (software rendering): shade only the map's
     // rectangle on the canvas and clear the margin around it.
-    const { x0, y0, x1, y1 } = mapOnCanvas(view.camera, targets.width, targets.height, cw, ch);
+    const { x0, y0, x1, y1 } = mapOnCanvas(camera, targets.width, targets.height, cw, ch);
     const background = this.overlay && x1 > x0 && y1 > y0
-      ? this._background(targets, view, x0, y0, x1, y1) : null;
+      ? this._background(targets, view, camera, cw, ch, [x0, y0, x1, y1]) : null;
     // Magnified (at least 3 canvas pixels per visible map pixel): colour at map resolution
     // first, then spread it over the canvas (HEAT_FS, BLIT_FS); otherwise in one pass.
     const mapPixels = (rect.x1 - rect.x0) * (rect.y1 - rect.y0);
     const steps = twoStep === 'auto' ? (x1 - x0) * (y1 - y0) >= 3 * mapPixels : !!twoStep;
-    const mask = full ? t.step - 1 : 0;
-    const pr = steps ? this.progs.heat : this.progs[background ? 'colourOverlay' : 'colour'];
+    const planes = full ? t.step - 1 : 0;
+    const variant = { overlay: Boolean(background), mask: Boolean(mask) };
+    const pr = steps ? this._prog('heat') : this._prog('colour', variant);
     gl.useProgram(pr.prog);
     gpu.bind(UNIT.sim, gl.TEXTURE_2D, t.tex);
     gpu.bind(UNIT.stretch, gl.TEXTURE_2D, targets.stretchAt.tex);
     gpu.bind(UNIT.lut, gl.TEXTURE_2D, this.lut);
     gl.uniform2i(pr.u.uPlane, t.pw, t.ph);
-    gl.uniform2i(pr.u.uMask, mask, mask);
+    gl.uniform2i(pr.u.uMask, planes, planes);
     gl.uniform1i(pr.u.uShift, t.shift);
-    gl.uniform1i(pr.u.uRelative, view.stretch === 'relative' ? 1 : 0);
+    gl.uniform1i(pr.u.uRelative, scale.relative ? 1 : 0);
+    gl.uniform2f(pr.u.uAbsolute, ...(scale.absolute ?? [0, 1]));
+    gl.uniform1i(pr.u.uReverse, scale.reverse ? 1 : 0);
     gl.uniform1i(pr.u.uHasOverlay, background ? 1 : 0);
     gl.uniform1f(pr.u.uOpacity, view.opacity);
     let blit = pr;
     if (steps) {
       gpu.draw(targets.heat.fb, rect.x0, rect.y0, rect.x1 - rect.x0, rect.y1 - rect.y0);
-      blit = this.progs[background ? 'blitOverlay' : 'blit'];
+      blit = this._prog('blit', variant);
       gl.useProgram(blit.prog);
       gpu.bind(UNIT.sim, gl.TEXTURE_2D, targets.heat.tex);
     }
     gpu.bind(UNIT.overlay, gl.TEXTURE_2D, background);
-    gl.uniform3f(blit.u.uView, scale, offsetX, offsetY);
+    if (mask) {
+      gpu.bind(UNIT.mask, gl.TEXTURE_2D, mask);
+      gl.uniform2i(blit.u.uMapSize, targets.width, targets.height);
+    }
+    gl.uniform3f(blit.u.uView, zoom, offsetX, offsetY);
     gl.uniform1f(blit.u.uCanvasH, ch);
     gl.uniform4i(blit.u.uRect, rect.x0, rect.y0, rect.x1, rect.y1);
-    this.clearCanvas(clear);
+    this.clearCanvas(clear, into);
     if (x1 > x0 && y1 > y0) {
       gl.enable(gl.SCISSOR_TEST);
       gl.scissor(x0, ch - y1, x1 - x0, y1 - y0);  // GL's y axis points up
-      gpu.draw(null, 0, 0, cw, ch);
+      gpu.draw(into ? into.fb : null, 0, 0, cw, ch);
       gl.disable(gl.SCISSOR_TEST);
     }
   }
 
-  /** The whole canvas in colour `clear` ([r, g, b, a], 0–1). */
-  clearCanvas(clear) {
+  /** The whole canvas (or picture `into`) in colour `clear` ([r, g, b, a], 0–1). */
+  clearCanvas(clear, into = null) {
     const gl = this.gpu.gl;
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);  // the passes before left their own target bound
-    gl.viewport(0, 0, gl.canvas.width, gl.canvas.height);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, into ? into.fb : null);  // the passes before left their own target bound
+    gl.viewport(0, 0, into ? into.width : gl.canvas.width, into ? into.height : gl.canvas.height);
     gl.clearColor(...clear);
     gl.clear(gl.COLOR_BUFFER_BIT);
   }
 
-  // The overlay under the map for the current view and canvas, drawn only when those change.
-  _background(targets, view, x0, y0, x1, y1) {
+  // The overlay under the map for this camera and canvas size, drawn only when those change.
+  _background(targets, view, camera, cw, ch, [x0, y0, x1, y1]) {
     const gpu = this.gpu, gl = gpu.gl;
-    const cw = gl.canvas.width, ch = gl.canvas.height;
-    const { scale, offsetX, offsetY } = view.camera;
+    const { scale, offsetX, offsetY } = camera;
     const what = [targets.width, targets.height, scale, offsetX, offsetY, view.overlayColour, x0, y0, x1, y1].join();
     if (this._bg && this._bg.w === cw && this._bg.h === ch && this._bg.what === what) return this._bg.tex;
     if (!this._bg || this._bg.w !== cw || this._bg.h !== ch) {
       this.dropBackground();
       this._bg = { ...gpu.target(gl.RGBA8, cw, ch), w: cw, h: ch, what: null };
     }
-    const pr = this.progs.background;
+    const pr = this._prog('background');
     gl.useProgram(pr.prog);
     gpu.bind(UNIT.overlay, gl.TEXTURE_2D, this.overlay);
     gl.uniform3f(pr.u.uView, scale, offsetX, offsetY);

@@ -7,8 +7,11 @@ import { previewStep } from './phases.js';
 
 // Texture units, fixed per role so that no unit ever holds two sampler types. Data array 0
 // uses unit `data`; arrays 1, 2, ... (a dataset split over several texture arrays) use units
-// from `moreData` on.
-export const UNIT = Object.freeze({ data: 0, norm: 1, sim: 2, stretch: 3, lut: 4, overlay: 5, src: 6, moreData: 7 });
+// from `moreData` on. terms, prev: the analyses' per-pixel terms and earlier references' map;
+// mask: the threshold's mask.
+export const UNIT = Object.freeze({
+  data: 0, norm: 1, sim: 2, stretch: 3, lut: 4, overlay: 5, src: 6, terms: 7, prev: 8, mask: 9, moreData: 10,
+});
 export const dataUnit = (a) => (a === 0 ? UNIT.data : UNIT.moreData + a - 1);
 
 const GiB = 1024 ** 3;
@@ -60,7 +63,8 @@ function gpuBytes(shape, previewFactor) {
   const { W, H, L, G } = layout;
   const f = previewStep(previewFactor);
   const phased = f > 1 ? f * Math.ceil(W / f) * f * Math.ceil(H / f) * 4 : 0;
-  const maps = W * H * 4 * 2 + phased + W * H * 16 + 2 * Math.ceil(W / 4) * Math.ceil(H / 4) * 8;
+  // Full and phased maps, heat map, min/max pair; the analyses' two static maps, terms and mask.
+  const maps = W * H * 4 * 2 + phased + W * H * 16 + 2 * Math.ceil(W / 4) * Math.ceil(H / 4) * 8 + W * H * 17;
   return G * W * H * 16 + uploadChunk(layout).bytes + maps + (L + 1) * 32;
 }
 

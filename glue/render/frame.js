@@ -5,6 +5,7 @@
 import { visibleRect } from './camera.js';
 import { phasesOf, covers, refineChunks } from './phases.js';
 import { ensureMap } from './targets.js';
+import { colourScale } from '../model/analysis.js';
 
 export class Frames {
   /** r: the renderer (its gpu, fences, scheduler, colour and reduce passes, options, dataset, view). */
@@ -54,11 +55,15 @@ export class Frames {
     const all = phasesOf(t, true);
     const full = !(phased && allowPreview) || covers(t, key, rect, all);
     ensureMap(t, source, key, rect, full ? all : [0], view);
+    const scale = colourScale(view);
     // Relative stretch: min/max of the visible part of the map, at the resolution shown.
-    if (view.stretch === 'relative') r.reduce.run(ds.targets, t, rect, full);
+    if (scale.relative) r.reduce.run(ds.targets, t, rect, full);
+    // The threshold's mask goes with full frames (a preview's would be made of half a map).
+    const mask = full ? r.maskLayer.update(view, key, ds.layout.W, ds.layout.H, () => r.mapValues()) : null;
     r.colour.draw({
-      targets: ds.targets, t, rect, full, view, clear: r.clearColour, twoStep: r.options.twoStepColour,
+      targets: ds.targets, t, rect, full, view, scale, mask, clear: r.clearColour, twoStep: r.options.twoStepColour,
     });
+    this.mask = mask ? { count: r.maskLayer.state.count, total: r.maskLayer.state.total } : null;
     return full ? 'full' : 'preview';
   }
 
@@ -78,8 +83,9 @@ export class Frames {
       mode: v.mode,
       channel: v.mode === 'channel' ? v.channel : null,
       metric: v.metric,
-      stretchMode: v.stretch,
+      scale: colourScale(v),
       region: this.rect && { ...this.rect },
+      mask: this.mask,  // {count, total} of the threshold's mask, or null
       stretch: null,
     };
   }
@@ -94,14 +100,15 @@ export class Frames {
     const r = this.r, gl = r.gpu.gl;
     const info = this._info(kind);
     this.issued = info;
-    const relative = info.stretchMode === 'relative' && this.rect;
+    const relative = info.scale.relative && this.rect;
+    const fixed = info.scale.absolute && { min: info.scale.absolute[0], max: info.scale.absolute[1] };
     const then = token && (() => this._refineStep(token));
     if (r.options.sync) {
       // A 1-pixel read-back of the canvas returns only once every pass has run.
       gl.bindFramebuffer(gl.FRAMEBUFFER, null);
       gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
       if (relative) this.stretch = this.readStretchTexel();
-      else if (info.stretchMode === 'absolute') this.stretch = { min: 0, max: 1 };
+      else if (fixed) this.stretch = fixed;
       info.stretch = { ...this.stretch };
       info.t = performance.now();
       this._emit(info);
@@ -118,8 +125,8 @@ export class Frames {
         gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
         gl.bindFramebuffer(gl.FRAMEBUFFER, null);
       }
-    } else if (info.stretchMode === 'absolute') {
-      this.stretch = { min: 0, max: 1 };
+    } else if (fixed) {
+      this.stretch = fixed;
     }
     r.fences.push(() => this._drawn(info, pbo, token, then), { frame: true, dropped: () => r.fences.giveBuffer(pbo) });
   }
@@ -144,8 +151,8 @@ export class Frames {
         info.stretch = { ...this.stretch };
       }
       r.fences.giveBuffer(pbo);
-    } else if (info.stretchMode === 'absolute') {
-      info.stretch = { min: 0, max: 1 };
+    } else if (!info.scale.relative) {
+      info.stretch = { min: info.scale.absolute[0], max: info.scale.absolute[1] };
     }
     this._emit(info);
     then?.();

@@ -11,67 +11,92 @@
 //                          phases.js); not phased: `draws` is ignored and the whole map is filled
 //   dispose()
 //
-// The GPU similarity and the channel view draw with shaders; the CPU similarity (WebAssembly
-// SIMD, for software renderers) computes the whole map and uploads it.
-import { refFS, similarityFS, CHANNEL_FS } from './shaders.js';
+// What a similarity view asks for (values, metric, references, how they combine) is the map
+// request (model/analysis.js), read by both similarity sources. The GPU's draws with shaders;
+// the CPU's (WebAssembly SIMD and float64, for software renderers) computes the whole map and
+// uploads it; the channel view is one fetch per pixel.
+import { refFS, similarityFS, CHANNEL_FS, withDefine } from './shaders.js';
 import { UNIT } from './device.js';
+import { GpuAnalysis, drawPhase } from './gpu-analysis.js';
 import { channelSlot } from '../model/layout.js';
-import { METRICS } from '../model/view.js';
+import { mapRequest, combiner } from '../model/analysis.js';
 
-// Uniforms every phased map shader has: the plane's corner in the target, its phase, log2(step).
-function setPhase(gl, pr, t, ph) {
-  const px = ph % t.step, py = Math.floor(ph / t.step);
-  gl.uniform2i(pr.u.uOrigin, px * t.pw, py * t.ph);
-  gl.uniform2i(pr.u.uPhase, px, py);
-  gl.uniform1i(pr.u.uShift, t.shift);
-}
+// The round-1 shaders serve the stored values' angular and cosine maps of pixel references
+// (exact integer arithmetic at 8 bit, unit vectors in float at 16 and 32 bit: see RENDERER.md);
+// every other request goes to the analyses' general shaders (gpu-analysis.js).
+const classic = (request, ref) => request.values === 'stored' && ref.kind === 'pixel'
+  && (request.metric === 'angular' || request.metric === 'cosine');
 
-/** Similarity to the reference pixel on the GPU (the shaders of RENDERER.md, "Passes per frame"). */
+/** Similarity maps on the GPU, for any map request. */
 export class GpuSimilaritySource {
-  constructor(gpu, gpuData, { unrollLimit = 256 } = {}) {
+  constructor(gpu, gpuData, dataset, { unrollLimit = 256 } = {}) {
     const gl = gpu.gl;
-    const { layout, arrays, samplers } = gpuData;
+    const { layout } = gpuData;
     this.gpu = gpu;
     this.data = gpuData;
     this.phased = true;
-    this._refPixel = null;  // the reference pixel whose vector the uniform buffer holds
-    // Reference: a 1-row RGBA32UI target, copied into the uniform buffer on the GPU.
+    this.unrollLimit = unrollLimit;
+    this._refPixel = null;  // the reference pixel whose vector the round-1 uniform buffer holds
+    this._programs = {};
+    // The round-1 reference: a 1-row RGBA32UI target, copied into the uniform buffer on the GPU.
     this.refTarget = gpu.target(gl.RGBA32UI, layout.L + 1, 1);
     this.refUbo = gpu.track('buffer', gl.createBuffer());
     gl.bindBuffer(gl.PIXEL_PACK_BUFFER, this.refUbo);
     gl.bufferData(gl.PIXEL_PACK_BUFFER, (layout.L + 1) * 16, gl.DYNAMIC_COPY);
     gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
     try {
-      this.refProg = gpu.program(refFS(layout.P, arrays), 'reference', { ...samplers, uNorm: UNIT.norm });
-      this.simProg = gpu.program(similarityFS({
-        precision: layout.P, layers: layout.L, packed: layout.G, unrollLimit, arrays,
-      }), 'similarity', { ...samplers, uNorm: UNIT.norm });
+      this.refProg = gpu.program(refFS(layout.P, gpuData.arrays), 'reference', { ...gpuData.samplers, uNorm: UNIT.norm });
+      this._classicProgram(false);  // compiled now: the first frame needs it
+      this.analysis = new GpuAnalysis(gpu, gpuData, dataset, { unrollLimit });
     } catch (err) {
       this.dispose();
       throw err;
     }
   }
 
-  key(view) { return `gpu-similarity:${view.metric}:${view.reference.x},${view.reference.y}`; }
+  key(view) { return `gpu:${mapRequest(view).key}`; }
+
+  _classicProgram(combine) {
+    const name = combine ? 'combine' : 'plain';
+    if (!this._programs[name]) {
+      const { layout, arrays, samplers } = this.data;
+      let source = similarityFS({ precision: layout.P, layers: layout.L, packed: layout.G, unrollLimit: this.unrollLimit, arrays });
+      if (combine) source = withDefine(source, 'COMBINE');
+      this._programs[name] = this.gpu.program(source, 'similarity', { ...samplers, uNorm: UNIT.norm, uPrev: UNIT.prev });
+    }
+    return this._programs[name];
+  }
 
   fill(t, draws, view) {
-    const gl = this.gpu.gl;
-    this._uploadReference(view.reference);
-    const pr = this.simProg;
-    for (const d of draws) {
-      this.data.bindData();
-      this.gpu.bind(UNIT.norm, gl.TEXTURE_2D, this.data.norm);
-      gl.bindBufferBase(gl.UNIFORM_BUFFER, 0, this.refUbo);
-      gl.useProgram(pr.prog);
-      gl.uniform1i(pr.u.uMetric, METRICS.indexOf(view.metric));
-      setPhase(gl, pr, t, d.ph);
-      this.gpu.draw(t.fb, d.x0, d.y0, d.x1 - d.x0, d.y1 - d.y0);
+    const request = mapRequest(view);
+    const op = combiner(request.metric, request.combine);
+    const one = (target, into, ref, merge) => this._drawReference(target, into, ref, request, merge);
+    const prev = this.analysis.staticMap(request, op, one);
+    const scale = op === 'sum' && request.count ? 1 / request.count : 1;
+    if (request.pointer) one(t, draws, request.pointer, prev ? { prev, op, scale } : {});
+    else this.analysis.finish(t, draws, prev, scale);
+  }
+
+  _drawReference(t, draws, ref, request, merge) {
+    if (!classic(request, ref)) {
+      this.analysis.drawReference(t, draws, ref, request, merge);
+      return;
     }
+    const gl = this.gpu.gl;
+    this._uploadReference(ref);
+    const pr = this._classicProgram(Boolean(merge.prev));
+    gl.useProgram(pr.prog);
+    this.data.bindData();
+    this.gpu.bind(UNIT.norm, gl.TEXTURE_2D, this.data.norm);
+    if (merge.prev) this.analysis._bindPrev(pr, merge.prev, merge.op, merge.scale ?? 1);
+    gl.bindBufferBase(gl.UNIFORM_BUFFER, 0, this.refUbo);
+    gl.uniform1i(pr.u.uMetric, request.metric === 'angular' ? 0 : 1);
+    for (const d of draws) drawPhase(this.gpu, pr, t, d);
     gl.bindBufferBase(gl.UNIFORM_BUFFER, 0, null);
   }
 
-  // The reference vector: read on the GPU into the 1-row target, then copied into the uniform
-  // buffer with readPixels into a PIXEL_PACK buffer. Nothing reaches the CPU.
+  // The round-1 reference vector: read on the GPU into the 1-row target, then copied into the
+  // uniform buffer with readPixels into a PIXEL_PACK buffer. Nothing reaches the CPU.
   _uploadReference({ x, y }) {
     if (this._refPixel && this._refPixel.x === x && this._refPixel.y === y) return;
     const gl = this.gpu.gl;
@@ -92,7 +117,8 @@ export class GpuSimilaritySource {
     this.gpu.dropTarget(this.refTarget);
     this.gpu.delete('buffer', this.refUbo);
     this.gpu.delete('program', this.refProg?.prog);
-    this.gpu.delete('program', this.simProg?.prog);
+    for (const pr of Object.values(this._programs)) this.gpu.delete('program', pr.prog);
+    this.analysis?.dispose();
   }
 }
 
@@ -119,8 +145,7 @@ export class ChannelSource {
       gl.uniform4i(pr.u.uSel, layer, component, shift, 0);
       gl.uniform1ui(pr.u.uMask, layout.P === 32 ? 0xFFFFFFFF : layout.maxValue);
       gl.uniform1f(pr.u.uMax, layout.maxValue);
-      setPhase(gl, pr, t, d.ph);
-      this.gpu.draw(t.fb, d.x0, d.y0, d.x1 - d.x0, d.y1 - d.y0);
+      drawPhase(this.gpu, pr, t, d);
     }
   }
 
@@ -128,26 +153,31 @@ export class ChannelSource {
 }
 
 /**
- * Similarity maps from an object whose map(x, y, metric) returns the whole map as a
- * Float32Array of W × H, row 0 = top (compute/cpu-similarity.js): uploaded into the plain map.
+ * Similarity maps from the CPU (compute/cpu-analysis.js): the whole map for the view's request,
+ * uploaded into the plain map. `cpu()` makes the analysis when first asked (its copy of the data
+ * costs memory and time, spent only where the CPU draws).
  */
 export class CpuSimilaritySource {
-  constructor(gpu, layout, cpu) {
+  constructor(gpu, layout, analysis) {
     this.gpu = gpu;
     this.layout = layout;
-    this.cpu = cpu;
+    this.analysis = analysis;
     this.phased = false;
   }
 
-  key(view) { return `cpu-similarity:${view.metric}:${view.reference.x},${view.reference.y}`; }
+  key(view) { return `cpu:${mapRequest(view).key}`; }
+
+  /** The whole map for a view, as the CPU computes it (Float32Array; the last one is kept). */
+  mapOf(view) {
+    const request = mapRequest(view);
+    if (this._last?.key !== request.key) this._last = { key: request.key, map: this.analysis.map(request) };
+    return this._last.map;
+  }
 
   fill(t, draws, view) {
     const gl = this.gpu.gl;
     const { W, H } = this.layout;
-    const map = this.cpu.map(view.reference.x, view.reference.y, view.metric);
-    if (!(map instanceof Float32Array) || map.length !== W * H) {
-      throw new Error(`renderer: the CPU map source returned no ${W}x${H} Float32Array`);
-    }
+    const map = this.mapOf(view);
     gl.bindTexture(gl.TEXTURE_2D, t.tex);
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
     gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, W, H, gl.RED, gl.FLOAT, map);

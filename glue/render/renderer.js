@@ -5,18 +5,26 @@
 import { GpuContext } from './gl.js';
 import { readLimits, planDataset, DeviceLimitError } from './device.js';
 import { uploadDataset } from './upload.js';
-import { makeTargets, ensureMap } from './targets.js';
+import { makeTargets } from './targets.js';
 import { GpuSimilaritySource, ChannelSource, CpuSimilaritySource } from './map-sources.js';
 import { ColourPass } from './colour.js';
 import { ReducePass } from './reduce.js';
 import { FenceQueue } from './fences.js';
 import { FrameScheduler } from './scheduler.js';
 import { Frames } from './frame.js';
-import { CpuSimilarity, cpuSimilaritySupported, isSoftwareRenderer } from '../compute/cpu-similarity.js';
+import { MaskLayer } from './mask-layer.js';
+import { readStretch, readMap, readMask, readCanvas, renderPicture } from './readback.js';
+import { CpuKernel, cpuSimilaritySupported, isSoftwareRenderer } from '../compute/cpu-kernel.js';
+import { CpuAnalysis } from '../compute/cpu-analysis.js';
 import { layoutOf, checkLayers } from '../model/layout.js';
 import { VIEW_DEFAULTS } from '../model/view.js';
+import { colourScale } from '../model/analysis.js';
 
 export { DeviceLimitError };
+
+// View fields whose change changes the picture (the reference and the camera apart).
+const MAP_FIELDS = ['metric', 'values', 'pins', 'regions', 'combine', 'pointer', 'mode', 'channel', 'stretch',
+  'opacity', 'overlayColour', 'compute', 'threshold', 'connected'];
 
 // Options (RENDERER.md has the measurements behind the defaults).
 const DEFAULTS = {
@@ -92,6 +100,7 @@ export class Renderer {
     this.limits = readLimits(this.gl, this.options);
     this.colour = new ColourPass(this.gpu);
     this.reduce = new ReducePass(this.gpu);
+    this.maskLayer = new MaskLayer(this.gpu);
     this.colour.setLut(rgbaOf(this._colormaps[this.view.colormap] ?? greyLut()));
     if (this._overlaySource) this.colour.setOverlay(this._overlaySource);
   }
@@ -140,7 +149,7 @@ export class Renderer {
     let targets = null;
     try {
       targets = makeTargets(this.gpu, layout.W, layout.H, this.options.previewFactor);
-      sources.gpu = new GpuSimilaritySource(this.gpu, data, this.options);
+      sources.gpu = new GpuSimilaritySource(this.gpu, data, dataset, this.options);
       sources.channel = new ChannelSource(this.gpu, data);
     } catch (err) {
       for (const s of Object.values(sources)) s.dispose();
@@ -150,6 +159,7 @@ export class Renderer {
     }
     this.ds = { layout, plan, data, targets, sources, arrays: plan.arrays };
     this._dataset = dataset;
+    this.maskLayer.reset();
     this.frames.reset();
     this.scheduler.reset();
     this.scheduler.change({ interactive: true });  // on a large map the first paint is a preview
@@ -204,19 +214,21 @@ export class Renderer {
     const prev = this.view;
     this.view = view;
     if (view.colormap !== prev.colormap) this._applyColormap();
-    if (view.stretch === 'absolute') this.frames.stretch = { min: 0, max: 1 };
+    const scale = colourScale(view);
+    if (!scale.relative) this.frames.stretch = { min: scale.absolute[0], max: scale.absolute[1] };
     if (view.dataset !== prev.dataset) { this.scheduler.change({ interactive: true }); return; }
-    if (view.reference !== prev.reference) this.scheduler.change({ interactive: view.mode === 'similarity', atOnce: true });
-    if (view.camera !== prev.camera) this.scheduler.change({ interactive: true });
-    if (['metric', 'mode', 'channel', 'stretch', 'opacity', 'overlayColour', 'compute'].some((k) => view[k] !== prev[k])) {
-      this.scheduler.change();
+    // The pointer's reference matters only while it takes part in the map.
+    if (view.reference !== prev.reference && view.pointer && view.mode === 'similarity') {
+      this.scheduler.change({ interactive: true, atOnce: true });
     }
+    if (view.camera !== prev.camera) this.scheduler.change({ interactive: true });
+    if (MAP_FIELDS.some((k) => view[k] !== prev[k])) this.scheduler.change();
   }
 
   _canDraw() {
     const v = this.view;
     return Boolean(this.ds) && !this.isContextLost() && v.dataset === this._dataset && Boolean(v.camera)
-      && (v.mode === 'channel' ? v.channel !== null : Boolean(v.reference));
+      && (v.mode !== 'channel' || v.channel !== null);
   }
 
   /** The map source for the current view (map-sources.js). */
@@ -236,9 +248,8 @@ export class Renderer {
     if (!ds || !wanted || ds.layout.P === 32 || !cpuSimilaritySupported()) return 'gpu';
     if (ds.sources.cpu === undefined) {
       try {
-        ds.sources.cpu = new CpuSimilaritySource(this.gpu, ds.layout, new CpuSimilarity({
-          ...this._dataset.info, layers: this._dataset.layers,
-        }));
+        const kernel = new CpuKernel({ ...this._dataset.info, layers: this._dataset.layers });
+        ds.sources.cpu = new CpuSimilaritySource(this.gpu, ds.layout, new CpuAnalysis(kernel, this._dataset));
       } catch (err) {
         console.warn(`similarity stays on the GPU: ${err.message}`);
         ds.sources.cpu = null;
@@ -274,54 +285,35 @@ export class Renderer {
     if (!this._canDraw()) throw new Error('renderer: the view shows no map of the loaded dataset');
   }
 
-  // -------------------------------------------------------------- read-backs
+  // -------------------------------------------------------------- read-backs (readback.js)
 
   /** Latest known {min, max} of the colour scale (relative: may lag a frame unless sync). */
   getStretch() { return { ...this.frames.stretch }; }
 
   /** {min, max} of the last drawn frame, read back now (blocks until the GPU is done). */
-  readStretch() {
-    this.gpu.requireContext();
-    this._requireView();
-    if (this.view.stretch === 'absolute') return { min: 0, max: 1 };
-    if (this.scheduler.dirty || !this.frames.rect) this.renderNow();
-    if (!this.frames.rect) return this.getStretch();
-    this.frames.stretch = this.frames.readStretchTexel();
-    return this.getStretch();
-  }
+  readStretch() { return readStretch(this); }
 
   /**
-   * What the view shows before colouring (the similarity, or channel k's values) over the
-   * whole map at full resolution, as float32, row 0 = top. Computed now, whatever the camera.
+   * What the view shows before colouring (the combined similarity in the metric's units, or
+   * channel k's values) over the whole map at full resolution, as float32, row 0 = top.
+   * Computed now, whatever the camera.
    */
-  readMap() {
-    this.gpu.requireContext();
-    this._requireView();
-    const gl = this.gl;
-    const { W, H } = this.ds.layout;
-    const t = this.ds.targets.full, source = this.source();
-    ensureMap(t, source, source.key(this.view), { x0: 0, y0: 0, x1: W, y1: H }, [0], this.view);
-    const rgba = new Float32Array(W * H * 4);
-    gl.bindFramebuffer(gl.FRAMEBUFFER, t.fb);
-    gl.readPixels(0, 0, W, H, gl.RGBA, gl.FLOAT, rgba);
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-    const out = new Float32Array(W * H);
-    for (let i = 0; i < out.length; i++) out[i] = rgba[4 * i];
-    return out;
+  readMap() { return readMap(this); }
+
+  /** The map the view shows as the CPU has it, else read back (Float32Array; may be reused). */
+  mapValues() {
+    const source = this.source();
+    return source.mapOf ? source.mapOf(this.view) : this.readMap();
   }
 
+  /** The threshold's mask of the last full frame (Uint8Array, 1 inside, row 0 = top), or null. */
+  readMask() { return readMask(this); }
+
+  /** The whole map as a picture at dataset resolution × k: RGBA bytes, row 0 = top. */
+  renderPicture(k) { return renderPicture(this, k); }
+
   /** Draw a full frame now and return the canvas as RGBA bytes, row 0 = top. */
-  readCanvas() {
-    this.renderNow();
-    const gl = this.gl;
-    const w = this.canvas.width, h = this.canvas.height;
-    const px = new Uint8Array(w * h * 4);
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-    gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, px);
-    const out = new Uint8Array(px.length);
-    for (let y = 0; y < h; y++) out.set(px.subarray((h - 1 - y) * w * 4, (h - y) * w * 4), y * w * 4);
-    return out;
-  }
+  readCanvas() { return readCanvas(this); }
 
   // ---------------------------------------------------------- context loss
 
@@ -333,6 +325,7 @@ export class Renderer {
     this.ds = null;
     this.colour = null;
     this.reduce = null;
+    this.maskLayer = null;
     this.options.onContextLost?.();
   }
 
@@ -363,6 +356,7 @@ export class Renderer {
     this.fences.dispose();
     this.colour.dispose();
     this.reduce.dispose();
+    this.maskLayer.dispose();
     this.gpu.dispose();
   }
 }

@@ -3,7 +3,7 @@
 // unrolled: software WebGL (SwiftShader) is bound by shader arithmetic, and unrolling with
 // constant indices removes the loop and indexing overhead (RENDERER.md, "Passes per frame").
 
-const HEADER = `#version 300 es
+export const HEADER = `#version 300 es
 precision highp float;
 precision highp int;
 precision highp sampler2D;
@@ -23,10 +23,10 @@ void main() {
 // planes of pw x ph texels side by side; plane (px, py) texel (i, j) is map pixel
 // (s*i + px, s*j + py). Step 1 is a plain W x H map. A pass over one plane draws into
 // that plane's texels; uOrigin is the plane's corner in the target.
-const PHASE_UNIFORMS = `uniform ivec2 uOrigin;
+export const PHASE_UNIFORMS = `uniform ivec2 uOrigin;
 uniform ivec2 uPhase;
 uniform int uShift;`;
-const PIXEL = '(((ivec2(gl_FragCoord.xy) - uOrigin) << uShift) + uPhase)';
+export const PIXEL = '(((ivec2(gl_FragCoord.xy) - uOrigin) << uShift) + uPhase)';
 
 // Where map pixel q lies in a target: uMask = s - 1 when every plane is computed, 0 to show
 // plane (0, 0) alone (the preview, nearest-neighbour in s x s blocks).
@@ -38,7 +38,7 @@ const TEXEL_OF = 'ivec2 texelOf(ivec2 q) { return (q & uMask) * uPlane + (q >> u
 //  - atanPos: atan(y / x) for x, y >= 0 as a degree-8 polynomial in t^2 on [0, 1]
 //    (least-squares fit, max error 8.5e-8 in float32), so accuracy does not depend
 //    on the driver's built-in atan, whose precision GLSL ES leaves unspecified.
-const MATH = `
+export const MATH = `
 const float HALF_PI = 1.5707963267948966;
 
 uvec2 mul64(uint a, uint b) {
@@ -258,47 +258,12 @@ function layerExpr(precision, l, t) {
  * near cos = 1, where acos(cos) magnifies rounding).
  */
 export function similarityFS({ precision, layers, packed, unrollLimit, arrays = [packed] }) {
-  const perTexel = 128 / precision / 4; // source layers per packed texel: 4, 2, 1
   const isInt = precision === 8;
   const accType = isInt ? 'uvec4' : 'vec4';
-  const step = (l) => isInt
-    ? `a += ${layerExpr(precision, l, 't')} * uR[${l}];`
-    : `d = ${layerExpr(precision, l, 't')} * ia - uR[${l}]; a += d * d;`;
-  const lines = [];
-  // Packed texel g: array `where[g][0]`, layer `where[g][1]` (see dataSamplers).
-  const where = [];
-  arrays.forEach((count, a) => { for (let k = 0; k < count; k++) where.push([a, k]); });
-  const fetchAt = (g) => `texelFetch(uData${where[g][0]}, ivec3(p, ${where[g][1]}), 0)`;
-  // Fully unrolled up to unrollLimit texel fetches; beyond that a loop over whole
-  // texels with an unrolled body keeps the shader (and its compile time) bounded:
-  // one loop per array over its whole texels.
-  const fullTexels = Math.floor(layers / perTexel);
-  let g0 = 0;
-  if (packed > unrollLimit && fullTexels > 0) {
-    let start = 0;
-    arrays.forEach((count, a) => {
-      const n = Math.min(start + count, fullTexels) - start;
-      if (n > 0) {
-        const body = [];
-        for (let j = 0; j < perTexel; j++) {
-          const l = `(${start} + g) * ${perTexel} + ${j}`;
-          body.push(isInt
-            ? `a += ${layerExpr(precision, j, 't')} * uR[${l}];`
-            : `d = ${layerExpr(precision, j, 't')} * ia - uR[${l}]; a += d * d;`);
-        }
-        lines.push(`for (int g = 0; g < ${n}; ++g) {
-    t = texelFetch(uData${a}, ivec3(p, g), 0);
-    ${body.join('\n    ')}
-  }`);
-      }
-      start += count;
-    });
-    g0 = fullTexels;
-  }
-  for (let g = g0; g < packed; g++) {
-    lines.push(`t = ${fetchAt(g)};`);
-    for (let l = g * perTexel; l < Math.min(layers, (g + 1) * perTexel); l++) lines.push(step(l));
-  }
+  const body = channelLoop({
+    precision, layers, packed, unrollLimit, arrays,
+    step: (raw, l) => (isInt ? `a += ${raw} * uR[${l}];` : `d = ${raw} * ia - uR[${l}]; a += d * d;`),
+  });
   const finish = isInt
     ? `uint D = a.x + a.y + a.z + a.w;
   uint np = texelFetch(uNorm, p, 0).r;
@@ -336,16 +301,76 @@ layout(std140) uniform Ref {
 };
 out vec4 o;
 ${MATH}
+${COMBINE}
 void main() {
   ivec2 p = ${PIXEL};
   ${isInt ? '' : 'float ia = texelFetch(uNorm, p, 0).r;\n  vec4 d;'}
   ${accType} a = ${accType}(0);
   uvec4 t;
-  ${lines.join('\n  ')}
+  ${body}
   ${finish}
-  o = vec4(s, 0.0, 0.0, 1.0);
+  o = vec4(combined(s, p), 0.0, 0.0, 1.0);
 }
 `;
+}
+
+/**
+ * The loop over every source layer of a pixel p's packed texels, as GLSL: `step(raw, l)` is
+ * the code for source layer l (a constant, or an index expression in a loop) whose raw values
+ * are the expression `raw` (uvec4 at 8 bit, vec4 otherwise), fetched into the uvec4 t.
+ * Fully unrolled up to `unrollLimit` texel fetches (software WebGL is bound by shader
+ * arithmetic, and constant indices save the loop and indexing); beyond that one loop per
+ * texture array over its whole texels, with an unrolled body, keeps compile times bounded.
+ */
+export function channelLoop({ precision, layers, packed, unrollLimit, arrays = [packed], step }) {
+  const perTexel = 128 / precision / 4; // source layers per packed texel: 4, 2, 1
+  const lines = [];
+  // Packed texel g: array `where[g][0]`, layer `where[g][1]` (see dataSamplers).
+  const where = [];
+  arrays.forEach((count, a) => { for (let k = 0; k < count; k++) where.push([a, k]); });
+  const fullTexels = Math.floor(layers / perTexel);
+  let g0 = 0;
+  if (packed > unrollLimit && fullTexels > 0) {
+    let start = 0;
+    arrays.forEach((count, a) => {
+      const n = Math.min(start + count, fullTexels) - start;
+      if (n > 0) {
+        const body = [];
+        for (let j = 0; j < perTexel; j++) body.push(step(layerExpr(precision, j, 't'), `(${start} + g) * ${perTexel} + ${j}`));
+        lines.push(`for (int g = 0; g < ${n}; ++g) {
+    t = texelFetch(uData${a}, ivec3(p, g), 0);
+    ${body.join('\n    ')}
+  }`);
+      }
+      start += count;
+    });
+    g0 = fullTexels;
+  }
+  for (let g = g0; g < packed; g++) {
+    lines.push(`t = texelFetch(uData${where[g][0]}, ivec3(p, ${where[g][1]}), 0);`);
+    for (let l = g * perTexel; l < Math.min(layers, (g + 1) * perTexel); l++) lines.push(step(layerExpr(precision, l, 't'), `${l}`));
+  }
+  return lines.join('\n  ');
+}
+
+// Several references (issue 13): a map shader built with COMBINE merges its value with the
+// map of the references drawn before it (uPrev, a plain W × H map: max, min or sum) and scales
+// the result (1/count for a mean); without it the value goes out as it is.
+export const COMBINE = `#ifdef COMBINE
+uniform highp sampler2D uPrev;
+uniform int uCombine;  // 1 max, 2 min, 3 sum
+uniform float uScale;
+float combined(float s, ivec2 p) {
+  float q = texelFetch(uPrev, p, 0).r;
+  return (uCombine == 1 ? max(q, s) : uCombine == 2 ? min(q, s) : q + s) * uScale;
+}
+#else
+float combined(float s, ivec2 p) { return s; }
+#endif`;
+
+/** The same GLSL source with `#define name` (a build variant). */
+export function withDefine(source, name) {
+  return source.replace('#version 300 es\n', `#version 300 es\n#define ${name}\n`);
 }
 
 // Single-channel view: channel k's raw value / (2^P - 1).
@@ -412,29 +437,33 @@ precision highp int;
 precision highp sampler2D;
 uniform highp sampler2D uStretch;
 uniform int uRelative;
+uniform vec2 uAbsolute;  // the fixed range, where the scale is not relative
 flat out vec2 vRange;
 void main() {
   vec2 p = vec2(float((gl_VertexID << 1) & 2), float(gl_VertexID & 2));
   gl_Position = vec4(p * 2.0 - 1.0, 0.0, 1.0);
-  vRange = uRelative == 1 ? texelFetch(uStretch, ivec2(0), 0).rg : vec2(0.0, 1.0);
+  vRange = uRelative == 1 ? texelFetch(uStretch, ivec2(0), 0).rg : uAbsolute;
 }
 `;
 
 // Shared by the colour shaders, so that one-pass and two-step colouring give the same bytes.
 // A map value's colour and blend weight: stretch (vRange from COLOUR_VS; a flat map, max ==
-// min, shows as v = 0), colour index min(255, floor(v * 256)) as in app/colormaps.py, and
-// the overlay weight min(1, v + 1 - opacity) (1 without an overlay).
+// min, shows as v = 0), turned round for a distance (uReverse: near is bright), colour index
+// min(255, floor(v * 256)) as in app/colormaps.py, and the overlay weight
+// min(1, v + 1 - opacity) (1 without an overlay).
 const HEAT_OF = `uniform highp sampler2D uLut;
 uniform ivec2 uPlane;
 uniform ivec2 uMask;
 uniform int uShift;
 uniform int uHasOverlay;
 uniform float uOpacity;
+uniform int uReverse;
 flat in vec2 vRange;
 ${TEXEL_OF}
 vec4 heatOf(float s) {
   vec2 mm = vRange;
   float v = mm.y > mm.x ? clamp((s - mm.x) / (mm.y - mm.x), 0.0, 1.0) : 0.0;
+  if (uReverse == 1) v = 1.0 - v;
   int idx = min(255, int(v * 256.0));
   return vec4(texelFetch(uLut, ivec2(idx, 0), 0).rgb, uHasOverlay == 1 ? min(1.0, v + (1.0 - uOpacity)) : 1.0);
 }`;
@@ -442,7 +471,8 @@ vec4 heatOf(float s) {
 // The map pixel a canvas pixel shows: floor((c - offset) / scale), c from the top-left. The
 // scissor admits only pixels whose centre lies on the map; the clamp guards rounding. And the
 // colour on the canvas: the heat over the overlay as it lies under this canvas pixel
-// (prepared by BACKGROUND_FS for the view).
+// (prepared by BACKGROUND_FS for the view), and with MASK the threshold's mask over it: a
+// translucent fill, and an outline along the edges of mask pixels whose neighbour is outside.
 const ON_CANVAS = `uniform highp sampler2D uOverlay;
 uniform vec3 uView;        // scale, offsetX, offsetY (canvas pixels)
 uniform float uCanvasH;
@@ -451,19 +481,38 @@ ivec2 mapPixel() {
   vec2 c = vec2(gl_FragCoord.x, uCanvasH - gl_FragCoord.y);
   return clamp(ivec2((c - uView.yz) / uView.x), uRect.xy, uRect.zw - 1);
 }
+#ifdef MASK
+uniform highp sampler2D uMaskMap;  // R8: > 0 inside the mask
+uniform ivec2 uMapSize;
+const vec3 MASK_FILL = vec3(0.25, 0.85, 1.0);
+const vec3 MASK_LINE = vec3(1.0, 1.0, 1.0);
+bool inMask(ivec2 m) {
+  return all(greaterThanEqual(m, ivec2(0))) && all(lessThan(m, uMapSize)) && texelFetch(uMaskMap, m, 0).r > 0.0;
+}
+vec3 masked(vec3 c) {
+  vec2 pos = (vec2(gl_FragCoord.x, uCanvasH - gl_FragCoord.y) - uView.yz) / uView.x;
+  ivec2 m = mapPixel();
+  if (!inMask(m)) return c;
+  vec2 f = (pos - vec2(m)) * uView.x;  // canvas pixels from the map pixel's top-left corner
+  float w = min(1.5, 0.5 * uView.x), far = uView.x - w;
+  bool edge = (f.x < w && !inMask(m - ivec2(1, 0))) || (f.x >= far && !inMask(m + ivec2(1, 0)))
+    || (f.y < w && !inMask(m - ivec2(0, 1))) || (f.y >= far && !inMask(m + ivec2(0, 1)));
+  return edge ? MASK_LINE : mix(c, MASK_FILL, 0.35);
+}
+#else
+vec3 masked(vec3 c) { return c; }
+#endif
 vec4 onCanvas(vec4 h) {
 #ifdef OVERLAY
-  return vec4(mix(texelFetch(uOverlay, ivec2(gl_FragCoord.xy), 0).rgb, h.rgb, h.a), 1.0);
+  return vec4(masked(mix(texelFetch(uOverlay, ivec2(gl_FragCoord.xy), 0).rgb, h.rgb, h.a)), 1.0);
 #else
-  return vec4(h.rgb, 1.0);
+  return vec4(masked(h.rgb), 1.0);
 #endif
 }`;
 
 // The colour shaders in two builds, with and without the overlay: a uniform test would not
 // spare the overlay's fetch, since software rendering evaluates both sides of a select.
-export function withOverlay(source) {
-  return source.replace('#version 300 es\n', '#version 300 es\n#define OVERLAY\n');
-}
+export const withOverlay = (source) => withDefine(source, 'OVERLAY');
 
 // Stretch + colour + overlay, drawn straight into the canvas in one pass.
 export const COLOUR_FS = `${HEADER}

@@ -22,8 +22,13 @@ export class FeatureChart {
     this.draw();
   }
 
-  update({ hover = this.hover, pinned = this.pinned, highlight = this.highlight } = {}) {
-    Object.assign(this, { hover, pinned, highlight });
+  /**
+   * hover, pinned: the vectors (in the values setting's units); domain: [lo, hi] of the value
+   * axis, lo ≤ 0 ≤ hi (bars grow from 0: outwards for positive values, inwards for negative).
+   */
+  update({ hover = this.hover, pinned = this.pinned, highlight = this.highlight, pinColour = this.pinColour,
+    domain = this.domain } = {}) {
+    Object.assign(this, { hover, pinned, highlight, pinColour, domain });
     this.draw();
   }
 
@@ -52,14 +57,20 @@ export class FeatureChart {
     if (!features) return;
     const barH = H / features;
     const gap = barH >= 4 ? 1 : 0;
+    const [lo, hi] = this.domain ?? [0, 1];
+    // Bars from the zero axis, `direction` +1 growing right, −1 left, in a half (or all) of the width.
     const bars = (values, x0, direction, colour) => {
       ctx.fillStyle = colour;
       const span = pinned ? W / 2 : W;
+      const axis = x0 + direction * span * (-lo / (hi - lo));
       for (let k = 0; k < features; k++) {
-        const len = values[k] * span;
-        if (len <= 0) continue;
-        const y = k * barH;
-        ctx.fillRect(direction > 0 ? x0 : x0 - len, y, len, Math.max(barH - gap, 0.75));
+        const len = direction * (values[k] / (hi - lo)) * span;
+        if (!len) continue;
+        ctx.fillRect(Math.min(axis, axis + len), k * barH, Math.abs(len), Math.max(barH - gap, 0.75));
+      }
+      if (lo < 0) {  // the zero axis
+        ctx.fillStyle = '#888';
+        ctx.fillRect(Math.floor(axis), 0, 1, H);
       }
     };
     if (highlight !== null) {
@@ -68,7 +79,7 @@ export class FeatureChart {
     }
     if (pinned) {
       if (hover) bars(hover, W / 2, -1, HOVER_COLOUR);
-      bars(pinned, W / 2, 1, PIN_COLOUR);
+      bars(pinned, W / 2, 1, this.pinColour ?? PIN_COLOUR);
       ctx.fillStyle = '#666';
       ctx.fillRect(Math.floor(W / 2), 0, 1, H);
     } else if (hover) {

@@ -3,7 +3,10 @@
 // model and show them; nothing here draws.
 import { Renderer, DeviceLimitError } from '../render/renderer.js';
 import { fitCamera, zoomCamera, panCamera, canvasToPixel } from '../render/camera.js';
+import { MAX_PINS, MAX_REGIONS } from '../model/view.js';
 import { Panels } from './panels.js';
+import { AnalysisPanel } from './analysis-panel.js';
+import { Marks } from './marks.js';
 
 const $ = (id) => document.getElementById(id);
 const ZOOM_STEP = 1.25;
@@ -19,9 +22,13 @@ function cssRGB(colour) {
 }
 
 export class Explorer {
-  /** model: the view model (model/view.js); onFrame(frame): every frame the renderer reports. */
-  constructor(model, { onFrame = () => {} } = {}) {
+  /**
+   * model: the view model (model/view.js); onFrame(frame): every frame the renderer reports;
+   * onNotice(text): something the user should know that is not an error (a limit reached).
+   */
+  constructor(model, { onFrame = () => {}, onNotice = () => {} } = {}) {
     this.model = model;
+    this.onNotice = onNotice;
     this.canvas = $('map');
     // Throws with a clear message where WebGL 2 or float render targets are missing.
     this.renderer = new Renderer(this.canvas, {
@@ -29,6 +36,7 @@ export class Explorer {
       background: cssRGB(getComputedStyle($('stage')).backgroundColor),
       onFrame: (frame) => {
         if (frame.stretch) this.panels.showStretch(frame.stretch);  // (a superseded frame brings none)
+        this.analysis.frame(frame);
         onFrame(frame);
       },
       // A lost WebGL context (GPU reset, driver update): the renderer uploads the dataset
@@ -41,7 +49,10 @@ export class Explorer {
     // The renderer first: a pointer move's frame is issued before anything else reacts to it.
     model.subscribe((view) => this.renderer.sync(view));
     this.panels = new Panels(model, this.renderer, this.canvas);
+    this.analysis = new AnalysisPanel(model);
+    this.marks = new Marks(model, this.canvas, { onRemovePin: (i) => this.removePin(i) });
     this._drag = null;
+    this.shortcuts = {};  // more keys (the exports'), set by the page
     this._bind();
     new ResizeObserver(() => this._resize()).observe($('stage'));
   }
@@ -87,8 +98,11 @@ export class Explorer {
     }
     const hasOverlay = Boolean(dataset.overlay);
     this.renderer.setOverlay(null);
+    // A fresh view of the new dataset; the values, metric and colours chosen stay (true values
+    // only where the dataset records its range).
     this.model.set({
-      dataset, hover: null, pinned: null, locked: false, mode: 'similarity', channel: null,
+      dataset, hover: null, pins: [], regions: [], locked: false, pointer: true, mode: 'similarity', channel: null,
+      threshold: null, values: this.view.values === 'true' && !info.range ? 'stored' : this.view.values,
       reference: { x: Math.floor(info.width / 2), y: Math.floor(info.height / 2) },
       camera: this._fitted(info),
       opacity: hasOverlay ? 0.9 : 1,  // the original: 0.9 with an overlay, opaque without
@@ -135,12 +149,15 @@ export class Explorer {
     c.addEventListener('pointerdown', (e) => {
       if (e.button !== 0) return;
       c.setPointerCapture(e.pointerId);
-      this._drag = { x: e.offsetX, y: e.offsetY, moved: false };
+      // Shift: a region from here to where the button is let go; otherwise a pan or a click.
+      const start = e.shiftKey ? this.pixelAt(e.offsetX, e.offsetY) : null;
+      this._drag = { x: e.offsetX, y: e.offsetY, moved: false, region: start && { x0: start.x, y0: start.y, x1: start.x, y1: start.y } };
     });
     c.addEventListener('pointerup', (e) => {
       const drag = this._drag;
       this._drag = null;
-      if (drag && !drag.moved) this._click(e);
+      if (drag?.region) this.addRegion(drag.region);
+      else if (drag && !drag.moved) this._click(e);
     });
     c.addEventListener('pointerleave', () => { if (this.dataset) this.model.set({ hover: null }); });
     c.addEventListener('wheel', (e) => {
@@ -152,14 +169,12 @@ export class Explorer {
       clearTimeout(this._clickTimer);
       this._zoom(2, e.offsetX, e.offsetY);
     });
-    $('marker').addEventListener('click', () => this.pin(null));
     $('zoom-in').addEventListener('click', () => this._zoom(ZOOM_STEP));
     $('zoom-out').addEventListener('click', () => this._zoom(1 / ZOOM_STEP));
     $('zoom-fit').addEventListener('click', () => this.fit());
     $('lock').addEventListener('click', () => this.toggleLock());
     $('colour-toggle').addEventListener('click', () => this.toggleOverlayColour());
     $('opacity').addEventListener('input', (e) => this.model.set({ opacity: Number(e.target.value) }));
-    $('metric').addEventListener('change', (e) => this.model.set({ metric: e.target.value }));
     $('stretch').addEventListener('change', (e) => this.model.set({ stretch: e.target.value }));
     $('colormap').addEventListener('change', (e) => this.model.set({ colormap: e.target.value }));
     const chart = $('chart');
@@ -177,7 +192,11 @@ export class Explorer {
       c: () => this.toggleOverlayColour(), C: () => this.toggleOverlayColour(),
       ArrowLeft: () => this._pan(PAN_STEP, 0), ArrowRight: () => this._pan(-PAN_STEP, 0),
       ArrowUp: () => this._pan(0, PAN_STEP), ArrowDown: () => this._pan(0, -PAN_STEP),
-      Escape: () => this.pin(null),
+      Escape: () => this.removeLast(),
+      h: () => this.togglePointer(), H: () => this.togglePointer(),
+      m: () => this.analysis.toggleMask(this.view.threshold === null),
+      M: () => this.analysis.toggleMask(this.view.threshold === null),
+      ...this.shortcuts,
     };
     const action = actions[e.key];
     if (action) {
@@ -188,6 +207,12 @@ export class Explorer {
 
   _pointerMove(e) {
     const drag = this._drag;
+    if (drag?.region) {
+      const p = this._clampedPixel(e.offsetX, e.offsetY);
+      if (p) Object.assign(drag.region, { x1: p.x, y1: p.y });
+      this.marks.showDrag(drag.region);
+      return;
+    }
     if (drag) {
       const dx = e.offsetX - drag.x, dy = e.offsetY - drag.y;
       if (drag.moved || Math.hypot(dx, dy) > DRAG_THRESHOLD) {
@@ -199,6 +224,17 @@ export class Explorer {
       }
     }
     this.hoverAt(e.offsetX, e.offsetY, e.timeStamp);
+  }
+
+  // The map pixel nearest CSS offset (ox, oy): a drag may leave the map.
+  _clampedPixel(ox, oy) {
+    const { dataset: ds, camera } = this.view;
+    if (!ds || !camera) return null;
+    const clamp = (v, n) => Math.max(0, Math.min(n - 1, Math.floor(v)));
+    return {
+      x: clamp((ox * this.dpr - camera.offsetX) / camera.scale, ds.info.width),
+      y: clamp((oy * this.dpr - camera.offsetY) / camera.scale, ds.info.height),
+    };
   }
 
   /** The map pixel under CSS offset (ox, oy) of the canvas, or null. */
@@ -228,7 +264,35 @@ export class Explorer {
 
   // --------------------------------------------------------------- actions
 
-  pin(p) { if (this.dataset) this.model.set({ pinned: p }); }
+  /** Pin pixel p (a reference of its own), or remove the pin already there. */
+  pin(p) {
+    if (!this.dataset) return;
+    const pins = this.view.pins;
+    const at = pins.findIndex((q) => q.x === p.x && q.y === p.y);
+    if (at >= 0) { this.removePin(at); return; }
+    if (pins.length >= MAX_PINS) { this.onNotice(`At most ${MAX_PINS} pins: remove one to pin another.`); return; }
+    this.model.set({ pins: [...pins, p] });
+  }
+
+  removePin(i) { this.model.set({ pins: this.view.pins.filter((_, j) => j !== i) }); }
+
+  /** A region reference from two corners (inclusive, any order). */
+  addRegion({ x0, y0, x1, y1 }) {
+    this.marks.showDrag(null);
+    if (!this.dataset) return;
+    if (this.view.regions.length >= MAX_REGIONS) { this.onNotice(`At most ${MAX_REGIONS} regions: remove one to add another.`); return; }
+    const r = { x0: Math.min(x0, x1), y0: Math.min(y0, y1), x1: Math.max(x0, x1), y1: Math.max(y0, y1) };
+    this.model.set({ regions: [...this.view.regions, r] });
+  }
+
+  /** Remove the newest region, else the newest pin. */
+  removeLast() {
+    const { pins, regions } = this.view;
+    if (regions.length) this.model.set({ regions: regions.slice(0, -1) });
+    else if (pins.length) this.model.set({ pins: pins.slice(0, -1) });
+  }
+
+  togglePointer() { this.model.set({ pointer: !this.view.pointer }); }
 
   toggleLock() {
     const { locked, hover } = this.view;
@@ -268,7 +332,7 @@ export class Explorer {
     if (this.dataset) {
       if (firstLayout) this.fit();
       this.renderer.requestRender();
-      this.panels.placeMarker();
+      this.marks.place();
     }
     this.panels.chart.draw();
   }

@@ -1,17 +1,32 @@
-// Everything on the explorer screen that shows the view state, apart from the map: the
-// read-outs, the chart, the colour scale, the pin marker, the lock, and the controls' values.
+// Everything on the explorer screen that shows the view state, apart from the map and the
+// analysis controls (analysis-panel.js): the read-outs, the chart, the colour scale, the lock,
+// and the controls' values.
 // Subscribes to the view model; hover-driven updates wait for the animation frame, after the
 // renderer's commands (RENDERER.md, "Latency notes"), and several moves in one frame draw once.
 import { FeatureChart } from './chart.js';
 import { readoutText, chartText } from './readout.js';
-import { vectorAt } from '../model/layout.js';
-import { pixelToCanvas } from '../render/camera.js';
+import { transformOf, valuesAt } from '../compute/values.js';
+import { REFERENCE_COLOURS } from './marks.js';
 import { formatValue } from '../format.js';
 
 const $ = (id) => document.getElementById(id);
 
+// The chart's value axis in the values setting's units: stored values 0 to 1; true values their
+// range (with 0); centred and z-scored ones ± the largest magnitude shown.
+function chartDomain(view, vectors) {
+  if (view.values === 'stored') return [0, 1];
+  if (view.values === 'true') {
+    const [lo, hi] = view.dataset.info.range;
+    return [Math.min(lo, 0), Math.max(hi, 0, lo + 1e-12)];
+  }
+  let m = 1e-12;
+  for (const v of vectors) if (v) for (let k = 0; k < v.length; k++) m = Math.max(m, Math.abs(v[k]));
+  return [-m, m];
+}
+
 // Fields whose change the read-outs and the chart show.
-const HOVER_FIELDS = ['dataset', 'hover', 'reference', 'pinned', 'locked', 'mode', 'channel', 'metric'];
+const HOVER_FIELDS = ['dataset', 'hover', 'reference', 'pins', 'regions', 'pointer', 'locked', 'mode', 'channel',
+  'metric', 'values', 'combine'];
 
 export class Panels {
   /** model: the view model; renderer: for the marker's position and the context state. */
@@ -24,8 +39,6 @@ export class Panels {
     this._frame = 0;
     model.subscribe((view, changed) => this._changed(view, changed));
   }
-
-  get dpr() { return this.canvas.width / Math.max(1, this.canvas.clientWidth); }
 
   /** The colour tables ({name: 768 RGB bytes}) for the select and the scale. */
   setColormaps(tables) {
@@ -41,10 +54,9 @@ export class Panels {
       $('opacity-box').hidden = !hasOverlay;
       $('colour-toggle').hidden = !hasOverlay;
     }
-    if (['dataset', 'locked', 'metric', 'stretch', 'colormap', 'opacity', 'overlayColour'].some((k) => changed.has(k))) {
+    if (['dataset', 'locked', 'stretch', 'colormap', 'opacity', 'overlayColour'].some((k) => changed.has(k))) {
       this._controls(view);
     }
-    if (changed.has('dataset') || changed.has('pinned') || changed.has('camera')) this.placeMarker();
     if (changed.has('mode') || changed.has('channel')) this.chart.update({ highlight: view.mode === 'channel' ? view.channel : null });
     if (changed.has('stretch') && view.stretch === 'absolute') this.showStretch({ min: 0, max: 1 });
     // A pointer move waits for the animation frame; any other change shows at once.
@@ -75,9 +87,13 @@ export class Panels {
     const ds = view.dataset;
     if (!ds) return;
     const at = view.hover ?? view.reference;
+    const pin = view.pins.at(-1);  // the chart sets the hovered pixel beside the newest pin
+    const transform = transformOf(ds, view.values);
+    const hover = at ? valuesAt(ds, transform, at.x, at.y) : null;
+    const pinned = pin ? valuesAt(ds, transform, pin.x, pin.y) : null;
     this.chart.update({
-      hover: at ? vectorAt(ds, at.x, at.y) : null,
-      pinned: view.pinned ? vectorAt(ds, view.pinned.x, view.pinned.y) : null,
+      hover, pinned, domain: chartDomain(view, [hover, pinned]),
+      pinColour: REFERENCE_COLOURS[(view.pins.length - 1) % REFERENCE_COLOURS.length],
     });
   }
 
@@ -87,7 +103,6 @@ export class Panels {
     $('lock').textContent = view.locked ? 'Unlock (L)' : 'Lock (L)';
     $('locked-badge').hidden = !view.locked;
     $('stage').classList.toggle('locked', view.locked);
-    $('metric').value = view.metric;
     $('stretch').value = view.stretch;
     if (view.colormap in this.colormaps) $('colormap').value = view.colormap;
     $('opacity').value = String(view.opacity);
@@ -107,14 +122,5 @@ export class Panels {
   showStretch({ min, max }) {
     $('scale-min').textContent = formatValue(min);
     $('scale-max').textContent = formatValue(max);
-  }
-
-  placeMarker() {
-    const marker = $('marker');
-    const { pinned, camera } = this.model.state;
-    marker.hidden = !pinned || !camera;
-    if (marker.hidden) return;
-    const c = pixelToCanvas(camera, pinned.x + 0.5, pinned.y + 0.5);
-    marker.style.transform = `translate(${c.x / this.dpr}px, ${c.y / this.dpr}px)`;
   }
 }

@@ -1,34 +1,86 @@
-// The read-outs' text for a view state: what the hovered and pinned pixels hold and how
-// similar they are to the reference, in float64 (compute/similarity.js: the formula of the CPU
-// maps, from the stored integers). Pure functions of the view; the panels put the text on screen.
-import { storedVector, vectorAt } from '../model/layout.js';
-import { similarity } from '../compute/similarity.js';
+// The read-outs' text for a view state: what the hovered pixel holds and how it compares with
+// each reference, in float64 with the maps' own formulas (compute/similarity.js on the vectors of
+// compute/values.js), combined as the map combines them. Pure functions of the view (with a
+// small cache of reference vectors); the panels put the text on screen.
+import { similarity, nearIsLarge } from '../compute/similarity.js';
+import { transformOf, valuesAt, regionVector } from '../compute/values.js';
+import { mapRequest, combiner } from '../model/analysis.js';
 import { formatValue as fmt } from '../format.js';
 
-/** The read-out under the map: position, value or similarity, the pinned pixel, the lock. */
+/** How the metric's values are named in the read-outs. */
+export const METRIC_LABEL = Object.freeze({
+  angular: 'angular', cosine: 'cosine', correlation: 'correlation', euclidean: 'distance', dot: 'dot',
+});
+
+const cache = new Map();  // reference vectors, by dataset, values, metric and reference
+const cacheKeys = new WeakMap();
+
+function vectorsOf(view) {
+  const { dataset: ds, values, metric } = view;
+  if (!cacheKeys.has(ds)) { cache.clear(); cacheKeys.set(ds, true); }
+  const request = mapRequest(view);
+  const transform = transformOf(ds, values);
+  const refs = [...(request.pointer ? [request.pointer] : []), ...request.statics];
+  return refs.map((r) => {
+    if (r.kind === 'pixel') return valuesAt(ds, transform, r.x, r.y);
+    const key = `${values}:${metric}:${r.x0},${r.y0},${r.x1},${r.y1}`;
+    if (!cache.has(key)) {
+      if (cache.size > 64) cache.clear();
+      cache.set(key, regionVector(ds, transform, r, metric));
+    }
+    return cache.get(key);
+  });
+}
+
+/**
+ * Pixel p compared with every reference of the view: {each: [value per reference: the pointer's
+ * first when it takes part, then pins, then regions], combined: as the map combines them}.
+ */
+export function compareAt(view, p) {
+  const vectors = vectorsOf(view);
+  if (!vectors.length) return { each: [], combined: 0 };
+  const here = valuesAt(view.dataset, transformOf(view.dataset, view.values), p.x, p.y);
+  const each = vectors.map((r) => similarity(here, r, view.metric));
+  const op = combiner(view.metric, view.combine);
+  const combined = op === 'sum' ? each.reduce((a, b) => a + b, 0) / each.length
+    : each.reduce((a, b) => (op === 'max' ? Math.max(a, b) : Math.min(a, b)));
+  return { each, combined };
+}
+
+/** The read-out under the map: position, then the channel's value or the map's value there. */
 export function readoutText(view, { contextLost = false } = {}) {
-  const { dataset: ds, hover, reference, pinned, locked, mode, channel, metric } = view;
+  const { dataset: ds, hover, reference, locked, pointer, mode, channel, metric } = view;
   const parts = [];
   if (contextLost) parts.push('the graphics context was lost; restoring the map…');
-  const similarityTo = (p) => similarity(storedVector(ds, p.x, p.y), storedVector(ds, reference.x, reference.y), metric);
   if (hover && ds) {
     parts.push(`x ${hover.x}, y ${hover.y}`);
-    if (mode === 'channel') parts.push(`channel ${channel} = ${fmt(vectorAt(ds, hover.x, hover.y)[channel])}`);
-    else if (reference) parts.push(`similarity ${fmt(similarityTo(hover))}`);
+    if (mode === 'channel') parts.push(`channel ${channel} = ${fmt(valuesAt(ds, transformOf(ds, view.values), hover.x, hover.y)[channel])}`);
+    else if (mapRequest(view).count) parts.push(`${METRIC_LABEL[metric]} ${fmt(compareAt(view, hover).combined)}`);
   }
-  if (pinned && ds && reference && mode === 'similarity') parts.push(`pinned ${pinned.x}, ${pinned.y}: ${fmt(similarityTo(pinned))}`);
-  if (locked && reference) parts.push(`reference locked at ${reference.x}, ${reference.y}`);
+  if (locked && reference && pointer) parts.push(`reference locked at ${reference.x}, ${reference.y}`);
   return parts.join(' · ');
 }
 
-/** The line under the chart: the channel shown and its values, or the channel count. */
+/** The line under the chart: the channel shown and its values (in the values setting), or the channel count. */
 export function chartText(view) {
-  const { dataset: ds, hover, reference, pinned, mode, channel } = view;
+  const { dataset: ds, hover, reference, pins, mode, channel, values } = view;
   if (!ds) return '0 channels';
-  if (mode !== 'channel') return `${ds.info.features} channels`;
+  if (mode !== 'channel') return `${ds.info.features} channels, ${values} values`;
   const at = hover ?? reference;
+  const pin = pins.at(-1);
+  const transform = transformOf(ds, values);
+  const value = (p) => fmt(valuesAt(ds, transform, p.x, p.y)[channel]);
   let text = `channel ${channel}`;
-  if (at) text += `: ${fmt(vectorAt(ds, at.x, at.y)[channel])}`;
-  if (pinned) text += ` · pinned ${fmt(vectorAt(ds, pinned.x, pinned.y)[channel])}`;
+  if (at) text += `: ${value(at)}`;
+  if (pin) text += ` · pin ${pins.length} ${value(pin)}`;
   return text;
+}
+
+/** The threshold in words: which side of it the mask takes, with the angle where there is one. */
+export function thresholdText(metric, t) {
+  const side = nearIsLarge(metric) ? '≥' : '≤';
+  let angle = '';
+  if (metric === 'angular') angle = ` (angle ≤ ${(Math.min(2, Math.max(0, 1 - t)) * 90).toFixed(1)}°)`;
+  if (metric === 'cosine') angle = ` (angle ≤ ${(Math.acos(Math.min(1, Math.max(-1, t))) * 180 / Math.PI).toFixed(1)}°)`;
+  return `${METRIC_LABEL[metric]} ${side} ${fmt(t)}${angle}`;
 }

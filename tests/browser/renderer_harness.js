@@ -54,13 +54,18 @@ const harness = {
   },
 
   // Upload a dataset and show it as the page does: reference in the centre, fitted with 10 px around.
-  load({ width, height, features, precision, data }) {
+  // range: [lo, hi] or null; stats: {mean, std} per channel (the worker's), for centred and z-scored values.
+  load({ width, height, features, precision, data, range = null, stats = null }) {
     const bytes = fromBase64(data);
-    const dataset = { info: { width, height, features, precision }, layers: new LAYER_ARRAY[precision](bytes.buffer) };
+    const dataset = {
+      info: { width, height, features, precision, range },
+      layers: new LAYER_ARRAY[precision](bytes.buffer),
+      stats: stats && { mean: Float64Array.from(stats.mean), std: Float64Array.from(stats.std) },
+    };
     harness.renderer.setDataset(dataset);
     const { canvas } = harness.renderer;
     harness.model.set({
-      dataset, mode: 'similarity', channel: null,
+      dataset, mode: 'similarity', channel: null, pins: [], regions: [], values: 'stored', threshold: null,
       reference: { x: Math.floor(width / 2), y: Math.floor(height / 2) },
       camera: fitCamera(width, height, canvas.width, canvas.height, 10),
     });
@@ -128,12 +133,22 @@ const harness = {
     }
     if ('opacity' in state) patch.opacity = state.opacity;
     if ('overlayColour' in state) patch.overlayColour = state.overlayColour;
+    // The analyses (issue 13): pins [[x, y], ...], regions [[x0, y0, x1, y1], ...].
+    for (const key of ['values', 'combine', 'pointer', 'threshold', 'connected', 'locked']) if (key in state) patch[key] = state[key];
+    if (state.pins) patch.pins = state.pins.map(([x, y]) => ({ x, y }));
+    if (state.regions) patch.regions = state.regions.map(([x0, y0, x1, y1]) => ({ x0, y0, x1, y1 }));
     m.set(patch);
   },
 
   similarity(state) {
     harness.apply(state);
     return toBase64(harness.renderer.readMap());
+  },
+
+  // The threshold's mask (0/1 bytes) for a state.
+  mask(state) {
+    harness.apply(state);
+    return toBase64(harness.renderer.readMask());
   },
 
   render(state) {

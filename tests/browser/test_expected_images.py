@@ -91,7 +91,7 @@ def test_pin_marker_on_the_page(open_page, base_url, tmp_path):
     page = open_page(f"{base_url}/index.html", viewport=(900, 600))
     assert open_file(page, FIXTURE) is None
     page.mouse.click(*map_point(page, 13.5, 20.5))
-    wait_for(page, "window.ifealid.view.state.pinned !== null")
+    wait_for(page, "window.ifealid.view.state.pins.length === 1")
     page.mouse.move(5, 5)  # off the map: no hover read-out over the picture
     wait_idle(page)
     x, y = map_point(page, 13.5, 20.5)

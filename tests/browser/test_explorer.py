@@ -197,7 +197,7 @@ def test_lock_keeps_the_reference_and_the_readout_shows_the_similarity(app, gene
     app.hover(12, 1)
     assert app.state("reference") == {"x": 4, "y": 4}
     expected = S.angular_similarity(app.values, 4, 4)[1, 12]
-    assert f"similarity {expected:.4f}" in app.page.text_content("#readout")
+    assert f"angular {expected:.4f}" in app.page.text_content("#readout")
     assert np.abs(app.similarity_map() - S.angular_similarity(app.values, 4, 4)).max() <= 1e-4
     app.page.keyboard.press("l")  # the same key unlocks; the reference follows the pointer again
     assert app.page.is_hidden("#locked-badge")
@@ -214,16 +214,16 @@ def test_chart_values_equal_the_decoded_ones_and_pinning_shows_the_butterfly(app
     hover = app.page.evaluate("Array.from(window.ifealid.explorer.panels.chart.hover)")
     assert np.array_equal(np.array(hover), app.values[6, 9])
     app.page.mouse.click(*app.point(2, 7))
-    wait_for(app.page, "window.ifealid.view.state.pinned !== null")  # after the double-click window
-    assert app.state("pinned") == {"x": 2, "y": 7}
-    assert app.page.is_visible("#marker")
+    wait_for(app.page, "window.ifealid.view.state.pins.length === 1")  # after the double-click window
+    assert app.state("pins") == [{"x": 2, "y": 7}]
+    assert app.page.is_visible("#marks .marker")
     pinned = app.page.evaluate("Array.from(window.ifealid.explorer.panels.chart.pinned)")
     assert np.array_equal(np.array(pinned), app.values[7, 2])
     assert app.state("reference") == {"x": 2, "y": 7}  # hovering while clicking moved it
     app.hover(11, 1)
-    assert app.state("pinned") == {"x": 2, "y": 7}  # pinning does not follow the pointer
-    app.page.click("#marker")  # a click on the marker removes it
-    assert app.state("pinned") is None and app.page.is_hidden("#marker")
+    assert app.state("pins") == [{"x": 2, "y": 7}]  # pinning does not follow the pointer
+    app.page.click("#marks .marker")  # a click on the marker removes it
+    assert app.state("pins") == [] and app.page.locator("#marks .marker").count() == 0
 
 
 def test_hovering_the_chart_shows_that_channels_map(app, generated):
@@ -270,12 +270,12 @@ def test_zoom_and_pan_by_keys_buttons_wheel_and_drag(app, generated):
     app.page.mouse.up()
     after = view()
     assert after["offsetX"] > before["offsetX"] and after["offsetY"] > before["offsetY"]
-    assert app.state("pinned") is None  # a drag is not a click
+    assert app.state("pins") == []  # a drag is not a click
     app.page.dblclick("#zoom-fit")
     app.page.mouse.dblclick(*app.point(7, 4))
     assert view()["scale"] == pytest.approx(fitted["scale"] * 2)
     app.page.wait_for_timeout(400)
-    assert app.state("pinned") is None  # a double-click zooms; it does not pin
+    assert app.state("pins") == []  # a double-click zooms; it does not pin
     app.page.keyboard.press("0")
 
 

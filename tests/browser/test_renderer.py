@@ -47,12 +47,23 @@ class Harness:
     def create(self, canvas=(48, 34), **options):
         return self.call("create", {"canvasWidth": canvas[0], "canvasHeight": canvas[1], "options": options})
 
-    def load(self, layers: np.ndarray, features: int, precision: int):
+    def load(self, layers: np.ndarray, features: int, precision: int, range_=None, stats=None):
+        """Upload (L, H, W, 4) layers; range_ [lo, hi] and stats {mean, std} (of the stored
+        integers, as the worker posts them) for the analyses' values settings."""
         n_layers, height, width, _ = layers.shape
         data = base64.b64encode(np.ascontiguousarray(layers, dtype=DTYPES[precision]).tobytes()).decode()
         self.shape = (height, width)
+        extra = {}
+        if range_ is not None:
+            extra["range"] = [float(v) for v in range_]
+        if stats is not None:
+            extra["stats"] = {k: [float(v) for v in stats[k]] for k in ("mean", "std")}
         return self.call("load", {"width": width, "height": height, "features": features,
-                                  "precision": precision, "data": data})
+                                  "precision": precision, "data": data, **extra})
+
+    def mask(self, **state) -> np.ndarray:
+        raw = base64.b64decode(self.call("mask", state))
+        return np.frombuffer(raw, dtype=np.uint8).reshape(self.shape).astype(bool)
 
     def similarity(self, **state) -> np.ndarray:
         raw = base64.b64decode(self.call("similarity", state))
@@ -222,7 +233,7 @@ def test_similarity_matches_float64(h, precision, channels):
 
 @pytest.mark.parametrize("precision,channels", [(8, 5), (8, 13), (8, 255), (16, 5), (16, 13), (16, 255)])
 def test_cpu_similarity_matches_float64_and_the_shader(h, precision, channels):
-    """8- and 16-bit maps from the WebAssembly SIMD kernel (glue/compute/cpu-similarity.js), which the
+    """8- and 16-bit maps from the WebAssembly SIMD kernel (glue/compute/cpu-kernel.js, cpu-analysis.js), which the
     page uses under software WebGL: the same checks as the shader's, and the same map as the
     shader's. 23 x 17 = 391 pixels, not a multiple of the kernel's 4-pixel steps."""
     height, width = 17, 23
@@ -254,7 +265,7 @@ def test_software_renderers_are_told_from_hardware_ones(h):
     decides (this machine's WebGL is SwiftShader; the others are strings real drivers report)."""
     h.create()
     verdicts = h.page.evaluate("""async (names) => {
-      const { isSoftwareRenderer } = await import('/glue/compute/cpu-similarity.js');
+      const { isSoftwareRenderer } = await import('/glue/compute/cpu-kernel.js');
       const fake = (name) => ({ RENDERER: 0x1F01, getExtension: () => null, getParameter: () => name });
       return { here: isSoftwareRenderer(harness.renderer.gl), names: names.map((n) => isSoftwareRenderer(fake(n))) };
     }""", ["ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device (Subzero) (0x0000C0DE)), SwiftShader driver)",
@@ -756,7 +767,7 @@ def test_limits_come_from_the_live_context(h):
     for key in ("maxTextureSize", "maxArrayLayers", "maxUniformBlockSize", "maxTextureImageUnits"):
         assert device[key] > 0
     assert limits["maxArrayLayers"] == device["maxArrayLayers"]
-    assert limits["maxDataArrays"] == 1 + device["maxTextureImageUnits"] - 7
+    assert limits["maxDataArrays"] == 1 + device["maxTextureImageUnits"] - 10  # units 0-9: one role each
     assert limits["memoryBudget"] >= 256 * 1024 ** 2
 
 

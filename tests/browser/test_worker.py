@@ -6,6 +6,7 @@ from urllib.parse import urlparse
 import pytest
 
 import ifealid
+from ifealid.analysis import channel_stats
 from pagekit import LOADED, READY, SHA256_JS, open_file as choose_file, wait_for
 from zipkit import dataset_entries, jpeg_bytes, random_values, zip_bytes
 
@@ -18,6 +19,7 @@ DIGEST_JS = """async () => {
     info: d.info, overlaySize: d.overlaySize, arrayType: d.layers.constructor.name,
     length: d.layers.length, layers: await hex(d.layers),
     overlay: d.overlay ? await hex(d.overlay) : null,
+    stats: {mean: Array.from(d.stats.mean), std: Array.from(d.stats.std)},
   };
 }""" % SHA256_JS
 
@@ -52,8 +54,12 @@ def _expect_same_as_cpython(page, path):
     info = dataset.info
     assert got["info"] == {"name": info.name, "width": info.width, "height": info.height,
                            "features": info.features, "precision": info.precision, "overlay": info.overlay,
+                           "range": list(info.range) if info.range else None,
                            "pngCount": info.png_count, "layerCount": info.layer_count}
     assert got["overlaySize"] == (list(dataset.overlay_size) if dataset.overlay_size else None)
+    # Each channel's statistics of the stored integers, as the CPython reference computes them.
+    stats = channel_stats(dataset.layers, info.features)
+    assert got["stats"]["mean"] == list(stats["mean"]) and got["stats"]["std"] == list(stats["std"])
 
 
 def test_real_fixtures_decode_to_the_cpython_arrays(page, original_example):

@@ -47,7 +47,8 @@ test('invalid values are refused with the field named, and nothing changes', () 
   const cases = [
     [{ metric: 'euclid' }, /metric/], [{ stretch: 'log' }, /stretch/], [{ opacity: 1.5 }, /opacity/],
     [{ opacity: NaN }, /opacity/], [{ reference: { x: 10, y: 0 } }, /reference/], [{ hover: { x: -1, y: 0 } }, /hover/],
-    [{ pinned: { x: 1.5, y: 0 } }, /pinned/], [{ channel: 5 }, /channel/], [{ mode: 'pca' }, /mode/],
+    [{ pins: [{ x: 1.5, y: 0 }] }, /pins/], [{ pins: Array.from({ length: 17 }, () => ({ x: 0, y: 0 })) }, /pins/],
+    [{ regions: [{ x0: 3, y0: 0, x1: 2, y1: 0 }] }, /regions/], [{ values: "raw" }, /values/], [{ threshold: Infinity }, /threshold/], [{ channel: 5 }, /channel/], [{ mode: 'pca' }, /mode/],
     [{ camera: { scale: 0, offsetX: 0, offsetY: 0 } }, /camera/], [{ compute: 'tpu' }, /compute/],
     [{ locked: 'yes' }, /locked/], [{ zoom: 2 }, /no field "zoom"/],
     [{ metric: 'cosine', reference: { x: 99, y: 0 } }, /reference/],  // one bad field refuses the whole change
@@ -75,4 +76,13 @@ test('unsubscribe stops the events', () => {
   off();
   m.set({ opacity: 0.4 });
   assert.equal(n, 1);
+});
+
+test('true values only for a dataset that records its range', () => {
+  const m = new ViewModel({ dataset: dataset(4, 4) });
+  assert.throws(() => m.set({ values: 'true' }), /values/);
+  const ranged = { info: { width: 4, height: 4, features: 5, precision: 8, range: [-1, 1] }, layers: new Uint8Array(0) };
+  m.set({ dataset: ranged, values: 'true' });
+  assert.throws(() => m.set({ dataset: dataset(4, 4) }), /values/);  // switching to one without: refused
+  m.set({ dataset: dataset(4, 4), values: 'stored' });
 });

@@ -1,10 +1,10 @@
-// The similarity map of an 8- or 16-bit dataset computed on the CPU: WebAssembly SIMD for the
-// integer dot products (dots.wat), then the similarity per pixel in float64 (similarity.js).
-// For machines whose WebGL is a software renderer, where the CPU is all there is: there the
-// SIMD kernel is an order of magnitude quicker than the same arithmetic in a shader
+// The CPU's arithmetic on an 8- or 16-bit dataset's stored integers: WebAssembly SIMD for every
+// pixel's exact integer dot product with one pixel (dots.wat), and float64 weighted sums. For
+// machines whose WebGL is a software renderer, where the CPU is all there is: there the SIMD
+// kernel is an order of magnitude quicker than the same arithmetic in a shader
 // (glue/render/RENDERER.md, "Similarity on the CPU"; docs/benchmarks.md has the figures).
+// cpu-analysis.js builds the maps from these sums.
 import { DOTS_WASM } from './dots-wasm.js';
-import { FROM_SUMS } from './similarity.js';
 import { layoutOf, checkLayers } from '../model/layout.js';
 
 const TILE = 1024;           // pixels per tile in the kernel (dots.wat)
@@ -46,11 +46,12 @@ export function isSoftwareRenderer(gl) {
   return /SwiftShader|llvmpipe|softpipe|Software|Basic Render|WARP/i.test(name);
 }
 
-export class CpuSimilarity {
+export class CpuKernel {
   /**
    * {width, height, features, precision: 8 | 16, layers}: layers in the page's (L, H, W, 4)
    * layout (model/layout.js). Copied once into the kernel's memory (each layer padded to a
-   * multiple of 4 pixels); the caller's array is not kept.
+   * multiple of 4 pixels); the caller's array is not kept. Every pixel's |q|² and Σq (exact
+   * integers) are computed here.
    */
   constructor({ width, height, features, precision, layers }) {
     if (precision !== 8 && precision !== 16) {
@@ -73,7 +74,7 @@ export class CpuSimilarity {
     exports.memory.grow(Math.ceil(bytes / 65536) - exports.memory.buffer.byteLength / 65536);
     this._k = exports;
     this.layout = layout;
-    this._N = N;
+    this.N = N;
     this._N4 = N4;
     this._px = px;
     this._at = { ref, out, norms, data };
@@ -82,37 +83,62 @@ export class CpuSimilarity {
     if (N4 === N) heap.set(src, data);
     else for (let l = 0; l < L; l++) heap.set(src.subarray(l * N * px, (l + 1) * N * px), data + l * N4 * px);
     (P === 8 ? exports.sumsq : exports.sumsq16)(data, L, N4, norms, 0);
-    this._map = new Float32Array(N);
+    this.norms = Float64Array.from(this._sums(norms));  // |q|²
+    // Σq: the dot product with a vector of ones.
+    new (P === 8 ? Uint8Array : Uint16Array)(exports.memory.buffer, ref, L * 4).fill(1);
+    this._run();
+    this.sums = Float64Array.from(this._sums(out));
   }
 
-  /** Every pixel's dot product with pixel p = y·W + x (the kernel's run), in kernel memory. */
-  _dots(p) {
-    const k = this._k, { ref, out, data } = this._at;
-    const { L, P } = this.layout, N4 = this._N4, px = this._px;
-    const heap = new Uint8Array(k.memory.buffer);
-    for (let l = 0; l < L; l++) heap.copyWithin(ref + l * px, data + (l * N4 + p) * px, data + (l * N4 + p + 1) * px);
-    (P === 8 ? k.dots : k.dots16)(data, L, N4, ref, out, 0);
+  _sums(at) { return new (this.layout.P === 8 ? Uint32Array : Float64Array)(this._k.memory.buffer, at, this.N); }
+
+  _run() {
+    const { ref, out, data } = this._at;
+    (this.layout.P === 8 ? this._k.dots : this._k.dots16)(data, this.layout.L, this._N4, ref, out, 0);
   }
 
   /**
-   * The map for reference pixel (x, y): angular or cosine similarity (similarity.js), 0 where
-   * either vector is zero. Float32Array of W * H, row 0 = top; reused by the next call.
+   * Every pixel's exact dot product q·q_p with pixel p = y·W + x (a view of kernel memory, valid
+   * until the next call).
    */
-  map(x, y, metric = 'angular') {
-    const fromSums = FROM_SUMS[metric];
-    if (!fromSums) throw new Error(`cpu similarity: unknown metric ${metric}`);
-    const p = y * this.layout.W + x;
-    this._dots(p);
-    const N = this._N;
-    const Sums = this.layout.P === 8 ? Uint32Array : Float64Array;
-    const buffer = this._k.memory.buffer;
-    const dots = new Sums(buffer, this._at.out, N);
-    const nn = new Sums(buffer, this._at.norms, N);
-    const nr = nn[p];
-    const s = this._map;
-    // D, |p|² and |r|² are exact integers (8 bit: the numerator |p|²|r|² − D² too, while below
-    // 2^53, about 1,100 channels); the formula's accuracy beyond that is similarity.js's.
-    for (let i = 0; i < N; i++) s[i] = fromSums(dots[i], nn[i], nr);
-    return s;
+  dotsWith(p) {
+    const k = this._k, { ref, data } = this._at;
+    const { L } = this.layout, N4 = this._N4, px = this._px;
+    const heap = new Uint8Array(k.memory.buffer);
+    for (let l = 0; l < L; l++) heap.copyWithin(ref + l * px, data + (l * N4 + p) * px, data + (l * N4 + p + 1) * px);
+    this._run();
+    return this._sums(this._at.out);
+  }
+
+  /** The stored data, layer-major with N4 pixels a layer: a view of kernel memory. */
+  _data() {
+    const { L, P } = this.layout;
+    const Type = P === 8 ? Uint8Array : Uint16Array;
+    return new Type(this._k.memory.buffer, this._at.data, L * this._N4 * 4);
+  }
+
+  /**
+   * out[p] = Σ_c w_c · q_pc (squares: Σ_c w_c · q_pc²) in float64, for weights w (C values).
+   * Plain JavaScript: it runs when the values setting changes, and per move only for z-scores.
+   */
+  weighted(w, out = new Float64Array(this.N), { squares = false } = {}) {
+    const { L, C } = this.layout, N = this.N, N4 = this._N4;
+    const q = this._data();
+    out.fill(0);
+    for (let l = 0; l < L; l++) {
+      const w0 = w[4 * l] ?? 0, w1 = 4 * l + 1 < C ? w[4 * l + 1] : 0;
+      const w2 = 4 * l + 2 < C ? w[4 * l + 2] : 0, w3 = 4 * l + 3 < C ? w[4 * l + 3] : 0;
+      if (!w0 && !w1 && !w2 && !w3) continue;
+      let k = l * N4 * 4;
+      if (squares) {
+        for (let p = 0; p < N; p++, k += 4) {
+          const a = q[k], b = q[k + 1], c = q[k + 2], d = q[k + 3];
+          out[p] += a * a * w0 + b * b * w1 + c * c * w2 + d * d * w3;
+        }
+      } else {
+        for (let p = 0; p < N; p++, k += 4) out[p] += q[k] * w0 + q[k + 1] * w1 + q[k + 2] * w2 + q[k + 3] * w3;
+      }
+    }
+    return out;
   }
 }

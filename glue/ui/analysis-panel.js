@@ -1,0 +1,140 @@
+// The side panel's analysis controls (issue 13): which values, the metric, the references (the
+// pointer's pixel, pins, regions: each with its colour, its value at the hovered pixel and a
+// button that removes it), how they combine, and the threshold's mask. Input becomes view
+// changes; the view's state shows in the controls.
+import { absoluteRange, mapRequest } from '../model/analysis.js';
+import { nearIsLarge } from '../compute/similarity.js';
+import { compareAt, thresholdText } from './readout.js';
+import { REFERENCE_COLOURS } from './marks.js';
+import { formatValue as fmt } from '../format.js';
+
+const $ = (id) => document.getElementById(id);
+const STEPS = 1000;  // the threshold slider's positions
+
+export class AnalysisPanel {
+  constructor(model) {
+    this.model = model;
+    this.mapRange = null;  // [min, max] of the map shown last (the slider's span where the metric has none)
+    this.mask = null;      // {count, total} of the last full frame's mask
+    $('values').addEventListener('change', (e) => this.model.set({ values: e.target.value }));
+    $('metric').addEventListener('change', (e) => this.setMetric(e.target.value));
+    $('combine').addEventListener('change', (e) => this.model.set({ combine: e.target.value }));
+    $('pointer').addEventListener('change', (e) => this.model.set({ pointer: e.target.checked }));
+    $('threshold-on').addEventListener('change', (e) => this.toggleMask(e.target.checked));
+    $('threshold').addEventListener('input', (e) => this.model.set({ threshold: this.valueAt(Number(e.target.value)) }));
+    $('connected').addEventListener('change', (e) => this.model.set({ connected: e.target.checked }));
+    model.subscribe((view, changed) => this._changed(view, changed));
+  }
+
+  _changed(view, changed) {
+    if (['dataset', 'values', 'metric', 'combine', 'pointer', 'threshold', 'connected', 'mode'].some((k) => changed.has(k))) {
+      this._controls(view);
+    }
+    const fields = ['dataset', 'pins', 'regions', 'pointer', 'reference', 'hover', 'values', 'metric', 'combine', 'mode'];
+    if (!fields.some((k) => changed.has(k))) return;
+    // A pointer move's values wait for the animation frame (after the renderer's commands).
+    if ([...changed].every((k) => k === 'hover' || k === 'reference')) {
+      this._frame ||= requestAnimationFrame(() => { this._frame = 0; this._references(this.model.state); });
+    } else {
+      this._references(view);
+    }
+  }
+
+  /** A frame was drawn: the map's range (for the slider) and the mask's size. */
+  frame(f) {
+    if (f.mode === 'similarity' && f.stretch && f.scale.relative) this.mapRange = [f.stretch.min, f.stretch.max];
+    if (f.kind === 'full') {
+      this.mask = f.mask;
+      $('mask-count').textContent = f.mask
+        ? `${f.mask.count} px (${((100 * f.mask.count) / f.mask.total).toFixed(1)} %)` : '';
+    }
+  }
+
+  /** The threshold slider's span: the metric's own range, else the map's. */
+  span(view = this.model.state) {
+    return absoluteRange(view.metric, view.values) ?? this.mapRange ?? [0, 1];
+  }
+
+  valueAt(position) {
+    const [lo, hi] = this.span();
+    return lo + ((hi - lo) * position) / STEPS;
+  }
+
+  setMetric(metric) {
+    // A threshold in one metric's units means nothing in another's: it starts afresh.
+    const view = this.model.state;
+    this.model.set({ metric, threshold: view.threshold === null ? null : this._defaultThreshold({ ...view, metric }) });
+  }
+
+  toggleMask(on) {
+    this.model.set({ threshold: on ? this._defaultThreshold(this.model.state) : null });
+  }
+
+  // Near a fifth of the span from the near end: a mask of what is most alike.
+  _defaultThreshold(view) {
+    const [lo, hi] = this.span(view);
+    return Number((nearIsLarge(view.metric) ? lo + 0.8 * (hi - lo) : lo + 0.2 * (hi - lo)).toPrecision(4));
+  }
+
+  _controls(view) {
+    const hasRange = Boolean(view.dataset?.info.range);
+    const trueOption = $('values').querySelector('option[value="true"]');
+    trueOption.disabled = !hasRange;
+    trueOption.title = hasRange ? '' : 'This dataset records no range (made before ifealid wrote one), so its true values are unknown';
+    $('values').value = view.values;
+    $('metric').value = view.metric;
+    $('combine').value = view.combine;
+    $('pointer').checked = view.pointer;
+    const on = view.threshold !== null;
+    $('threshold-on').checked = on;
+    $('threshold').disabled = !on;
+    $('connected').disabled = !on;
+    $('connected').checked = view.connected;
+    if (on) {
+      const [lo, hi] = this.span(view);
+      $('threshold').value = String(hi > lo ? Math.round(((view.threshold - lo) / (hi - lo)) * STEPS) : 0);
+    }
+    $('threshold-text').textContent = on ? thresholdText(view.metric, view.threshold) : '';
+    if (!on) $('mask-count').textContent = '';
+  }
+
+  // The references, each with its colour and its value at the hovered pixel.
+  _references(view) {
+    const list = $('references');
+    if (!view.dataset || view.mode !== 'similarity') { list.replaceChildren(); return; }
+    const request = mapRequest(view);
+    const at = view.hover ?? view.reference;
+    const values = at && request.count ? compareAt(view, at).each : [];
+    const rows = [];
+    let i = 0;
+    const row = (colour, region, text, remove) => {
+      const li = document.createElement('li');
+      const swatch = document.createElement('span');
+      swatch.className = `swatch${region ? ' region' : ''}`;
+      swatch.style.background = colour;
+      const what = document.createElement('span');
+      what.className = 'what';
+      what.textContent = `${text}${values.length ? ` · ${fmt(values[i])}` : ''}`;
+      li.append(swatch, what);
+      if (remove) {
+        const button = document.createElement('button');
+        button.type = 'button';
+        button.textContent = '×';
+        button.title = 'Remove';
+        button.addEventListener('click', remove);
+        li.append(button);
+      }
+      rows.push(li);
+      i += 1;
+    };
+    if (request.pointer) row('#f2f2f2', false, `pointer ${request.pointer.x}, ${request.pointer.y}`, null);
+    view.pins.forEach((p, k) => row(REFERENCE_COLOURS[k % 16], false, `pin ${k + 1} · ${p.x}, ${p.y}`,
+      () => this.model.set({ pins: this.model.state.pins.filter((_, j) => j !== k) })));
+    view.regions.forEach((r, k) => row(REFERENCE_COLOURS[(view.pins.length + k) % 16], true,
+      `region ${k + 1} · ${r.x0},${r.y0}–${r.x1},${r.y1}`,
+      () => this.model.set({ regions: this.model.state.regions.filter((_, j) => j !== k) })));
+    list.replaceChildren(...rows);
+    $('references-count').textContent = request.count ? String(request.count) : '';
+    $('combine-box').hidden = request.count < 2;
+  }
+}

@@ -1,0 +1,139 @@
+// Exports, made in the page and saved as downloads (issue 13): the view as on screen, the map
+// as a picture at dataset resolution, the map's values (.npy float32, 16-bit PNG with its range),
+// the mask (PNG, .npy) and the reference vectors (CSV, .npy). The numeric files are encoded by the
+// worker's Python (app/exports.py, numpy and Pillow), the same functions `ifealid map` writes with.
+import { mapRequest } from '../model/analysis.js';
+import { transformOf, valuesAt, regionVector } from '../compute/values.js';
+import { REFERENCE_COLOURS } from './marks.js';
+import { pixelToCanvas } from '../render/camera.js';
+
+const LONG_SIDE = 1024;  // the dataset-resolution picture's long side, at least
+
+/** A file name from the dataset's name and what the file holds, safe on every system. */
+export function fileName(view, what, ext) {
+  const base = (view.dataset.info.name || 'dataset').replace(/\.zip$/i, '');
+  const r = mapRequest(view);
+  const ref = r.pointer ? `ref${r.pointer.x}_${r.pointer.y}` : '';
+  const extra = r.statics?.length ? `${r.statics.length}refs` : '';
+  const parts = [base, what, view.mode === 'channel' ? `channel${view.channel}` : `${view.values}-${view.metric}`, ref, extra];
+  return `${parts.filter(Boolean).join('-').replace(/[^\w.-]+/g, '_').slice(0, 120)}.${ext}`;
+}
+
+function download(bytes, name, type) {
+  const url = URL.createObjectURL(new Blob([bytes], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// RGBA bytes (row 0 at the top) as a PNG, through a 2D canvas.
+async function png(rgba, width, height, draw = null) {
+  const canvas = new OffscreenCanvas(width, height);
+  const ctx = canvas.getContext('2d');
+  ctx.putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.byteLength), width, height), 0, 0);
+  draw?.(ctx);
+  return new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
+}
+
+/** The reference vectors of a view (C × K, float64, channel-major) and their labels. */
+export function referenceVectors(view) {
+  const r = mapRequest(view);
+  const refs = [...(r.pointer ? [r.pointer] : []), ...(r.statics ?? [])];
+  const transform = transformOf(view.dataset, view.values);
+  const C = view.dataset.info.features;
+  const out = new Float64Array(C * refs.length);
+  const labels = [];
+  refs.forEach((ref, k) => {
+    const v = ref.kind === 'pixel' ? valuesAt(view.dataset, transform, ref.x, ref.y)
+      : regionVector(view.dataset, transform, ref, view.metric);
+    for (let c = 0; c < C; c++) out[c * refs.length + k] = v[c];
+    labels.push(ref.kind === 'pixel' ? `${ref.x},${ref.y}` : `${ref.x0},${ref.y0},${ref.x1},${ref.y1}`);
+  });
+  return { vectors: out, shape: [C, refs.length], labels };
+}
+
+export class Exports {
+  /** model: the view model; renderer; encode(what, typedArray, shape, meta) → Promise<bytes> (the worker). */
+  constructor(model, renderer, encode, { onError }) {
+    this.model = model;
+    this.renderer = renderer;
+    this.encode = encode;
+    this.onError = onError;
+  }
+
+  /** Make and save export `what` (the buttons' data-export names). */
+  async save(what) {
+    const view = this.model.state;
+    if (!view.dataset) return;
+    try {
+      const [bytes, name, type] = await this.make(what, view);
+      download(bytes, name, type);
+    } catch (err) {
+      this.onError(`The export could not be made: ${err.message}`);
+    }
+  }
+
+  /** [bytes, file name, MIME type] of export `what` for `view`. */
+  async make(what, view) {
+    const r = this.renderer;
+    const { width: W, height: H } = view.dataset.info;
+    const npy = 'application/octet-stream';
+    switch (what) {
+      case 'view-png': {
+        const { width, height } = r.canvas;
+        return [await png(r.readCanvas(), width, height, (ctx) => this._drawMarks(ctx, view, view.camera)),
+          fileName(view, 'view', 'png'), 'image/png'];
+      }
+      case 'view-png-large': {
+        const k = Math.max(1, Math.ceil(LONG_SIDE / Math.max(W, H)));
+        const rgba = r.renderPicture(k);
+        return [await png(rgba, W * k, H * k, (ctx) => this._drawMarks(ctx, view, { scale: k, offsetX: 0, offsetY: 0 })),
+          fileName(view, `picture-x${k}`, 'png'), 'image/png'];
+      }
+      case 'map-npy': return [await this.encode('map-npy', r.readMap(), [H, W]), fileName(view, 'map', 'npy'), npy];
+      case 'map-png16':
+        return [await this.encode('map-png16', r.readMap(), [H, W], { metric: view.mode === 'channel' ? `channel ${view.channel}` : view.metric, values: view.values }),
+          fileName(view, 'map16', 'png'), 'image/png'];
+      case 'mask-png':
+      case 'mask-npy': {
+        const mask = r.readMask();
+        if (!mask) throw new Error('there is no mask: set a threshold first (Mask, or M)');
+        const ext = what === 'mask-png' ? 'png' : 'npy';
+        return [await this.encode(what, mask, [H, W]), fileName(view, 'mask', ext), ext === 'png' ? 'image/png' : npy];
+      }
+      case 'refs-csv':
+      case 'refs-npy': {
+        const { vectors, shape, labels } = referenceVectors(view);
+        if (!shape[1]) throw new Error('there is no reference: the pointer takes no part and nothing is pinned');
+        const ext = what === 'refs-csv' ? 'csv' : 'npy';
+        return [await this.encode(what, vectors, shape, { labels }), fileName(view, 'references', ext), ext === 'csv' ? 'text/csv' : npy];
+      }
+      default: throw new Error(`unknown export ${what}`);
+    }
+  }
+
+  // The pins and regions as the page draws them over the map (marks.js), in canvas pixels.
+  _drawMarks(ctx, view, camera) {
+    const k = camera.scale;
+    view.pins.forEach((p, i) => {
+      const c = pixelToCanvas(camera, p.x + 0.5, p.y + 0.5);
+      ctx.beginPath();
+      ctx.arc(c.x, c.y, Math.max(4, Math.min(8, k)), 0, 2 * Math.PI);
+      ctx.fillStyle = REFERENCE_COLOURS[i % 16];
+      ctx.fill();
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = '#fff';
+      ctx.stroke();
+    });
+    view.regions.forEach((reg, i) => {
+      const a = pixelToCanvas(camera, reg.x0, reg.y0), b = pixelToCanvas(camera, reg.x1 + 1, reg.y1 + 1);
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = REFERENCE_COLOURS[(view.pins.length + i) % 16];
+      ctx.strokeRect(a.x + 1, a.y + 1, b.x - a.x - 2, b.y - a.y - 2);
+    });
+  }
+}

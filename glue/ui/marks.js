@@ -1,0 +1,76 @@
+// The references drawn on the map: a marker per pin (in its colour; a click removes it) and an
+// outline per region, kept where their pixels are as the camera moves; and the rectangle a
+// shift-drag draws while it makes a region.
+import { pixelToCanvas } from '../render/camera.js';
+
+const $ = (id) => document.getElementById(id);
+
+// One colour per pin and region, in order: distinct on the colour maps and the overlay.
+export const REFERENCE_COLOURS = Object.freeze([
+  '#fc6600', '#00c2ff', '#7cfc00', '#ff3fa4', '#ffd400', '#9d7bff', '#00e0a0', '#ff6b6b',
+  '#3d7dff', '#c0ff3e', '#ff9ee0', '#00ffff', '#ffa64d', '#b0b0ff', '#6bff9e', '#ffffff',
+]);
+
+export class Marks {
+  /** onRemovePin(index): a pin marker was clicked. */
+  constructor(model, canvas, { onRemovePin }) {
+    this.model = model;
+    this.canvas = canvas;
+    this.layer = $('marks');
+    this.box = $('drag-box');
+    this.onRemovePin = onRemovePin;
+    model.subscribe((view, changed) => {
+      if (['dataset', 'pins', 'regions', 'camera'].some((k) => changed.has(k))) this.place();
+    });
+  }
+
+  get dpr() { return this.canvas.width / Math.max(1, this.canvas.clientWidth); }
+
+  // CSS position of map point (x, y).
+  _css(x, y) {
+    const c = pixelToCanvas(this.model.state.camera, x, y);
+    return { x: c.x / this.dpr, y: c.y / this.dpr };
+  }
+
+  /** Put every marker and outline where its pixels are now. */
+  place() {
+    const { pins, regions, camera, dataset } = this.model.state;
+    const items = [];
+    if (dataset && camera) {
+      pins.forEach((p, i) => {
+        const marker = document.createElement('button');
+        marker.type = 'button';
+        marker.className = 'marker';
+        marker.title = `Pin ${i + 1} at ${p.x}, ${p.y}: click to remove`;
+        marker.setAttribute('aria-label', `Remove pin ${i + 1}`);
+        marker.style.background = REFERENCE_COLOURS[i % REFERENCE_COLOURS.length];
+        const c = this._css(p.x + 0.5, p.y + 0.5);
+        marker.style.transform = `translate(${c.x}px, ${c.y}px)`;
+        marker.addEventListener('click', () => this.onRemovePin(i));
+        items.push(marker);
+      });
+      regions.forEach((r, i) => {
+        const box = document.createElement('div');
+        box.className = 'region-mark';
+        box.style.borderColor = REFERENCE_COLOURS[(pins.length + i) % REFERENCE_COLOURS.length];
+        this._frame(box, r.x0, r.y0, r.x1 + 1, r.y1 + 1);
+        items.push(box);
+      });
+    }
+    this.layer.replaceChildren(...items);
+  }
+
+  // An element framing map rectangle [x0, x1) × [y0, y1).
+  _frame(el, x0, y0, x1, y1) {
+    const a = this._css(x0, y0), b = this._css(x1, y1);
+    el.style.transform = `translate(${a.x}px, ${a.y}px)`;
+    el.style.width = `${Math.max(1, b.x - a.x)}px`;
+    el.style.height = `${Math.max(1, b.y - a.y)}px`;
+  }
+
+  /** The rectangle of a region being dragged (inclusive map corners), or null to hide it. */
+  showDrag(r) {
+    this.box.hidden = !r;
+    if (r) this._frame(this.box, Math.min(r.x0, r.x1), Math.min(r.y0, r.y1), Math.max(r.x0, r.x1) + 1, Math.max(r.y0, r.y1) + 1);
+  }
+}
