@@ -16,14 +16,12 @@ import { HEADER, MATH, PIXEL, PHASE_UNIFORMS, COMBINE, dataSamplers, channelLoop
 // Per-layer reference, scales and offsets, zero in padding channels; padding lanes are masked
 // as well (`paddingOf`), since b and the per-pixel terms are not zero there.
 const REF_BLOCK = (layers) => `layout(std140) uniform Ref {
-  vec4 uInfo;          // x: 1 for a zero reference (angular, cosine, correlation: 0 everywhere); y: b
+  vec4 uInfo;          // x: 1 for a zero reference (angular, cosine, correlation: 0 everywhere); y: b; z: a (one scale)
   vec4 uR[${layers}];
   vec4 uA[${layers}];
   vec4 uM[${layers}];
 };`;
 
-// t of source layer l (raw values \`raw\`) under the transform, the pixel's offset γ included.
-const valueOf = (raw, l) => `(uA[${l}] * (vec4(${raw}) - uM[${l}] - gam) + uInfo.y)`;
 
 // `* mask` for source layer l (a constant or a loop's index expression) when it is the last,
 // whose lanes beyond the channel count are padding (C not a multiple of 4); '' otherwise.
@@ -37,17 +35,24 @@ function paddingOf(layers, features) {
 
 /**
  * The map of one reference vector: family 'chord' (uMetric 0 angular, 1 cosine or correlation),
- * 'euclid' or 'dot'. Build with withDefine(..., 'COMBINE') to merge with earlier references.
+ * 'euclid' or 'dot'. `oneScale`: every a_c is the same (uInfo.z), so the pixel's factor folds into
+ * one number; `centred`: μ is not zero. Each variant spends as few operations per channel as its
+ * arithmetic allows (software WebGL pays for every one): with α_p·t_c + β_p = k·(q_c − μ_c) + k0,
+ * the chord form costs 2 or 3 per channel. Build with withDefine(..., 'COMBINE') to merge with
+ * earlier references.
  */
-export function analysisFS({ precision, layers, packed, features, unrollLimit, arrays = [packed], family }) {
+export function analysisFS({ precision, layers, packed, features, unrollLimit, arrays = [packed], family, oneScale, centred }) {
   const padding = paddingOf(layers, features);
+  const q = (raw, l) => (centred ? `(vec4(${raw}) - uM[${l}])` : `vec4(${raw})`);
+  const k = (l) => (oneScale ? 'k' : `(ab.x * uA[${l}])`);
+  const scale = (l) => (oneScale ? 'uInfo.z' : `uA[${l}]`);
   const body = channelLoop({
     precision, layers, packed, unrollLimit, arrays,
     step: (raw, l) => {
-      const t = valueOf(raw, l);
-      if (family === 'dot') return `a += ${t} * uR[${l}];`;
-      if (family === 'euclid') return `d = (${t} - uR[${l}])${padding(l)}; a += d * d;`;
-      return `d = (${t} * ab.x + ab.y - uR[${l}])${padding(l)}; a += d * d;`;
+      if (family === 'dot') return `a += (${scale(l)} * ${q(raw, l)} + uInfo.y) * uR[${l}];`;
+      // euclid: uR holds ρ − b, so d = a·(q − μ) − (ρ − b) = t − ρ
+      if (family === 'euclid') return `d = ${scale(l)} * ${q(raw, l)} - uR[${l}]; a += d * d;`;
+      return `d = (${k(l)} * ${q(raw, l)} + k0 - uR[${l}])${padding(l)}; a += d * d;`;
     },
   });
   const finish = {
@@ -64,6 +69,10 @@ export function analysisFS({ precision, layers, packed, features, unrollLimit, a
     euclid: 'float s = sqrt(a.x + a.y + a.z + a.w);',
     dot: 'float s = a.x + a.y + a.z + a.w;',
   }[family];
+  // α·t + β = k·(q − μ) + k0: k = α·a, k0 = α·(b − a·γ) + β (γ: one scale only, else 0).
+  const terms = family !== 'chord' ? '' : `vec3 terms = texelFetch(uTerms, p, 0).rgb;
+  vec2 ab = terms.xy;
+  ${oneScale ? 'float k = ab.x * uInfo.z;\n  float k0 = ab.x * (uInfo.y - uInfo.z * terms.z) + ab.y;' : 'float k0 = ab.x * uInfo.y + ab.y;'}`;
   return `${HEADER}
 ${dataSamplers(arrays)}
 uniform highp sampler2D uTerms;  // (α_p, β_p, γ_p) of the chord form
@@ -75,9 +84,7 @@ ${MATH}
 ${COMBINE}
 void main() {
   ivec2 p = ${PIXEL};
-  ${family === 'chord' ? `vec3 terms = texelFetch(uTerms, p, 0).rgb;
-  vec2 ab = terms.xy;
-  float gam = terms.z;` : 'float gam = 0.0;'}
+  ${terms}
   vec4 a = vec4(0.0), d;
   uvec4 t;
   ${body}

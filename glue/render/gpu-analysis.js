@@ -44,31 +44,36 @@ export class GpuAnalysis {
 
   fits(limits) { return analysisBlockBytes(this.data.layout.L) <= limits.maxUniformBlockSize; }
 
+  // kind: 'terms:<mode>', 'finish', or a map's '<family>:<one scale>:<centred>'.
   _program(kind, combine) {
     const name = `${kind}${combine ? '+' : ''}`;
     let pr = this.programs.get(name);
     if (pr) return pr;
     const { layout, arrays, samplers } = this.data;
     const shape = { precision: layout.P, layers: layout.L, packed: layout.G, features: layout.C, arrays };
+    const [family, oneScale, centred] = kind.split(':');
     let source = kind.startsWith('terms:') ? termsFS({ ...shape, mode: kind.slice(6) })
       : kind === 'finish' ? FINISH_FS
-        : analysisFS({ ...shape, unrollLimit: this.unrollLimit, family: kind });
+        : analysisFS({ ...shape, unrollLimit: this.unrollLimit, family, oneScale: oneScale === '1', centred: centred === '1' });
     if (combine) source = withDefine(source, 'COMBINE');
     pr = this.gpu.program(source, `analysis ${name}`, { ...samplers, uTerms: UNIT.terms, uPrev: UNIT.prev });
     this.programs.set(name, pr);
     return pr;
   }
 
-  // The transform (and a reference) into the uniform block: info (zero reference, offset b),
-  // ρ, a, μ per channel. `offset` false: b left out (it cancels in the integer centring).
-  _upload(transform, rho = null, zero = false, offset = true) {
+  // The transform (and a reference) into the uniform block: info (zero reference, offset b,
+  // the one scale a), ρ (for euclid ρ − b), a, μ per channel. `offset` false: b left out (it
+  // cancels in the integer centring).
+  _upload(transform, rho = null, zero = false, offset = true, family = 'chord') {
     const { L, C } = this.data.layout;
     const blk = this.block;
+    const b = offset ? transform.offset : 0;
     blk.fill(0);
     blk[0] = zero ? 1 : 0;
-    blk[1] = offset ? transform.offset : 0;
+    blk[1] = b;
+    blk[2] = transform.scale ?? 0;
     for (let c = 0; c < C; c++) {
-      if (rho) blk[4 + c] = rho[c];
+      if (rho) blk[4 + c] = family === 'euclid' ? rho[c] - b : rho[c];
       blk[4 + 4 * L + c] = transform.a[c];
       blk[4 + 8 * L + c] = transform.mu[c];
     }
@@ -108,8 +113,9 @@ export class GpuAnalysis {
     const mode = metric !== 'correlation' ? 'unit' : transform.scale !== null ? 'integer' : 'values';
     if (family === 'chord') this._terms(values, mode, transform);
     const { v, zero } = referenceVector(this.dataset, transform, ref, metric);
-    this._upload(transform, v, zero, mode !== 'integer');
-    const pr = this._program(family, Boolean(prev));
+    this._upload(transform, v, zero, mode !== 'integer', family);
+    const centred = transform.mu.some((m) => m !== 0);
+    const pr = this._program(`${family}:${transform.scale !== null ? 1 : 0}:${centred ? 1 : 0}`, Boolean(prev));
     gl.useProgram(pr.prog);
     this.data.bindData();
     if (this.terms) gpu.bind(UNIT.terms, gl.TEXTURE_2D, this.terms.tex);
