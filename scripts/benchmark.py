@@ -44,7 +44,7 @@ from conftest import CHROMIUM, CHROMIUM_ARGS, _load_serve_module  # noqa: E402
 
 BENCH_DIR = ROOT / "datasets" / "bench"
 DOC = ROOT / "docs" / "benchmarks.md"
-SECTION = "## Explorer (issue 3)"
+SECTION = "## Explorer"
 COCO_FIXTURE = ROOT / "tests" / "fixtures" / "original" / "000000015746.jpg.C1.npz.8.zip"
 VIEWPORT = {"width": 1000, "height": 700}
 LOAD_TIMEOUT_MS = 900_000
