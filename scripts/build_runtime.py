@@ -486,13 +486,21 @@ def compile_sources(runtime: Path, files: dict[str, bytes]) -> dict[str, bytes]:
     if node is None:
         raise BuildError("node is not on PATH: it runs the runtime's Python to compile numpy's and "
                          "Pillow's sources (install Node.js >= 18)")
-    with tempfile.TemporaryDirectory(prefix="ifealid-pyc-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ifealid-pyc-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="ifealid-core-") as core_tmp:
+        # Node reads pyodide.asm.js as CommonJS only outside a package.json saying
+        # "type": "module" (the repository's own says so), so the core runs from a copy.
+        core = Path(core_tmp)
+        for name in CORE_FILES:
+            if (runtime / name).is_file():
+                shutil.copyfile(runtime / name, core / name)
+        (core / "package.json").write_text('{"type": "commonjs"}\n', "utf-8")
         root = Path(tmp)
         for name, data in files.items():
             if name.endswith(".py"):
                 (root / name).parent.mkdir(parents=True, exist_ok=True)
                 (root / name).write_bytes(data)
-        result = subprocess.run([node, "--input-type=module", "-e", PYC_SCRIPT, str(runtime), tmp],
+        result = subprocess.run([node, "--input-type=module", "-e", PYC_SCRIPT, str(core), tmp],
                                 stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if result.returncode != 0:
             raise BuildError(f"compiling the packages' sources with Pyodide under Node.js failed:\n"

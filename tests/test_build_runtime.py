@@ -47,7 +47,11 @@ def mtimes(folder: Path) -> dict[str, int]:
 @pytest.fixture(scope="session")
 def good_build(tmp_path_factory) -> Path:
     """A complete runtime built with the default wheel source (honours IFEALID_WHEELS_FROM)."""
-    out = tmp_path_factory.mktemp("good") / "runtime"
+    parent = tmp_path_factory.mktemp("good")
+    # As in the repository: a package.json that makes .js files ES modules for Node.js
+    # must not stop the build from running the core under Node.js.
+    (parent / "package.json").write_text('{"type": "module"}\n')
+    out = parent / "runtime"
     env = {"IFEALID_WHEELS_FROM": os.environ["IFEALID_WHEELS_FROM"]} \
         if os.environ.get("IFEALID_WHEELS_FROM") else None
     result = run_build("--out", out, env_extra=env)
