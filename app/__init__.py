@@ -5,6 +5,7 @@
 >>> ds = ifealid.load_dataset("layer3.zip"); ds.values().shape
 >>> ifealid.save_features(model, "image.jpg", "layer3.zip", layer="layer3")  # needs ifealid[extract]
 >>> ifealid.similarity_map("layer3.zip", refs=[(10, 4)], metric="cosine", values="centred")
+>>> ifealid.pca("layer3.zip", components=(1, 2, 3)).rgb      # (H, W, 3) in [0, 1]
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from .analysis import (
 from .dataset import Dataset
 from .errors import ConstantDataWarning, DatasetError
 from .format import DatasetInfo
+from .pca import PCAResult, pca
 from .quantise import dequantise, quantise
 from .reader import read_dataset, read_info
 from .writer import save_dataset, write_quantised
@@ -50,10 +52,12 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "DatasetInfo",
+    "PCAResult",
     "channel_stats",
     "dequantise",
     "label_components",
     "load_dataset",
+    "pca",
     "quantise",
     "read_dataset",
     "read_info",

@@ -5,6 +5,9 @@ Kept free of any JavaScript so it runs and is tested in CPython too; the worker
 """
 from __future__ import annotations
 
+import io
+import json
+import math
 import sys
 import time
 
@@ -13,6 +16,7 @@ import numpy as np
 from .analysis import channel_stats
 from .errors import DatasetError
 from .format import DatasetInfo
+from .inputs import InputFile, convert_source, from_bytes, identify
 from .reader import read_dataset
 
 # The worker lives in 32-bit WebAssembly (4 GB address space at most) and needs the
@@ -39,6 +43,18 @@ def colormaps() -> dict:
 
     names = [DEFAULT_COLORMAP] + sorted(n for n in COLORMAPS if n != DEFAULT_COLORMAP)
     return {name: lut_bytes(name) for name in names}
+
+
+def _dataset_message(dataset, stats, started: float) -> dict:
+    """A decoded dataset as the worker's DATASET message carries it (pyworker/protocol.js)."""
+    return {
+        "info": page_info(dataset.info),
+        "layers": dataset.layers,
+        "stats": stats,
+        "overlay": dataset.overlay_bytes,
+        "overlaySize": list(dataset.overlay_size) if dataset.overlay_size else None,
+        "decodeMs": (time.perf_counter() - started) * 1000.0,
+    }
 
 
 def page_info(info: DatasetInfo) -> dict:
@@ -85,14 +101,124 @@ def decode_for_worker(data, progress=None, memory_budget: int = BROWSER_MEMORY_B
                        f"(it declares {_declared(data)}); try a lower precision or a smaller crop",
             "rule": "out-of-memory", "entry": None,
         }}
+    return _dataset_message(dataset, stats, started)
+
+
+class _JsFile(io.RawIOBase):
+    """A seekable binary stream over a JavaScript Uint8Array (in Pyodide): each read copies only
+    the bytes asked for into Python, so headers are read without copying the file, and a cube
+    is read block by block (app/cube.py) without a copy of the whole file in the WebAssembly heap."""
+
+    def __init__(self, data):
+        super().__init__()
+        self._data = data
+        self._size = int(data.length)
+        self._pos = 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self._pos
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer):
+        view = memoryview(buffer).cast("B")
+        count = max(0, min(len(view), self._size - self._pos))
+        if count:
+            self._data.subarray(self._pos, self._pos + count).assign_to(view[:count])
+            self._pos += count
+        return count
+
+
+def _input_file(name: str, data):
+    """An inputs.InputFile over bytes, or (in Pyodide) over a JavaScript Uint8Array without copying it."""
+    import contextlib
+
+    if hasattr(data, "subarray") and hasattr(data, "assign_to"):
+        return InputFile(str(name), int(data.length), lambda: contextlib.closing(io.BufferedReader(_JsFile(data), 1 << 16)))
+    return from_bytes(str(name), data)
+
+
+def _whole(data) -> bytes:
+    return data.to_bytes() if hasattr(data, "to_bytes") else bytes(data)
+
+
+def open_for_worker(names, buffers, options=None, progress=None, memory_budget: int = BROWSER_MEMORY_BUDGET) -> dict:
+    """Open what the user gave (the worker's DECODE, pyworker/protocol.js): one or more files,
+    told apart by app/inputs.py. A dataset ZIP is decoded (decode_for_worker); an .npy, .npz or
+    ENVI cube is converted with ``options`` (precision 8 | 16 | 32, layout 'hwc' | 'chw' | None,
+    key: an .npz's array), the way `ifealid create` converts it.
+
+    Returns {"error": {...}}; or {"choose": source} when ``options["ask"]`` is true (the page
+    shows its dialog first) or a choice is missing (an .npz with several arrays), where source
+    describes the file (app/inputs.py Source.describe); or decode_for_worker's result with
+    "notes" (sentences for the page: masked values, the layout read, the overlay's bands) and
+    "source" (None for a dataset ZIP). ``progress(stage, done, total)``: stage 'decode' (PNGs),
+    'range' and 'convert' (bytes of the data read in each of the two passes)."""
+    if hasattr(names, "to_py"):
+        names = names.to_py()
+    if hasattr(options, "to_py"):
+        options = options.to_py()
+    options = dict(options or {})
+    buffers = list(buffers)
+    started = time.perf_counter()
+    try:
+        files = [_input_file(n, b) for n, b in zip(names, buffers)]
+        source = identify(files)
+        if source is None:  # a dataset ZIP
+            result = decode_for_worker(_whole(buffers[0]), None if progress is None else
+                                       (lambda done, total: progress("decode", done, total)), memory_budget)
+            if "error" not in result:
+                result.update(notes=[], source=None)
+            return result
+        if options.get("ask") or source.required(options):
+            return {"choose": source.describe(options)}
+        converted = convert_source(source, options, budget=memory_budget, progress=progress)
+        dataset = converted.dataset
+        stats = channel_stats(dataset.layers, dataset.info.features)
+    except DatasetError as exc:
+        return {"error": exc.to_dict()}
+    except MemoryError:
+        return {"error": {
+            "message": "the conversion needs more memory than the browser gives the Python worker; "
+                       "try a lower precision or a smaller array",
+            "rule": "out-of-memory", "entry": None,
+        }}
     return {
-        "info": page_info(dataset.info),
-        "layers": dataset.layers,
-        "stats": stats,
-        "overlay": dataset.overlay_bytes,
-        "overlaySize": list(dataset.overlay_size) if dataset.overlay_size else None,
-        "decodeMs": (time.perf_counter() - started) * 1000.0,
+        **_dataset_message(dataset, stats, started),
+        "notes": converted.notes,
+        "source": source.describe(options),
     }
+
+
+def encode_dataset_for_worker(info, data, overlay=None) -> bytes:
+    """A dataset ZIP of what the page shows ("Save as dataset ZIP"; the worker's ENCODE_DATASET):
+    ``info`` as DATASET's info (name, width, height, features, precision, range, channel_axis),
+    checked by the reader's own rules; ``data``: the (L, H, W, 4) layers' bytes; ``overlay``: the
+    overlay image's bytes or None. Written by app/writer.py as `ifealid create` writes."""
+    from .reader import parse_metadata
+    from .writer import overlay_jpeg, write_layers
+
+    if hasattr(info, "to_py"):
+        info = info.to_py()
+    meta = {k: info.get(k) for k in ("name", "width", "height", "features", "precision", "range", "channel_axis")}
+    meta["overlay"] = False
+    dataset_info = parse_metadata(json.dumps({k: v for k, v in meta.items() if v is not None}).encode())
+    layers = np.frombuffer(_whole(data), dtype=dataset_info.dtype)
+    if layers.size != int(np.prod(dataset_info.layers_shape)):
+        raise ValueError(f"{layers.size} values do not fill the layers {list(dataset_info.layers_shape)}")
+    jpeg = overlay_jpeg(_whole(overlay))[0] if overlay is not None else None
+    out = io.BytesIO()
+    write_layers(out, dataset_info, layers.reshape(dataset_info.layers_shape), jpeg)
+    return out.getvalue()
 
 
 # What the page may ask the worker to encode (app/exports.py), by the names glue/ui/exports.js
@@ -104,7 +230,11 @@ EXPORT_KINDS = {
     "mask-npy": ("encode_mask_npy", bool),
     "refs-csv": ("encode_references_csv", np.float64),
     "refs-npy": ("encode_references_npy", np.float64),
+    "pca-npy": ("encode_pca_npy", np.float32),
+    "pca-png": ("encode_pca_png", np.float64),
 }
+# The shapes each kind takes: (H, W), and the PCA's (H, W, k) scores and (H, W, 3) colours.
+EXPORT_DIMENSIONS = {"pca-npy": (3,), "pca-png": (2, 3)}
 # JavaScript typed arrays by constructor name → numpy dtypes (little-endian, as the page's memory).
 TYPED_ARRAYS = {
     "Float32Array": "<f4", "Float64Array": "<f8", "Uint8Array": "u1", "Uint8ClampedArray": "u1",
@@ -115,11 +245,14 @@ TYPED_ARRAYS = {
 def encode_for_worker(kind: str, data, array_type: str, shape, meta=None) -> bytes:
     """An export file's bytes from an array the page sends (the worker's ENCODE, pyworker/protocol.js).
 
-    ``kind``: map-npy, map-png16, mask-png, mask-npy, refs-csv, refs-npy (EXPORT_KINDS); ``data``:
+    ``kind``: map-npy, map-png16, mask-png, mask-npy, refs-csv, refs-npy, pca-npy, pca-png
+    (EXPORT_KINDS); ``data``:
     the typed array's bytes (a JavaScript Uint8Array over them in Pyodide); ``array_type``: its
     constructor's name (Float32Array for maps, Uint8Array for masks, where any non-zero byte is
-    inside, Float64Array for reference vectors); ``shape``: [H, W] or [C, K]; ``meta``: metric and
-    values (map-png16), labels (refs-csv). Raises ValueError for anything it cannot encode."""
+    inside, Float64Array for reference vectors and PCA colours); ``shape``: [H, W] or [C, K], the
+    PCA's [H, W, k]; ``meta``: metric and values (map-png16), labels (refs-csv), components,
+    values, fit, scale, explained and cmap (pca-png). Raises ValueError for anything it cannot
+    encode."""
     from . import exports
 
     if hasattr(data, "to_bytes"):  # a JavaScript typed array, in Pyodide
@@ -134,10 +267,11 @@ def encode_for_worker(kind: str, data, array_type: str, shape, meta=None) -> byt
     if array_type not in TYPED_ARRAYS:
         raise ValueError(f"an export's array cannot be a {array_type!r}: one of {', '.join(TYPED_ARRAYS)}")
     shape = tuple(int(n) for n in shape)
-    if len(shape) != 2:
-        raise ValueError(f"{kind} needs a 2-dimensional shape, not {list(shape)}")
+    dimensions = EXPORT_DIMENSIONS.get(kind, (2,))
+    if len(shape) not in dimensions or min(shape) < 1:
+        raise ValueError(f"{kind} needs a {' or '.join(map(str, dimensions))}-dimensional shape, not {list(shape)}")
     array = np.frombuffer(bytes(data), dtype=TYPED_ARRAYS[array_type])
-    if array.size != shape[0] * shape[1]:
+    if array.size != math.prod(shape):
         raise ValueError(f"{kind}: {array.size} values do not fill the shape {list(shape)}")
     function, dtype = EXPORT_KINDS[kind]
     array = array.reshape(shape)
@@ -146,4 +280,7 @@ def encode_for_worker(kind: str, data, array_type: str, shape, meta=None) -> byt
         return exports.encode_map_png16(array, meta.get("metric", ""), meta.get("values", ""))
     if kind == "refs-csv":
         return exports.encode_references_csv(array, meta.get("labels") or [])
+    if kind == "pca-png":
+        keys = ("components", "values", "fit", "scale", "explained", "cmap")
+        return exports.encode_pca_png(array, **{k: meta[k] for k in keys if meta.get(k) is not None})
     return getattr(exports, function)(array)

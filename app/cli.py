@@ -1,8 +1,9 @@
 """The `ifealid` command line: create and validate dataset ZIPs, extract feature maps, compute
-similarity maps and masks."""
+similarity maps and masks, and PCA pictures."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 import warnings
@@ -10,55 +11,97 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConstantDataWarning, DatasetError
-from .extract import PREPROCESSING_HELP  # no torch: extract.py imports it inside its functions
+from .errors import DatasetError
+from .extract import PREPROCESSING_HELP, VIT_HELP  # no torch: extract.py imports it inside its functions
 from .reader import read_dataset
-from .writer import save_dataset
 
 
-def _load_features(path: Path, key: str | None) -> np.ndarray:
+def _inputs(path: Path) -> list:
+    """The files `create` and `validate` read: the one given, and for an ENVI header its data
+    file beside it (app/envi.py data_candidates: cube.img for cube.img.hdr; cube.img, cube.dat,
+    cube, ... for cube.hdr)."""
+    from . import envi, inputs
+
+    files = [inputs.from_path(path)]
+    if path.name.lower().endswith(".hdr"):
+        for name in envi.data_candidates(path.name):
+            if (path.parent / name).is_file():
+                files.append(inputs.from_path(path.parent / name))
+                break
+    return files
+
+
+def _source(args):
+    """(Source, options) for an .npy, .npz or ENVI input, or (None, None) for a dataset ZIP."""
+    from .inputs import check_options, identify
+
+    path = Path(args.features if hasattr(args, "features") else args.dataset)
     if not path.exists():
         raise DatasetError(f"no such file: {path}", rule="not-found")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise DatasetError(f"{path} is not a readable .npy or .npz file: {exc}", rule="input") from None
-    if isinstance(loaded, np.ndarray):
-        return loaded
-    with loaded:
-        keys = list(loaded.keys())
-        if key is None:
-            if len(keys) != 1:
-                raise DatasetError(
-                    f"{path} holds {len(keys)} arrays ({', '.join(keys) or 'none'}): choose one with --key",
-                    rule="input",
-                )
-            key = keys[0]
-        if key not in keys:
-            raise DatasetError(f"{path} has no array {key!r}; it has {', '.join(keys)}", rule="input")
-        return loaded[key]
+    source = identify(_inputs(path))
+    options = check_options({"precision": getattr(args, "precision", 8), "layout": args.layout, "key": args.key})
+    if source is not None and source.required(options):
+        usable = [m.key for m in source.members if m.problem is None]
+        raise DatasetError(f"{path} holds {len(usable)} arrays ({', '.join(usable)}): choose one with --key",
+                           rule="input")
+    return source, options
 
 
 def cmd_create(args) -> int:
-    source = Path(args.features)
-    out = Path(args.out) if args.out else source.with_name(f"{source.name}.{args.precision}.zip")
-    name = args.name or source.name
-    array = _load_features(source, args.key)
+    from .inputs import convert_source
+    from .reader import DEFAULT_MEMORY_BUDGET
+    from .writer import overlay_jpeg, write_dataset
+
+    source_path = Path(args.features)
+    out = Path(args.out) if args.out else source_path.with_name(f"{source_path.name}.{args.precision}.zip")
+    source, options = _source(args)
+    if source is None:
+        raise DatasetError(f"{source_path} is a dataset ZIP already (or not a file `create` reads: an .npy, .npz "
+                           "or ENVI .hdr)" if source_path.suffix.lower() == ".zip" else
+                           f"{source_path} is not an .npy, .npz or ENVI header (.hdr) file", rule="input")
+    converted = convert_source(source, options, budget=DEFAULT_MEMORY_BUDGET)
+    dataset = converted.dataset
+    name = args.name or dataset.info.name  # the file's name (an .npz's array among several: file.npz[key])
+    dataset.info = dataclasses.replace(dataset.info, name=name)
+    if args.overlay:
+        dataset.overlay_bytes, dataset.overlay_size = overlay_jpeg(args.overlay)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConstantDataWarning)
-        result = save_dataset(array, out, precision=args.precision, overlay=args.overlay, name=name)
-    for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
-    height, width, features = result.values.shape
+        warnings.simplefilter("always")
+        write_dataset(out, dataset)
+    for note in converted.notes + [str(w.message) for w in caught]:
+        print(f"warning: {note}" if "stored as" in note or "channel axis" in note else f"note: {note}",
+              file=sys.stderr)
+    height, width, features = dataset.info.shape
+    lo, hi = dataset.info.range
+    axis = dataset.info.channel_axis
     print(f"wrote {out}: {name}, {height}×{width}×{features} (H×W×C) @ {args.precision} bit, "
-          f"values {result.minimum:.6g} … {result.maximum:.6g}"
-          + (", with overlay" if args.overlay else ""))
+          f"values {lo:.6g} … {hi:.6g}"
+          + (f", {axis['name']} axis" if axis else "")
+          + (", with overlay" if dataset.overlay_bytes is not None else ""))
     return 0
 
 
 def cmd_validate(args) -> int:
-    dataset = read_dataset(args.dataset)
-    print(dataset.summary())
+    path = Path(args.dataset)
+    if not path.exists():
+        raise DatasetError(f"no such file: {path}", rule="not-found")
+    source, options = _source(args)
+    if source is None:
+        dataset = read_dataset(args.dataset)
+        print(dataset.summary())
+        return 0
+    # An input `create` converts: the headers, sizes and layout are checked, and the data is read
+    # through once (every byte present and readable, at least one finite value).
+    from .inputs import scan_source
+
+    cube, lo, hi, masked = scan_source(source, options)
+    height, width, features = cube.shape
+    print(f"{cube.name}: {source.kind} {height}×{width}×{features} (H×W×C) {cube.dtype.name}, values {lo:.6g} … "
+          f"{hi:.6g}" + (f", {masked} masked" if masked else "")
+          + (f", {cube.channel_axis['name']} axis" if cube.channel_axis else "")
+          + ": `ifealid create` converts it")
+    for note in cube.notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 
@@ -70,6 +113,11 @@ def cmd_extract(args) -> int:
         extract.require_torch().set_num_threads(args.threads)
     if args.list_layers:
         loaded = extract.load_model(args.model, "none")  # the names do not depend on the weights
+        if loaded.kind == "vit":
+            from .extract_vit import describe_layers
+
+            print("\n".join(describe_layers(loaded)))
+            return 0
         defaults = set(loaded.default_layers)
         for name, module in loaded.module.named_modules():
             if name:
@@ -77,20 +125,19 @@ def cmd_extract(args) -> int:
         return 0
     if not args.images:
         raise DatasetError("no image given (ifealid extract IMAGE…)", rule="input")
-    for image in args.images:  # before the model takes seconds to load
-        if not Path(image).is_file():
-            raise DatasetError(f"no such image: {image}", rule="not-found")
+    images = extract.expand_images(args.images)  # before the model takes seconds to load
     started = time.perf_counter()
     loaded = extract.load_model(args.model, args.weights)
     print(f"{loaded.name}: {loaded.weights}", file=sys.stderr)
     results = extract.extract_images(
-        args.images, loaded, args.layers, out=args.out, precision=args.precision, npz=args.npz,
-        max_side=args.max_side, progress=not args.quiet, log=print,
+        images, loaded, args.layers, out=args.out, precision=args.precision, npz=args.npz,
+        max_side=args.max_side, size=args.size, facets=args.facet, norm=args.norm, stride=args.stride,
+        joint_range=args.joint_range, progress=not args.quiet, log=print,
     )
     for item in results:
         for message in item.warnings:
             print(f"warning: {item.path}: {message}", file=sys.stderr)
-    print(f"{len(results)} datasets from {len(args.images)} image(s) in {time.perf_counter() - started:.1f} s",
+    print(f"{len(results)} datasets from {len(images)} image(s) in {time.perf_counter() - started:.1f} s",
           file=sys.stderr)
     return 0
 
@@ -168,6 +215,124 @@ def cmd_map(args) -> int:
     return 0
 
 
+def _pca_fit(text: str) -> dict:
+    """--fit's keyword arguments for ifealid.pca: all, foreground[:T], region:x0,y0,x1,y1[;…],
+    mask:FILE (a mask PNG, nonzero = in, or a .npy of bool or 0/1)."""
+    kind, _, rest = text.partition(":")
+    if kind == "all" and not rest:
+        return {"fit": "all"}
+    if kind == "foreground":
+        if not rest:
+            return {"fit": "foreground"}
+        try:
+            threshold = float(rest)
+        except ValueError:
+            threshold = float("nan")
+        if not np.isfinite(threshold):
+            raise DatasetError(f"--fit {text!r}: the threshold after 'foreground:' must be a finite number",
+                               rule="input")
+        return {"fit": "foreground", "threshold": threshold}
+    if kind == "region" and rest:
+        boxes = [_coordinates(part, 4, "--fit region:", "x0,y0,x1,y1") for part in rest.split(";")]
+        return {"fit": "region", "regions": boxes}
+    if kind == "mask" and rest:
+        return {"fit": "region", "mask": _read_mask(Path(rest))}
+    raise DatasetError(f"--fit {text!r} is not all, foreground[:T], region:x0,y0,x1,y1[;x0,y0,x1,y1…] or "
+                       "mask:FILE", rule="input")
+
+
+def _read_mask(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise DatasetError(f"no such mask file: {path}", rule="not-found")
+    try:
+        if path.suffix.lower() == ".npy":
+            mask = np.load(path, allow_pickle=False)
+            if mask.dtype != bool and (mask.dtype.kind not in "iu" or not np.isin(mask, (0, 1)).all()):
+                raise ValueError("it must hold bool or 0/1 values")
+            return mask.astype(bool)
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return np.asarray(image.convert("L")) > 0
+    except Exception as exc:  # any unreadable file: one line, no traceback
+        raise DatasetError(f"cannot read the mask {path}: {exc}", rule="input") from None
+
+
+def _pca_outputs(pattern: str, datasets: list[str]) -> list[Path]:
+    """Each dataset's output file. One dataset: --out as given. Several: --out must hold {name}
+    (the dataset file's name without .zip) or {index} (1, 2, … in the order given)."""
+    if len(datasets) > 1 and "{name}" not in pattern and "{index}" not in pattern:
+        raise DatasetError(f"--out {pattern!r} names one file, but {len(datasets)} datasets make one picture each: "
+                           "put {name} (the dataset's file name without .zip) or {index} (1, 2, …) in it, "
+                           "e.g. --out 'pca/{name}.png'", rule="input")
+    outs = []
+    for index, dataset in enumerate(datasets, start=1):
+        stem = Path(dataset).name
+        stem = stem[:-4] if stem.lower().endswith(".zip") else stem
+        outs.append(Path(pattern.replace("{name}", stem).replace("{index}", str(index))))
+    for out in outs:
+        if out.suffix.lower() not in (".npy", ".png"):
+            raise DatasetError(f"--out {pattern!r} must end in .png or .npy", rule="input")
+    if len(set(outs)) < len(outs):
+        raise DatasetError(f"--out {pattern!r} gives two datasets the same file: use {{index}}", rule="input")
+    return outs
+
+
+def cmd_pca(args) -> int:
+    from . import analysis, exports
+    from .pca import SCALES, pca  # (the package's `pca` is this function, hiding the module's name)
+
+    for option, value, options in (("--values", args.values, analysis.VALUES), ("--scale", args.scale, SCALES)):
+        if value not in options:
+            raise DatasetError(f"{option} {value!r} is not one of {', '.join(options)}", rule="input")
+    try:
+        components = tuple(int(part) for part in args.components.split(","))
+    except ValueError:
+        raise DatasetError(f"--components {args.components!r} must be one or three numbers, e.g. 1,2,3 or 2",
+                           rule="input") from None
+    options = _pca_fit(args.fit)
+    if args.flip:
+        if options["fit"] != "foreground":
+            raise DatasetError("--flip flips PC1 for the foreground: it needs --fit foreground[:T]", rule="input")
+        options["flip"] = -1
+    if args.cmap is not None:
+        if len(components) != 1:
+            raise DatasetError("--cmap colours one component (--components K); three are shown as RGB", rule="input")
+        from .colormaps import COLORMAPS
+
+        if args.cmap.lower() not in (*COLORMAPS, "gray"):
+            raise DatasetError(f"--cmap {args.cmap!r}: unknown colour map; known: {', '.join(COLORMAPS)}", rule="input")
+    outs = _pca_outputs(args.out, args.datasets)
+    datasets = [read_dataset(path) for path in args.datasets]
+    try:
+        results = pca(datasets if len(datasets) > 1 else datasets[0], components=components,
+                          values=args.values, scale=args.scale, **options)
+    except DatasetError:
+        raise
+    except ValueError as exc:
+        raise DatasetError(str(exc), rule="input") from None
+    results = results if isinstance(results, list) else [results]
+    first = results[0]
+    shown = ", ".join(f"PC{k} {100 * r:.1f} %" for k, r in zip(first.index, first.explained))
+    fitted = f"{first.fit_count} pixels" + (f" (a fixed sample of {first.fit_size})" if first.sampled else "")
+    print(f"PCA of {args.values} values{' (joint, ' + str(len(results)) + ' datasets)' if len(results) > 1 else ''}: "
+          f"fitted on {fitted} ({args.fit}); explained variance {shown}")
+    for result, out in zip(results, outs):
+        if out.suffix.lower() == ".npy":
+            data = exports.encode_pca_npy(result.scores)
+        else:
+            data = exports.encode_pca_png(result.rgb, components=result.index, values=result.values,
+                                          fit=args.fit, scale=result.scale, explained=result.explained,
+                                          cmap=args.cmap)
+        _write(out, data)
+        height, width = result.rgb.shape[:2]
+        print(f"wrote {out}: {width}×{height}, "
+              + ("scores float32 (H, W, " + str(len(result.index)) + ")" if out.suffix.lower() == ".npy"
+                 else ("RGB = " + ",".join(f"PC{k}" for k in result.index) if len(result.index) == 3
+                       else f"PC{result.index[0]} through {args.cmap or 'grey'}") + f", {result.scale} scaling"))
+    return 0
+
+
 def _write(path: Path, data: bytes) -> None:
     try:
         path.write_bytes(data)
@@ -188,58 +353,96 @@ def build_parser() -> argparse.ArgumentParser:
 
     create = sub.add_parser(
         "create",
-        help="make a dataset ZIP from an (H, W, C) feature array",
-        description="Quantise an (H, W, C) array (global min-max) and write an IFeaLiD dataset ZIP "
-                    "that this app and the original both open.",
+        help="make a dataset ZIP from a feature array (.npy, .npz) or an ENVI cube (.hdr)",
+        description="Quantise an array (global min-max) and write an IFeaLiD dataset ZIP that this app and the "
+                    "original both open. Arrays: (H, W, C), (C, H, W) or (1, C, H, W), any bool, integer or float "
+                    "dtype; NaN and ±inf are left out of the range and stored as 0. ENVI: the .hdr, its data file "
+                    "found beside it; wavelengths and band names are kept as the channel axis, the default bands "
+                    "make the overlay. The rules: README, 'Opening datasets'.",
     )
-    create.add_argument("features", help="feature array: .npy, or .npz holding one array (or use --key)")
+    create.add_argument("features", help="an .npy, an .npz (one array, or --key), or an ENVI header .hdr")
     create.add_argument("-n", "--name", help="display name (default: the input file's name)")
     create.add_argument("-p", "--precision", type=int, choices=(8, 16, 32), default=8,
                         help="bits per stored value (default 8)")
     create.add_argument("-o", "--overlay", help="image shown under the heat map (any format Pillow reads)")
     create.add_argument("--out", help="output ZIP (default: <input>.<precision>.zip beside the input)")
     create.add_argument("--key", help="which array of an .npz file to use")
+    create.add_argument("--layout", choices=("auto", "hwc", "chw"), default="auto",
+                        help="the array's axes: hwc (H, W, C), chw (C, H, W); auto (default): the two equal axes "
+                             "are the map's, else (H, W, C)")
     create.set_defaults(func=cmd_create)
 
-    validate = sub.add_parser("validate", help="check a dataset ZIP and print a one-line summary",
-                              description="Check every rule of the dataset format. Exit status 0 when valid.")
-    validate.add_argument("dataset", help="dataset ZIP")
+    validate = sub.add_parser(
+        "validate", help="check a dataset ZIP (or an input of create) and print a one-line summary",
+        description="A dataset ZIP: every rule of the dataset format. An .npy, .npz or ENVI .hdr: the headers "
+                    "(as hostile input), the sizes against the files, the layout, and the data read through once "
+                    "(every byte present, at least one finite value). Exit status 0 when valid.")
+    validate.add_argument("dataset", help="dataset ZIP, .npy, .npz or ENVI header (.hdr)")
+    validate.add_argument("--key", help="which array of an .npz file to check")
+    validate.add_argument("--layout", choices=("auto", "hwc", "chw"), default="auto",
+                          help="the array's axes (as for create)")
     validate.set_defaults(func=cmd_validate)
 
     extract = sub.add_parser(
         "extract",
-        help="run a CNN on images and write each layer's feature map as a dataset ZIP",
+        help="run a CNN or a vision transformer on images and write each layer's feature map as a dataset ZIP",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=_wrap("Run a torchvision model (or efficientnet-lite0) on the CPU, capture the named "
-                          "layers' outputs with forward hooks and write <image>.<layer>.zip per image and "
-                          "layer, with the image as overlay. The default reproduces the paper: ResNet101 "
-                          "conv2_x, conv3_x, conv4_x (layer1-layer3: 256, 512, 1024 channels at strides 4, "
-                          "8, 16). Needs torch and torchvision: pip install 'ifealid[extract]'."),
-        epilog=_wrap(PREPROCESSING_HELP),
+        description=_wrap("Run a torchvision model, efficientnet-lite0 or a timm vision transformer "
+                          "(timm:NAME: DINOv2, DINOv3, CLIP, SigLIP, DeiT, ...) on the CPU and write "
+                          "<image>.<layer>.zip per image and layer, with the image as overlay; the model is "
+                          "loaded once for all images (files or folders). The default reproduces the paper: "
+                          "ResNet101 conv2_x, conv3_x, conv4_x (layer1-layer3: 256, 512, 1024 channels at "
+                          "strides 4, 8, 16). Needs torch, torchvision and timm: pip install 'ifealid[extract]'."),
+        epilog=_wrap(PREPROCESSING_HELP + "\n\n" + VIT_HELP),
     )
-    extract.add_argument("images", nargs="*", metavar="IMAGE", help="images (any format Pillow reads)")
+    extract.add_argument("images", nargs="*", metavar="IMAGE",
+                         help="images (any format Pillow reads) or folders (the images directly inside)")
     extract.add_argument("--model", default="resnet101",
-                         help="any torchvision classification model (resnet50, vgg16, convnext_tiny, …) or "
-                              "efficientnet-lite0 (default: resnet101)")
+                         help="any torchvision classification model (resnet50, vgg16, convnext_tiny, …), "
+                              "efficientnet-lite0, or timm:NAME for a timm vision transformer "
+                              "(timm:vit_small_patch14_reg4_dinov2.lvd142m, timm:vit_small_patch16_dinov3, "
+                              "timm:vit_base_patch16_clip_224.openai, …) (default: resnet101)")
     extract.add_argument("--layers",
                          help="comma-separated module names, dotted for nested ones (layer3.5.conv2); default: "
                               "layer1,layer2,layer3 for ResNets; stage2,stage3,stage5,head for efficientnet-lite0 "
-                              "(stem, stage1-stage7, head)")
+                              "(stem, stage1-stage7, head). timm:NAME: blocks by name or index (blocks.11, 11, "
+                              "-1, 8,9,10,11; a list starting with a minus needs '=': --layers=-2,-1); default: the last four "
+                              "blocks (blocks.8-blocks.11 of a 12-block model)")
+    extract.add_argument("--facet", metavar="token|key|query|value",
+                         help="timm:NAME only: token (default: the block's output), or key, query, value (the "
+                              "block's attention projection, all heads side by side); the channel count is the "
+                              "embedding width for each. Several: --facet token,key")
+    extract.add_argument("--norm", action="store_true",
+                         help="timm:NAME only: apply the model's final norm to the tokens (DINO's "
+                              "get_intermediate_layers(norm=True)); files are named <layer>.token.norm")
+    extract.add_argument("--stride", type=_positive, metavar="S",
+                         help="timm:NAME only: overlapping patches, S < patch size and dividing it (14: 1, 2, 7; "
+                              "16: 1, 2, 4, 8); the grid is ceil(H/S) x ceil(W/S); refused where the model's "
+                              "patch embedding does not allow it")
     extract.add_argument("--weights", default="default", metavar="default|none|FILE",
                          help="default: the pretrained weights (torch hub cache, else downloaded; "
-                              "efficientnet-lite0: those in its package); none: random (seeded); FILE: a "
-                              "state dict saved with torch.save")
+                              "efficientnet-lite0: those in its package; timm:NAME: the Hugging Face cache, else "
+                              "the hub); none: random (seeded); FILE: a state dict saved with torch.save (timm: "
+                              "also .safetensors, and the DINOv2/DINOv3 repositories' checkpoints)")
     extract.add_argument("--out", metavar="DIR", help="output folder (default: beside each image)")
     extract.add_argument("-p", "--precision", type=int, choices=(8, 16, 32), default=8,
                          help="bits per stored value (default 8)")
     extract.add_argument("--npz", action="store_true",
                          help="also write the original's intermediate files: <image>.C1.npz (conv2_x), .C2.npz "
                               "(conv3_x), .C3.npz (conv4_x), (H, W, C) float32; other layers <image>.<layer>.npz")
+    extract.add_argument("--size", type=_positive, metavar="S",
+                         help="resize each image (bicubic) so that its shorter side is S pixels, e.g. 448 or 518 "
+                              "for DINO (default: no resizing)")
     extract.add_argument("--max-side", type=_positive, metavar="N",
-                         help="shrink images whose longer side exceeds N pixels (default: no resizing)")
+                         help="then shrink images whose longer side exceeds N pixels (default: no resizing)")
+    extract.add_argument("--joint-range", action="store_true",
+                         help="quantise each layer (and facet) of all the images with one shared range, their "
+                              "min and max over all images, so that values compare across images; each ZIP "
+                              "records it as its range")
     extract.add_argument("--threads", type=_positive, metavar="N", help="torch CPU threads (default: torch's)")
     extract.add_argument("--list-layers", action="store_true",
-                         help="print the model's layer names (and types) and exit")
+                         help="print the model's layer names (and types) and exit; timm:NAME: its blocks, "
+                              "facets, patch size and prefix tokens")
     extract.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     extract.set_defaults(func=cmd_extract)
 
@@ -276,6 +479,42 @@ def build_parser() -> argparse.ArgumentParser:
     smap.add_argument("--out", required=True, metavar="MAP.npy|MAP.png", help="the map's file")
     smap.add_argument("--mask", metavar="MASK.png|MASK.npy", help="the mask's file (needs --threshold)")
     smap.set_defaults(func=cmd_map)
+
+    pca = sub.add_parser(
+        "pca",
+        help="show a dataset's principal components as colours (PNG) or write their scores (.npy)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_wrap("Fit the principal components of every pixel's vector (in float64, centred on "
+                          "the fit set's mean; at most 16384 pixels, a fixed sample beyond) and write "
+                          "them: --out PCA.png: three components as R, G, B (8 bit, round(v·255) of each "
+                          "scaled component), or one through a colour map; PCA.npy: the shown components' "
+                          "scores, float32 (H, W, k). Several datasets of the same channel count make a "
+                          "joint PCA (one fit, one scaling: colours mean the same in each); --out then "
+                          "holds {name} or {index}. Definitions: help(ifealid.pca) in Python."),
+    )
+    pca.add_argument("datasets", nargs="+", metavar="DATASET", help="dataset ZIP(s); several: a joint PCA")
+    pca.add_argument("--components", default="1,2,3", metavar="K,K,K|K",
+                     help="three components shown as R,G,B (default 1,2,3; e.g. 2,3,4 to drop PC1), or one "
+                          "shown through --cmap")
+    pca.add_argument("--values", default="stored",
+                     help="stored (default), true, centred or zscore; PCA centres anyway, so stored, true "
+                          "and centred give the same components for one dataset; zscore weighs every "
+                          "channel alike")
+    pca.add_argument("--fit", default="all", metavar="all|foreground[:T]|region:x0,y0,x1,y1|mask:FILE",
+                     help="the pixels the components are fitted on: all (default); foreground: those whose "
+                          "standardised PC1 score is > T (default 0), then refitted; region: rectangles "
+                          "(inclusive corners, several separated by ';', quoted); mask: a mask file "
+                          "(PNG, nonzero = in, or .npy), e.g. from ifealid map --mask")
+    pca.add_argument("--flip", action="store_true",
+                     help="with --fit foreground: take the pixels whose PC1 score is below −T instead (PC1's "
+                          "sign is arbitrary)")
+    pca.add_argument("--scale", default="robust",
+                     help="robust (default: 1st to 99th percentile to 0…1), minmax, or sigmoid "
+                          "(whitened, then 1/(1 + e^(−2x)))")
+    pca.add_argument("--cmap", help="one component's colour map: grey (default), fire, viridis, magma, cividis")
+    pca.add_argument("--out", required=True, metavar="PCA.png|PCA.npy",
+                     help="the output file; several datasets: a pattern with {name} or {index}")
+    pca.set_defaults(func=cmd_pca)
     return parser
 
 

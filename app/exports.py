@@ -16,6 +16,16 @@ same bytes. numpy, Pillow and the standard library only.
   quoted as CSV needs), then one row per channel: its index, then each reference's value
   (float64, Python's repr: the shortest decimal that reads back exactly).
 * references ``.npy``: float64 (C, K), one column per reference.
+* PCA scores ``.npy``: float32 (H, W, k), the shown components' scores (app/pca.py), in the
+  order shown.
+* PCA PNG: 8-bit RGB (mode "RGB"). Three components: the picture (H, W, 3) of values in [0, 1]
+  (R, G, B = the first, second, third shown component), each byte round(v · 255) (computed in
+  float64 from the given values; halves to even, as numpy rounds). One component, (H, W) in
+  [0, 1]: coloured with a colour map of app/colormaps.py (``cmap``, default grey) by its index
+  rule min(255, floor(v · 256)), as the page colours a heat map. Text chunks (tEXt), each
+  written when given: ``ifealid:components`` ("2,3,4"), ``ifealid:values``, ``ifealid:fit``,
+  ``ifealid:scale`` and ``ifealid:explained`` (the shown components' explained variance ratios,
+  comma-separated, Python's repr), then ``ifealid:colormap`` for one component.
 
 Non-finite numbers are refused (ValueError), as are arrays of the wrong shape.
 """
@@ -28,15 +38,20 @@ import numpy as np
 
 __all__ = [
     "MAP_PNG_KEYS",
+    "PCA_PNG_KEYS",
     "encode_map_npy",
     "encode_map_png16",
     "encode_mask_npy",
     "encode_mask_png",
+    "encode_pca_npy",
+    "encode_pca_png",
     "encode_references_csv",
     "encode_references_npy",
 ]
 
 MAP_PNG_KEYS = ("ifealid:min", "ifealid:max", "ifealid:metric", "ifealid:values", "ifealid:scale")
+PCA_PNG_KEYS = ("ifealid:components", "ifealid:values", "ifealid:fit", "ifealid:scale", "ifealid:explained",
+                "ifealid:colormap")
 PNG_COMPRESS_LEVEL = 6
 
 
@@ -146,3 +161,69 @@ def encode_references_csv(vectors, labels) -> bytes:
 def encode_references_npy(vectors) -> bytes:
     """(C, K) reference vectors as a ``.npy`` file, float64."""
     return _npy(_references(vectors))
+
+
+def _pca_array(array, what: str, ndim: int) -> np.ndarray:
+    """A non-empty float64 array of finite numbers with `ndim` axes, or a ValueError."""
+    a = np.asarray(array)
+    if a.ndim != ndim or min(a.shape) == 0:
+        axes = "H, W" if ndim == 2 else "H, W, k"
+        raise ValueError(f"{what} is a non-empty ({axes}) array, not of shape {a.shape}")
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{what} holds numbers, not {a.dtype}")
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{what} holds NaN or infinite values")
+    return a
+
+
+def encode_pca_npy(scores) -> bytes:
+    """The PCA scores as a ``.npy`` file: float32 (H, W, k)."""
+    a = _pca_array(scores, "the PCA scores", 3)
+    with np.errstate(over="ignore"):  # beyond float32's range becomes infinite, refused below
+        a = a.astype(np.float32)
+    if not np.isfinite(a).all():
+        raise ValueError("the PCA scores hold values beyond float32's range")
+    return _npy(a)
+
+
+def encode_pca_png(picture, *, components=None, values=None, fit=None, scale=None, explained=None,
+                   cmap=None) -> bytes:
+    """The PCA picture as an 8-bit RGB PNG: (H, W, 3) values in [0, 1] as round(v · 255), or one
+    component's (H, W) values in [0, 1] through the colour map ``cmap`` (default grey); the
+    keywords given become text chunks (PCA_PNG_KEYS)."""
+    from PIL import Image, PngImagePlugin
+
+    from .colormaps import apply_colormap, get_colormap
+
+    a = np.asarray(picture)
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3):
+        raise ValueError(f"the PCA picture is (H, W, 3) (three components) or (H, W) (one), not of shape {a.shape}")
+    a = _pca_array(a, "the PCA picture", a.ndim)
+    if a.min() < 0.0 or a.max() > 1.0:
+        raise ValueError("the PCA picture's values lie in [0, 1]")
+    if a.ndim == 3:
+        if cmap is not None:
+            raise ValueError("a colour map colours one component, not three")
+        pixels = np.rint(a * 255.0).astype(np.uint8)
+    else:
+        name = "grey" if cmap is None else str(cmap).lower()
+        name = "grey" if name == "gray" else name
+        try:
+            get_colormap(name)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        pixels = apply_colormap(a, name)
+    info = PngImagePlugin.PngInfo()
+    texts = {
+        "ifealid:components": None if components is None else ",".join(str(int(k)) for k in components),
+        "ifealid:values": values,
+        "ifealid:fit": fit,
+        "ifealid:scale": scale,
+        "ifealid:explained": None if explained is None else ",".join(repr(float(r)) for r in explained),
+        "ifealid:colormap": name if a.ndim == 2 else None,
+    }
+    for key in PCA_PNG_KEYS:
+        if texts[key] is not None:
+            info.add_text(key, str(texts[key]))
+    return _png(Image.fromarray(np.ascontiguousarray(pixels)), info)  # (H, W, 3) uint8: mode "RGB"

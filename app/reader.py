@@ -28,7 +28,9 @@ from .format import (
     OVERLAY_NAME,
     PRECISIONS,
     DatasetInfo,
+    as_channel_axis,
     as_range,
+    channel_axis_problem,
     layers_as_bytes,
     png_name,
     png_slot,
@@ -148,24 +150,26 @@ def _as_int(value):
     return None
 
 
-def _nesting_depth(text: str) -> int:
-    """The deepest nesting of JSON arrays and objects in text (brackets inside strings skipped)."""
+def nesting_depth(text: str, quotes: str = '"', opening: str = "[{", closing: str = "]}") -> int:
+    """The deepest nesting of brackets in text, quoted text skipped (defaults: JSON's arrays and
+    objects; app/arrays.py passes a Python literal's). Measured before a parser recurses into it."""
     depth = deepest = 0
-    in_string = escaped = False
+    quote = None
+    escaped = False
     for char in text:
-        if in_string:
+        if quote:
             if escaped:
                 escaped = False
             elif char == "\\":
                 escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
+            elif char == quote:
+                quote = None
+        elif char in quotes:
+            quote = char
+        elif char in opening:
             depth += 1
             deepest = max(deepest, depth)
-        elif char in "]}":
+        elif char in closing:
             depth -= 1
     return deepest
 
@@ -177,7 +181,7 @@ def parse_metadata(raw: bytes) -> DatasetInfo:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DatasetError("metadata.json is not UTF-8 text", rule="metadata-json", entry=entry) from None
-    if _nesting_depth(text) > MAX_JSON_DEPTH:
+    if nesting_depth(text) > MAX_JSON_DEPTH:
         # Refused before parsing: in Pyodide, json's C parser overflows the JavaScript stack long
         # before Python's recursion limit stops it (found by tests/corpus.py in the worker).
         raise DatasetError("metadata.json is nested too deeply to read", rule="metadata-json", entry=entry)
@@ -248,6 +252,13 @@ def parse_metadata(raw: bytes) -> DatasetInfo:
                 rule=rule, entry=entry,
             )
         value_range = as_range(value_range)
+    channel_axis = meta.get("channel_axis")  # optional (this project's key); null counts as absent
+    if channel_axis is not None:
+        problem = channel_axis_problem(channel_axis, numbers["features"])
+        if problem is not None:
+            rule, reason = problem
+            raise DatasetError(f"metadata.json field 'channel_axis' {reason}", rule=rule, entry=entry)
+        channel_axis = as_channel_axis(channel_axis)
     return DatasetInfo(
         name=name,
         width=numbers["width"],
@@ -256,6 +267,7 @@ def parse_metadata(raw: bytes) -> DatasetInfo:
         precision=numbers["precision"],
         overlay=overlay,
         range=value_range,
+        channel_axis=channel_axis,
     )
 
 

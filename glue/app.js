@@ -2,13 +2,15 @@
 // only through WorkerBridge. What the page is doing lives in `state`; what the user sees of a
 // dataset lives in the view model (model/view.js), which the explorer's parts subscribe to.
 import { WorkerBridge, DatasetLoadError } from '../pyworker/bridge.js';
+import { MSG } from '../pyworker/protocol.js';
 import { ViewModel } from './model/view.js';
 import { Records } from './records.js';
 import { Explorer } from './ui/explorer.js';
 import { Address } from './ui/address.js';
 import { Exports } from './ui/exports.js';
 import { DeviceLimitError } from './render/device.js';
-import { LoadError, resolveDatasetLink, download } from './data/loader.js';
+import { LoadError, resolveDatasetLink, download, linkKind, enviDataCandidates } from './data/loader.js';
+import { axisSummary } from './model/channels.js';
 import { DatasetCache } from './data/dataset-cache.js';
 import { installDropzone } from './data/dropzone.js';
 import { registerServiceWorker } from './data/offline.js';
@@ -23,6 +25,7 @@ export const state = {
                           // (bytes: done/total count bytes of a download; total 0: unknown)
   error: null,            // {file, message, rule, entry} of the last refused dataset
   notice: null,           // something to know that is no error (what a link's view could not apply)
+  source: null,           // what the dataset on screen was converted from (DATASET's source), or null for a ZIP
   screen: 'start',        // 'start' | 'explorer'
 };
 
@@ -57,6 +60,9 @@ function render() {
       if (total) bar.value = done / total; else bar.removeAttribute('value');
       $('progress-text').textContent = `${loading.stage} ${loading.name}: ${formatBytes(done)}`
         + (total ? ` of ${formatBytes(total)} (${Math.floor((100 * done) / total)} %)` : '');
+    } else if (loading.stage === CHOOSING) {
+      bar.removeAttribute('value');
+      $('progress-text').textContent = `${loading.name}: choose how to convert it`;
     } else if (loading.total) {
       bar.value = loading.done / loading.total;
       $('progress-text').textContent = `${loading.stage} ${loading.done} / ${loading.total}`;
@@ -69,12 +75,17 @@ function render() {
   $('notice').hidden = !state.notice;
   $('notice').textContent = state.notice ?? '';
   $('error').hidden = !error;
-  $('error').textContent = error ? `${error.file ? `${error.file}: ` : ''}${error.message}` : '';
+  // (Messages about a file that is not a ZIP name it first themselves: an ENVI header of two files
+  // opened together, "cube.hdr + cube.img", is named alone.)
+  const named = error?.file && `${error.file} + `.split(' + ').some((n) => n && error.message.startsWith(n));
+  const prefix = error?.file && !named ? `${error.file}: ` : '';
+  $('error').textContent = error ? `${prefix}${error.message}` : '';
 
   const showing = state.screen === 'explorer';
   $('start').hidden = showing;
   $('explorer').hidden = !showing;
   $('open-button').hidden = !showing;
+  $('save-zip').hidden = !(showing && dataset && state.source);
   $('dataset-title').textContent = dataset ? dataset.info.name : '';  // text, never HTML
   $('dataset-shape').textContent = dataset ? shapeText(dataset.info) : '';
   renderSummary();
@@ -90,7 +101,9 @@ function renderSummary() {
   const rows = [
     ['Name', info.name],
     ['Size', shapeText(info)],
-    ['Channels', `${info.features} in ${info.pngCount} PNGs, ${info.layerCount} texture layers`],
+    ['Channels', `${info.features} in ${info.pngCount} PNGs, ${info.layerCount} texture layers`
+      + (axisSummary(info) ? `; ${axisSummary(info)}` : '')],
+    ...(state.source ? [['Converted from', state.source.text]] : []),
     ['Overlay', dataset.overlaySize ? `${dataset.overlaySize[0]}×${dataset.overlaySize[1]} image` : 'none'],
     ['Decoded in', `${dataset.decodeMs.toFixed(0)} ms`],
   ];
@@ -137,11 +150,20 @@ const nextFrame = () => new Promise((resolve) => requestAnimationFrame(resolve))
 let openCount = 0;
 let openAbort = null;
 
+const CHOOSING = 'Choosing';  // loading.stage while the conversion dialog waits for the user
+// The worker's progress stages (pyworker/protocol.js PROGRESS): PNGs decoded, or bytes of an
+// array read in the conversion's two passes.
+const STAGES = { decode: 'Decoding', range: 'Reading the values of', convert: 'Converting' };
+
 // Open a dataset from `read({signal, progress})`, which resolves to the ZIP's bytes (a File,
-// a download); `progress({done, total})` reports bytes. `onShown` runs once it is on screen.
-// May be called at any time: before Python is up (the worker queues the request), or with
-// a dataset on screen (the explorer replaces it and frees its GPU memory).
-export async function openDataset(name, read, { onShown = null } = {}) {
+// a download) or to several files [{name, buffer}] (an ENVI header with its data file);
+// `progress({done, total, stage?, name?})` reports bytes. What is not a dataset ZIP is
+// converted by the worker (an .npy, .npz, ENVI cube); with `ask` the conversion dialog comes
+// first (files from disk), else the defaults apply (links) unless a choice is needed (an .npz
+// with several arrays). `onShown` runs once it is on screen. May be called at any time: before
+// Python is up (the worker queues the request), or with a dataset on screen (the explorer
+// replaces it and frees its GPU memory).
+export async function openDataset(name, read, { onShown = null, ask = false } = {}) {
   const token = ++openCount;
   openAbort?.abort();
   const abort = new AbortController();
@@ -152,24 +174,39 @@ export async function openDataset(name, read, { onShown = null } = {}) {
   state.loading = { name, stage: 'Reading', done: 0, total: 0, bytes: false };
   render();
   try {
-    const buffer = await read({
+    const got = await read({
       signal: abort.signal,
-      progress: ({ done, total, stage = 'Downloading' }) => {
+      progress: ({ done, total, stage = 'Downloading', name: part = null }) => {
         if (!current()) return;
-        Object.assign(state.loading, { stage, done, total, bytes: true });
+        Object.assign(state.loading, { stage, done, total, bytes: true }, part ? { name: part } : {});
         render();
       },
     });
     if (!current()) return;
-    Object.assign(state.loading, { stage: bridge.versions ? 'Decoding' : 'Waiting for Python', done: 0, total: 0, bytes: false });
-    render();
-    const dataset = await bridge.decode(buffer, {
-      name,
-      onProgress: ({ done, total }) => {
-        if (current()) { Object.assign(state.loading, { stage: 'Decoding', done, total, bytes: false }); render(); }
-      },
-    });
-    if (!current()) return;
+    let files = got instanceof ArrayBuffer ? [{ name, buffer: got }] : got;
+    state.loading.name = name;
+    let options = { ask };
+    let dataset = null;
+    for (;;) {
+      Object.assign(state.loading, { stage: bridge.versions ? 'Decoding' : 'Waiting for Python', done: 0, total: 0, bytes: false });
+      render();
+      const reply = await bridge.open(files, options, {
+        onProgress: ({ stage, done, total }) => {
+          if (!current()) return;
+          Object.assign(state.loading, { stage: STAGES[stage] ?? 'Decoding', done, total, bytes: stage !== 'decode' });
+          render();
+        },
+      });
+      if (!current()) return;
+      if (reply.type !== MSG.CHOOSE) { dataset = reply; break; }
+      files = reply.files;  // the worker hands the buffers back for the next request
+      Object.assign(state.loading, { stage: CHOOSING, done: 0, total: 0, bytes: false });
+      render();
+      const choice = await conversion.ask(reply.source, abort.signal);
+      if (!current()) return;
+      if (!choice) return;  // cancelled: the page stays as it was
+      options = { ...choice, ask: false };
+    }
     if (state.gpuError) throw new Error(state.gpuError);
     explorer.check(dataset.info);  // what this GPU can hold (DeviceLimitError): refused before the screen changes
     Object.assign(state.loading, { stage: 'Uploading to the GPU', done: 0, total: 0, bytes: false });
@@ -177,8 +214,10 @@ export async function openDataset(name, read, { onShown = null } = {}) {
     await nextFrame();  // let the progress bar paint before the upload blocks the thread
     if (!current()) return;
     state.screen = 'explorer';  // laid out before the explorer sizes its canvas
+    state.source = dataset.source ?? null;
     render();
     await explorer.show(dataset);
+    state.notice = dataset.notes?.length ? dataset.notes.join('\n') : null;
     onShown?.(dataset);
   } catch (err) {
     if (!current()) return;
@@ -207,37 +246,75 @@ function showLinkInAddress(d) {
   if (url.href !== location.href) history.replaceState(history.state, '', url.href.replace(/#$/, ''));
 }
 
-export const openFile = (file) => {
+// Files from the picker or a drop: one dataset (a ZIP, .npy, .npz), or an ENVI header with its
+// data file. What needs converting asks first (the conversion dialog).
+export const openFiles = (files) => {
+  const list = Array.from(files);
+  if (!list.length) return Promise.resolve();
   showLinkInAddress(null);
-  return openDataset(file.name, () => file.arrayBuffer());
+  const name = list.map((f) => f.name).join(' + ');
+  return openDataset(name, async () => (list.length === 1 ? list[0].arrayBuffer()
+    : Promise.all(list.map(async (f) => ({ name: f.name, buffer: await f.arrayBuffer() })))), { ask: true });
 };
+export const openFile = (file) => openFiles([file]);
 
 // Datasets opened by link are kept for offline use (glue/data/dataset-cache.js).
 const datasetCache = new DatasetCache();
 
-// Download a dataset ZIP (from the network; from the offline copy when the network fails),
-// decode it, and keep a copy once it has opened.
+// A file of a link: downloaded (from the network; from the offline copy when the network fails),
+// kept in `copies` to be cached once the dataset has opened.
+async function fetchKept(href, { signal, progress, kind, copies, name }) {
+  try {
+    const buffer = await download(href, { signal, kind, onProgress: (p) => progress({ ...p, name }) });
+    copies.push([href, new Blob([buffer])]);  // the buffer itself goes to the worker
+    return buffer;
+  } catch (err) {
+    if (!(err instanceof LoadError) || !['network', 'offline'].includes(err.rule)) throw err;
+    const saved = await datasetCache.get(href);
+    if (!saved) {
+      throw new LoadError(`${err.message}; no offline copy of it is kept here (a link is kept once it has opened)`, err.rule);
+    }
+    progress({ stage: 'Offline copy of', name, done: saved.buffer.byteLength, total: saved.buffer.byteLength });
+    return saved.buffer;
+  }
+}
+
+// An ENVI header's data file beside it: the first of its candidate names (loader.js
+// enviDataCandidates) that the server has; a missing one (404) is passed over.
+async function fetchEnviData(headerHref, headerName, options) {
+  const tried = [];
+  let offline = null;
+  for (const candidate of enviDataCandidates(headerName)) {
+    const href = new URL(encodeURIComponent(candidate).replace(/%2F/g, '/'), headerHref).href;
+    tried.push(candidate);
+    try {
+      return { name: candidate, buffer: await fetchKept(href, { ...options, kind: 'any', name: candidate }) };
+    } catch (err) {
+      if (err instanceof LoadError && err.rule === 'http' && [404, 410].includes(err.status)) continue;
+      if (err instanceof LoadError && ['network', 'offline'].includes(err.rule)) { offline = err; continue; }
+      throw err;
+    }
+  }
+  if (offline) throw offline;
+  throw new LoadError(`${headerName}: the data file is missing: none of ${tried.join(', ')} is beside the header `
+    + `(${new URL('.', headerHref).href})`, 'envi-pair');
+}
+
+// Download a dataset (a ZIP, an .npy, an .npz, an ENVI header and its data file beside it),
+// decode or convert it with the defaults, and keep a copy once it has opened.
 export function openUrl(url, name = url.split('/').pop(), { fragment = '' } = {}) {
   const href = String(url);
-  let copy = null;
+  const copies = [];
+  const kind = linkKind(new URL(href).pathname);
   const read = async ({ signal, progress }) => {
-    try {
-      const buffer = await download(href, { signal, onProgress: progress });
-      copy = new Blob([buffer]);  // the buffer itself goes to the worker
-      return buffer;
-    } catch (err) {
-      if (!(err instanceof LoadError) || !['network', 'offline'].includes(err.rule)) throw err;
-      const saved = await datasetCache.get(href);
-      if (!saved) {
-        throw new LoadError(`${err.message}; no offline copy of it is kept here (a link is kept once it has opened)`, err.rule);
-      }
-      progress({ stage: 'Offline copy of', done: saved.buffer.byteLength, total: saved.buffer.byteLength });
-      return saved.buffer;
-    }
+    const buffer = await fetchKept(href, { signal, progress, kind, copies, name });
+    if (kind !== 'envi-header') return buffer;
+    const data = await fetchEnviData(href, name, { signal, progress, copies });
+    return [{ name, buffer }, data];
   };
   return openDataset(name, read, {
     onShown: () => {
-      if (copy) datasetCache.put(href, copy);
+      for (const [key, blob] of copies) datasetCache.put(key, blob);
       if (fragment) address?.apply(fragment);  // the view the link describes
     },
   });
@@ -259,6 +336,77 @@ export function openLink(d, { fragment = '' } = {}) {
   return openUrl(link.url.href, link.name, { fragment });
 }
 
+// The conversion dialog (index.html #convert-dialog): what a file that is not a dataset ZIP is,
+// and the choices for converting it: the .npz's array, the layout of its axes, the precision.
+const conversion = {
+  /** Resolves to {precision, layout, key}, or null when cancelled (or `signal` aborts). */
+  ask(source, signal) {
+    const dialog = $('convert-dialog');
+    const arrays = source.arrays ?? [];
+    const usable = arrays.filter((a) => a.usable);
+    $('convert-title').textContent = `Open ${source.name}`;
+    $('convert-text').textContent = source.kind === 'envi' ? `${source.text}. ${source.overlay}.` : source.text;
+    const keySelect = $('convert-key');
+    $('convert-key-box').hidden = source.kind !== 'npz';
+    keySelect.replaceChildren(...arrays.map((a) => {
+      const option = new Option(a.usable ? `${a.key}: ${a.dtype} (${a.shape.join(', ')})` : `${a.key}: ${a.problem}`, a.key);
+      option.disabled = !a.usable;
+      return option;
+    }));
+    keySelect.value = source.key ?? usable[0]?.key ?? '';
+    const layoutSelect = $('convert-layout');
+    const showLayouts = () => {
+      const array = source.kind === 'npy' ? arrays[0] : arrays.find((a) => a.key === keySelect.value);
+      $('convert-layout-box').hidden = !array?.layouts;
+      if (!array?.layouts) return;
+      layoutSelect.replaceChildren(...array.layouts.map((l) => new Option(
+        `${l.label}: ${l.shape[0]}×${l.shape[1]} pixels, ${l.shape[2]} channels`, l.id)));
+      layoutSelect.value = array.layout;
+      $('convert-layout-note').hidden = !array.ambiguous;
+    };
+    keySelect.onchange = showLayouts;
+    showLayouts();
+    $('convert-precision').value = '8';
+    return new Promise((resolve) => {
+      const finish = (choice) => {
+        signal.removeEventListener('abort', onAbort);
+        dialog.onclose = null;
+        if (dialog.open) dialog.close();
+        resolve(choice);
+      };
+      const onAbort = () => finish(null);
+      signal.addEventListener('abort', onAbort);
+      dialog.onclose = () => finish(null);  // Esc
+      $('convert-cancel').onclick = () => finish(null);
+      $('convert-open').onclick = () => finish({
+        precision: Number($('convert-precision').value),
+        layout: $('convert-layout-box').hidden ? null : layoutSelect.value,
+        key: source.kind === 'npz' ? keySelect.value : null,
+      });
+      dialog.showModal();
+      $('convert-open').focus();
+    });
+  },
+};
+
+// "Save as dataset ZIP": what was converted, as a ZIP (the worker's Python writes it), so the
+// next open is instant and the original app opens it too.
+export async function saveDatasetZip() {
+  const { dataset } = view.state;
+  const bytes = await bridge.encodeDataset(dataset);
+  const name = `${dataset.info.name.replace(/[\\/:*?"<>|\x00-\x1f]/g, '_')}.${dataset.info.precision}.zip`;
+  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/zip' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  return bytes;
+}
+$('save-zip').addEventListener('click', () => saveDatasetZip().catch((err) => {
+  notify(`The dataset ZIP could not be saved: ${err.message}`);
+}));
+
 function openFromQuery() {
   const d = new URLSearchParams(location.search).get('d');
   if (d !== null) openLink(d, { fragment: location.hash });
@@ -271,16 +419,16 @@ for (const button of document.querySelectorAll('button[data-link]')) {
 }
 
 $('file-input').addEventListener('change', (event) => {
-  const [file] = event.target.files;
+  const files = Array.from(event.target.files);
   event.target.value = '';  // choosing the same file again must fire `change` again
-  if (file) openFile(file);
+  if (files.length) openFiles(files);
 });
 for (const label of document.querySelectorAll('label[for="file-input"]')) {
   label.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); $('file-input').click(); }
   });
 }
-installDropzone({ overlay: $('drop-target'), onFile: openFile });
+installDropzone({ overlay: $('drop-target'), onFiles: openFiles });
 
 // Exports: the buttons, and their keys on the map (S: the view, Shift+S: the map's picture,
 // N: the map's values). The worker's Python encodes the numeric files.
@@ -308,12 +456,20 @@ bridge.ready.then(whenIdle, () => {});
 // scripting interface (README, "Scripting the page"); the rest may change.
 window.ifealid = {
   state, view, records, bridge, explorer, renderer: explorer?.renderer ?? null, address, exports,
-  openFile, openDataset, openUrl, openLink, datasetCache, offline,
-  /** What the view shows before colouring: {width, height, channels, values: Float32Array, row 0 at the top}. */
+  openFile, openFiles, openDataset, openUrl, openLink, datasetCache, offline, saveDatasetZip,
+  /**
+   * What the view shows before colouring: {width, height, channels, values: Float32Array, row 0
+   * at the top}; the PCA view's is its components' scores, channels = how many are shown
+   * (interleaved, (H, W, channels) as the .npy export).
+   */
   readMap() {
-    const { info } = view.state.dataset;
-    return { width: info.width, height: info.height, channels: 1, values: explorer.renderer.readMap() };
+    const { dataset, mode, pcaResult } = view.state;
+    const { info } = dataset;
+    const channels = mode === 'pca' && pcaResult && !pcaResult.error ? pcaResult.components.length : 1;
+    return { width: info.width, height: info.height, channels, values: explorer.renderer.readMap() };
   },
+  /** The PCA view's computation (compute/pca-job.js): `pca.jobs.update()` is its promise. */
+  get pca() { return explorer?.pca ?? null; },
   /** The threshold's mask: Uint8Array (1 inside, row 0 at the top), or null without a threshold. */
   readMask: () => explorer.renderer.readMask(),
 };

@@ -1,5 +1,5 @@
 // The page's side of the worker protocol (pyworker/protocol.js): starts the Pyodide
-// worker, tracks its boot, and turns DECODE requests into promises. A worker that
+// worker, tracks its boot, and turns DECODE and ENCODE requests into promises. A worker that
 // crashes once it was ready (an uncaught error, a fatal WebAssembly error such as
 // running out of memory) is reported and replaced by a fresh one, so the next file opens.
 import { MSG } from './protocol.js';
@@ -77,12 +77,13 @@ export class WorkerBridge {
         this.pending.get(message.id)?.onProgress(message);
         break;
       case MSG.DATASET:
+      case MSG.CHOOSE:
       case MSG.ENCODED:
       case MSG.ERROR: {
         const request = this.pending.get(message.id);
         if (request) {
           this.pending.delete(message.id);
-          if (message.type === MSG.DATASET) request.resolve(message);
+          if (message.type === MSG.DATASET || message.type === MSG.CHOOSE) request.resolve(message);
           else if (message.type === MSG.ENCODED) request.resolve(message.bytes);
           else request.reject(new DatasetLoadError(message.error));
         }
@@ -120,10 +121,37 @@ export class WorkerBridge {
 
   // Decode a dataset ZIP. `buffer` is transferred (the caller loses it).
   decode(buffer, { name = '', onProgress = () => {} } = {}) {
+    return this.open([{ name, buffer }], {}, { onProgress });
+  }
+
+  /**
+   * Open what the user gave: `files` [{name, buffer: ArrayBuffer}] (buffers transferred), a
+   * dataset ZIP, an .npy, an .npz or an ENVI header with its data file. `options` (DECODE's):
+   * {ask, precision, layout, key}. Resolves to the DATASET message, or to CHOOSE ({source,
+   * files}: the buffers back) when the worker asks for the user's choice first.
+   */
+  open(files, options = {}, { onProgress = () => {} } = {}) {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress });
-      this.worker.postMessage({ type: MSG.DECODE, id, name, buffer }, [buffer]);
+      this.worker.postMessage({ type: MSG.DECODE, id, files, options }, files.map((f) => f.buffer));
+    });
+  }
+
+  /**
+   * "Save as dataset ZIP": the dataset on screen (DATASET's info, layers and overlay) written as
+   * a dataset ZIP by the worker's Python (app/writer.py). The layers are copied, not
+   * transferred. Resolves to the ZIP's bytes (Uint8Array).
+   */
+  async encodeDataset({ info, layers, overlay = null }) {
+    await this.ready;
+    const id = this.nextId++;
+    const copy = layers.slice();
+    const picture = overlay ? overlay.slice() : null;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onProgress: () => {} });
+      this.worker.postMessage({ type: MSG.ENCODE_DATASET, id, info, layers: copy, overlay: picture },
+        picture ? [copy.buffer, picture.buffer] : [copy.buffer]);
     });
   }
 

@@ -1,7 +1,7 @@
 // The Pyodide worker: boots Python with numpy and Pillow from the local runtime,
 // installs the `ifealid` package from the same app/*.py files the CLI uses (the modules
 // ifealid.browser needs, as runtime/ifealid-manifest.json lists them), and answers
-// DECODE messages. All dataset logic is Python (app/browser.py).
+// DECODE, ENCODE and ENCODE_DATASET messages. All dataset logic is Python (app/browser.py).
 import { loadPyodide } from '../runtime/pyodide.mjs';
 import { MSG } from './protocol.js';
 import { LAYER_ARRAY } from '../glue/model/layout.js';
@@ -10,8 +10,9 @@ const RUNTIME_URL = new URL('../runtime/', import.meta.url).href;
 const APP_URL = new URL('../app/', import.meta.url).href;
 const PACKAGE_DIR = '/home/pyodide/pkgs/ifealid';
 
-let decodeFn = null;
+let openFn = null;
 let encodeFn = null;
+let encodeDatasetFn = null;
 let pyodide = null;
 const started = performance.now();
 // Started before Python, which they do not need; awaited (and their errors seen) in boot(),
@@ -123,8 +124,9 @@ async function boot() {
   lap('packages');
   postMessage({ type: MSG.BOOT, stage: 'ifealid' });
   const browser = pyodide.pyimport('ifealid.browser');
-  decodeFn = browser.decode_for_worker;
+  openFn = browser.open_for_worker;
   encodeFn = browser.encode_for_worker;
+  encodeDatasetFn = browser.encode_dataset_for_worker;
   const versions = browser.runtime_versions().toJs({ dict_converter: Object.fromEntries });
   versions.pyodide = pyodide.version;
   const tables = browser.colormaps();
@@ -139,22 +141,34 @@ const ready = boot().catch((err) => {
   throw err;
 });
 
-function decode({ id, buffer }) {
+// DECODE: what the user opened, told apart and decoded or converted by Python (app/browser.py
+// open_for_worker). Python reads the buffers through views (app/browser.py _JsFile), copying
+// only what it reads into its heap.
+function decode({ id, files, options, name, buffer }) {
+  if (!files) files = [{ name, buffer }];  // the older form: one dataset ZIP
   let lastPost = 0;
-  const progress = (done, total) => {
+  const progress = (stage, done, total) => {
     const now = performance.now();
     if (done === total || now - lastPost > 50) {  // throttled: a message per PNG would flood the page
       lastPost = now;
-      postMessage({ type: MSG.PROGRESS, id, stage: 'decode', done, total });
+      postMessage({ type: MSG.PROGRESS, id, stage, done, total });
     }
   };
   let result = null;
   try {
-    result = decodeFn(new Uint8Array(buffer), progress);
+    const views = files.map((f) => new Uint8Array(f.buffer));
+    result = openFn(files.map((f) => String(f.name ?? '')), views, pyodide.toPy(options ?? {}), progress);
     const error = result.get('error');
     if (error !== undefined) {
       postMessage({ type: MSG.ERROR, id, error: error.toJs({ dict_converter: Object.fromEntries }) });
       error.destroy?.();
+      return;
+    }
+    const choose = result.get('choose');
+    if (choose !== undefined) {  // nothing converted: the files go back for the DECODE after the choice
+      const source = choose.toJs({ dict_converter: Object.fromEntries });
+      choose.destroy?.();
+      postMessage({ type: MSG.CHOOSE, id, source, files }, files.map((f) => f.buffer));
       return;
     }
     const info = result.get('info').toJs({ dict_converter: Object.fromEntries });
@@ -172,10 +186,14 @@ function decode({ id, buffer }) {
     const pyStats = result.get('stats');
     const stats = { mean: float64Of(pyStats.get('mean')), std: float64Of(pyStats.get('std')) };
     pyStats.destroy();
+    const notes = result.get('notes')?.toJs() ?? [];
+    const pySource = result.get('source');
+    const source = pySource ? pySource.toJs({ dict_converter: Object.fromEntries }) : null;
+    pySource?.destroy?.();
     const transfer = [layers.buffer, stats.mean.buffer, stats.std.buffer];
     if (overlay) transfer.push(overlay.buffer);
     // info is posted as Python wrote it (app/browser.py page_info): its names are the page's.
-    postMessage({ type: MSG.DATASET, id, info, layers, overlay, overlaySize, stats, decodeMs: result.get('decodeMs') }, transfer);
+    postMessage({ type: MSG.DATASET, id, info, layers, overlay, overlaySize, stats, decodeMs: result.get('decodeMs'), notes, source }, transfer);
   } catch (err) {
     if (isFatal(err)) {
       crash(id, err);
@@ -186,6 +204,23 @@ function decode({ id, buffer }) {
     }
   } finally {
     try { result?.destroy(); } catch { /* Python is gone */ }
+  }
+}
+
+// "Save as dataset ZIP": the dataset's ZIP from what the page holds (app/browser.py
+// encode_dataset_for_worker, which writes with app/writer.py).
+function encodeDataset({ id, info, layers, overlay }) {
+  let result = null;
+  try {
+    const bytes = new Uint8Array(layers.buffer, layers.byteOffset, layers.byteLength);
+    result = encodeDatasetFn(pyodide.toPy(info), bytes, overlay ?? null);
+    const out = result.toJs();
+    postMessage({ type: MSG.ENCODED, id, bytes: out }, [out.buffer]);
+  } catch (err) {
+    if (isFatal(err)) crash(id, err);
+    else postMessage({ type: MSG.ERROR, id, error: { message: `The dataset ZIP could not be written: ${String(err.message || err).split('\n').slice(-2).join(' ')}`, rule: 'internal', entry: null } });
+  } finally {
+    try { result?.destroy?.(); } catch { /* Python is gone */ }
   }
 }
 
@@ -243,12 +278,14 @@ self.onmessage = async (event) => {
     }
     return;
   }
-  if (message.type !== MSG.DECODE && message.type !== MSG.ENCODE) return;
+  if (![MSG.DECODE, MSG.ENCODE, MSG.ENCODE_DATASET].includes(message.type)) return;
   try {
     await ready;
   } catch {
     postMessage({ type: MSG.ERROR, id: message.id, error: { message: 'The Python runtime is not running.', rule: 'internal', entry: null } });
     return;
   }
-  if (message.type === MSG.DECODE) decode(message); else encode(message);
+  if (message.type === MSG.DECODE) decode(message);
+  else if (message.type === MSG.ENCODE_DATASET) encodeDataset(message);
+  else encode(message);
 };

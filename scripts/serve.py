@@ -57,11 +57,16 @@ def make_server(root: Path = ROOT, host: str = "127.0.0.1", port: int = 0,
 
 
 # The view each demo opens in: centred values and cosine similarity spread its maps ~8 times as
-# wide as the stored values' angular similarity (README, "The demos"). index.html's demo buttons
+# wide as the stored values' angular similarity (README, "The demos"); the hyperspectral one's
+# classes separate best under centred correlation. index.html's demo buttons
 # carry the same fragments (tests/test_demos.py holds them together).
 DEMO_VIEWS = {
     "demo-astronaut-efficientnet-lite0.zip": "values=centred&metric=cosine",
     "demo-astronaut-texture.zip": "values=centred&metric=cosine",
+    # Measured over 20 fixed-seed labelled pixels: own-class minus other-class mean similarity
+    # 0.79 (worst pixel 0.35) for centred correlation, 0.77 (0.19) for centred cosine, 0.03 for
+    # stored cosine (README, "The demos").
+    "demo-indian-pines.zip": "values=centred&metric=correlation",
 }
 
 

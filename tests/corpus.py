@@ -1,4 +1,4 @@
-"""A corpus of hostile and broken dataset ZIPs, generated (no opaque blobs).
+"""A corpus of hostile and broken dataset ZIPs, ENVI headers and NumPy arrays, generated (no opaque blobs).
 
 Every case builds its ZIP's bytes from scratch and states what the reader must answer:
 the rule id (``DatasetError.rule``), a stable phrase of the message a user reads, and,
@@ -6,7 +6,10 @@ where the rule is about one entry, the entry's name. The same cases go through
 ``ifealid validate`` and ``read_dataset`` (tests/test_corpus.py) and through the page's
 file input into the Pyodide worker (tests/browser/test_corpus_page.py).
 
-    python tests/corpus.py OUTDIR      # writes OUTDIR/<id>.zip, OUTDIR/valid.zip, OUTDIR/expected.json
+    python tests/corpus.py OUTDIR      # writes OUTDIR/<id>.zip, OUTDIR/<id>/ (inputs), valid.zip, expected.json
+
+The input cases (INPUT_CASES) are the files a user opens together (an ENVI header with its data
+file, an .npy, an .npz), each with the rule and phrase its refusal must carry.
 
 A crash the fuzzer (tests/test_fuzz.py) finds becomes a case here.
 """
@@ -495,24 +498,226 @@ case("overlay-too-large", "overlay-too-large", "9000×9000 pixels", entry="overl
     lambda: zip_bytes(base_entries(overlay=jpeg_declaring(9000, 9000))))
 
 
+# --- inputs that are converted: ENVI headers and NumPy arrays ------------------------------------
+# Each builds the files a user would open together ({name: bytes}); `convert`: refused only when
+# the data is read (after the page's conversion dialog), not from the headers.
+
+@dataclass(frozen=True)
+class InputCase:
+    id: str
+    build: Callable[[], dict]
+    rule: str
+    phrase: str
+    convert: bool = False
+    why: str = ""
+
+
+INPUT_CASES: list[InputCase] = []
+
+
+def input_case(id, rule, phrase, convert=False, why=""):
+    def register(build):
+        INPUT_CASES.append(InputCase(id, build, rule, phrase, convert, why))
+        return build
+    return register
+
+
+# The base cube: 3 lines × 4 samples × 2 bands of int16, BSQ, little-endian (48 bytes).
+ENVI_DATA = np.arange(24, dtype="<i2").tobytes()
+ENVI_KEYS = {"samples": "4", "lines": "3", "bands": "2", "header offset": "0", "file type": "ENVI Standard",
+             "data type": "2", "interleave": "bsq", "byte order": "0"}
+
+
+def envi_text(changes: dict | None = None, extra: str = "") -> bytes:
+    keys = dict(ENVI_KEYS)
+    for key, value in (changes or {}).items():
+        if value is DELETE:
+            keys.pop(key, None)
+        else:
+            keys[key] = value
+    return ("ENVI\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()) + extra).encode()
+
+
+def envi_files(changes: dict | None = None, extra: str = "", data: bytes = ENVI_DATA) -> Callable[[], dict]:
+    return lambda: {"cube.hdr": envi_text(changes, extra), "cube.img": data}
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=True)
+    return buffer.getvalue()
+
+
+def npy_raw(header: str, data: bytes = b"", version: bytes = b"\x01\x00") -> bytes:
+    """An .npy with a hand-written header (padded as numpy pads it)."""
+    text = header.encode("latin-1")
+    text += b" " * ((64 - (10 + len(text) + 1) % 64) % 64) + b"\n"
+    return b"\x93NUMPY" + version + struct.pack("<H", len(text)) + text + data
+
+
+def npz_bytes(arrays: dict, compressed: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    return buffer.getvalue()
+
+
+for _key in ("samples", "lines", "bands", "data type"):
+    input_case(f"envi-missing-{_key.replace(' ', '-')}", "envi-header", f"lacks '{_key}'")(envi_files({_key: DELETE}))
+input_case("envi-missing-interleave", "envi-header", "lacks 'interleave'")(envi_files({"interleave": DELETE}))
+input_case("envi-samples-not-a-number", "envi-header", "'samples' must be a whole number, not 'four'")(
+    envi_files({"samples": "four"}))
+input_case("envi-samples-float", "envi-header", "'samples' must be a whole number, not '4.5'")(envi_files({"samples": "4.5"}))
+input_case("envi-bands-zero", "envi-header", "'bands' must be at least 1, not 0")(envi_files({"bands": "0"}))
+input_case("envi-lines-negative", "envi-header", "'lines' must be at least 1, not -3")(envi_files({"lines": "-3"}))
+input_case("envi-samples-absurd", "envi-header", "'samples' is 99999999999999: at most")(
+    envi_files({"samples": "99999999999999"}))
+input_case("envi-declares-100000x100000", "data-too-short", "holds 48 B, but cube.hdr declares 100000×100000×2",
+           why="sizes that contradict the data file are refused before anything is read")(
+    envi_files({"samples": "100000", "lines": "100000"}))
+input_case("envi-data-too-short", "data-too-short", "cube.img holds 47 B")(envi_files(data=ENVI_DATA[:-1]))
+input_case("envi-header-offset-beyond", "data-too-short", "after a 4096-byte header offset")(
+    envi_files({"header offset": "4096"}))
+input_case("envi-unknown-data-type", "envi-data-type", "'data type' 7 is not an ENVI data type")(envi_files({"data type": "7"}))
+input_case("envi-complex-data-type", "envi-data-type", "is complex (complex64)")(envi_files({"data type": "6"}))
+input_case("envi-byte-order-2", "envi-header", "'byte order' is 2: at most 1")(envi_files({"byte order": "2"}))
+input_case("envi-interleave-unknown", "envi-header", "'interleave' must be bsq, bil or bip, not 'bsx'")(
+    envi_files({"interleave": "bsx"}))
+input_case("envi-wavelengths-contradict-bands", "envi-header", "'wavelength' has 3 values for 2 bands")(
+    envi_files(extra="wavelength = {400, 500, 600}\n"))
+input_case("envi-wavelength-not-a-number", "envi-header", "'wavelength' must hold numbers, not 'blue'")(
+    envi_files(extra="wavelength = {400, blue}\n"))
+input_case("envi-band-names-contradict-bands", "envi-header", "'band names' has 1 names for 2 bands")(
+    envi_files(extra="band names = {only one}\n"))
+input_case("envi-fwhm-negative", "envi-header", "'fwhm' must not be negative")(
+    envi_files(extra="wavelength = {400, 500}\nfwhm = {10, -1}\n"))
+input_case("envi-nested-braces", "envi-header", "nested braces")(
+    envi_files(extra="wavelength = { {400}, 500}\n"))
+input_case("envi-unclosed-brace", "envi-header", "opens a '{' that is never closed")(
+    envi_files(extra="band names = {red,\n green\n"))
+input_case("envi-duplicate-key", "envi-header", "the key 'bands' appears twice")(envi_files(extra="bands = 3\n"))
+input_case("envi-scale-factor-zero", "envi-header", "'reflectance scale factor' must be a positive number")(
+    envi_files({"reflectance scale factor": "0"}))
+input_case("envi-ignore-value-not-a-number", "envi-header", "'data ignore value' must hold numbers")(
+    envi_files({"data ignore value": "none"}))
+input_case("envi-default-bands-out-of-range", "envi-header", "names band 9, but the cube has bands 1 to 2")(
+    envi_files({"default bands": "{9, 1, 2}"}))
+input_case("envi-default-bands-two", "envi-header", "'default bands' must name 1 or 3 bands, not 2")(
+    envi_files({"default bands": "{1, 2}"}))
+input_case("envi-spectral-library", "envi-header", "spectral library")(envi_files({"file type": "ENVI Spectral Library"}))
+input_case("envi-not-a-header", "envi-header", "not an ENVI header (its first line is not 'ENVI')")(
+    lambda: {"cube.hdr": b"samples = 4\nlines = 3\n", "cube.img": ENVI_DATA})
+input_case("envi-header-not-utf8", "envi-header", "not a text file (binary byte",
+           why="a data file saved under the header's name: invalid UTF-8 with control bytes")(
+    lambda: {"cube.hdr": b"ENVI\nsamples = 4\n\xff\xfe\x00\x01" + bytes(range(256)), "cube.img": ENVI_DATA})
+input_case("envi-header-markup", "envi-header", MARKUP, why="a message quoting a value with markup")(
+    envi_files({"samples": MARKUP}))
+input_case("envi-header-huge", "envi-header", "more than the limit",
+           why="a 5 MB header: refused by its size before it is parsed")(
+    envi_files(extra="description = {" + "x" * (5 << 20) + "}\n"))
+input_case("envi-data-file-missing", "envi-pair", "the data file is missing",
+           why="two files dropped: the header and something that is not its data file")(
+    lambda: {"cube.hdr": envi_text(), "notes.txt": b"not the data"})
+input_case("envi-header-alone", "envi-pair", "the data file is missing")(lambda: {"cube.hdr": envi_text()})
+input_case("envi-two-headers", "envi-pair", "2 ENVI headers")(
+    lambda: {"a.hdr": envi_text(), "b.hdr": envi_text(), "a.img": ENVI_DATA})
+input_case("envi-data-file-alone", "envi-pair", "looks like an ENVI data file")(lambda: {"cube.img": ENVI_DATA})
+input_case("envi-every-value-ignored", "no-data", "every value is NaN, ±inf or the data ignore value", convert=True)(
+    envi_files({"data ignore value": "7"}, data=np.full(24, 7, "<i2").tobytes()))
+input_case("envi-zip-without-data", "envi-pair", "the data file is missing",
+           why="a ZIP holding the header but not its data file")(
+    lambda: {"cube.zip": zip_bytes({"cube.hdr": envi_text(), "other.bin": ENVI_DATA})})
+
+input_case("npy-not-npy", "not-npy", "not an .npy file")(lambda: {"x.npy": b"<!doctype html><p>404"})
+input_case("npy-empty-file", "not-npy", "not an .npy file")(lambda: {"x.npy": b""})
+input_case("npy-unknown-version", "npy-format", "format version 9.0")(
+    lambda: {"x.npy": npy_raw("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1), }", bytes(4), b"\x09\x00")})
+input_case("npy-header-too-long", "npy-format", "more than the limit of 10000")(
+    lambda: {"x.npy": b"\x93NUMPY\x02\x00" + struct.pack("<I", 1 << 30) + b"{"})
+input_case("npy-header-not-a-dict", "npy-format", "not the dictionary the NumPy format writes")(
+    lambda: {"x.npy": npy_raw("__import__('os').system('echo pwned')", bytes(8))})
+input_case("npy-header-deeply-nested", "npy-format", "not the dictionary the NumPy format writes",
+           why="found in the worker: Python's parser overflowed the JavaScript stack and Pyodide died")(
+    lambda: {"x.npy": npy_raw("[" * 4000 + "]" * 4000)})
+input_case("npy-header-nesting-behind-a-quote", "npy-format", "not the dictionary the NumPy format writes",
+           why="an escaped quote must not hide the nesting from the depth check")(
+    lambda: {"x.npy": npy_raw("'\\'' + " + "[" * 4000 + "]" * 4000)})
+input_case("npy-header-extra-key", "npy-format", "must hold exactly 'descr', 'fortran_order' and 'shape'")(
+    lambda: {"x.npy": npy_raw("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1), 'x': 1}", bytes(4))})
+input_case("npy-negative-shape", "npy-format", "shape must be a tuple of whole numbers ≥ 0")(
+    lambda: {"x.npy": npy_raw("{'descr': '<f4', 'fortran_order': False, 'shape': (2, -1, 3), }")})
+input_case("npy-unknown-dtype", "npy-dtype", "unknown data type 'zz9'")(
+    lambda: {"x.npy": npy_raw("{'descr': 'zz9', 'fortran_order': False, 'shape': (1, 1, 1), }", bytes(8))})
+input_case("npy-complex", "npy-dtype", "complex numbers")(lambda: {"x.npy": npy_bytes(np.zeros((2, 2, 2), complex))})
+input_case("npy-object", "npy-dtype", "Python objects")(
+    lambda: {"x.npy": npy_bytes(np.array([[[None]]], dtype=object))})
+input_case("npy-text", "npy-dtype", "text")(lambda: {"x.npy": npy_bytes(np.array([[["a"]]]))})
+input_case("npy-structured", "npy-dtype", "structured array")(
+    lambda: {"x.npy": npy_bytes(np.zeros((2, 2, 2), dtype=[("a", "<f4"), ("b", "<i2")]))})
+input_case("npy-float128", "npy-dtype", "128-bit floats")(
+    lambda: {"x.npy": npy_raw("{'descr': '<f16', 'fortran_order': False, 'shape': (1, 1, 1), }", bytes(16))})
+input_case("npy-2d", "ndim", "3 dimensions")(lambda: {"x.npy": npy_bytes(np.zeros((4, 5), np.float32))})
+input_case("npy-5d", "ndim", "has 5 with shape (1, 1, 2, 2, 2)")(lambda: {"x.npy": npy_bytes(np.zeros((1, 1, 2, 2, 2)))})
+input_case("npy-batch", "ndim", "a batch of 3 maps")(lambda: {"x.npy": npy_bytes(np.zeros((3, 8, 4, 4), np.float32))})
+input_case("npy-empty-array", "empty", "the array is empty")(lambda: {"x.npy": npy_bytes(np.zeros((4, 0, 3)))})
+input_case("npy-truncated", "data-too-short", "the file is cut short")(
+    lambda: {"x.npy": npy_bytes(np.ones((6, 5, 7), np.float32))[:-10]})
+input_case("npy-declares-100000x100000", "data-too-short", "float32 (100000, 100000, 64)",
+           why="an absurd shape is refused from the header: the file cannot hold it")(
+    lambda: {"x.npy": npy_raw("{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 100000, 64), }", bytes(64))})
+input_case("npy-all-nan", "no-data", "every value is NaN, ±inf", convert=True)(
+    lambda: {"x.npy": npy_bytes(np.full((3, 4, 5), np.nan, np.float32))})
+input_case("npy-markup-name", "ndim", MARKUP, why="a file name with markup, quoted in the message")(
+    lambda: {f"{MARKUP}.npy": npy_bytes(np.zeros((4, 5)))})
+input_case("npz-no-arrays", "npz-format", "holds no .npy arrays")(lambda: {"x.npz": zip_bytes({"readme.txt": b"hi"})})
+input_case("npz-no-usable-array", "ndim", "holds no array that can be a map")(
+    lambda: {"x.npz": npz_bytes({"labels": np.arange(5), "names": np.zeros((3, 3))})})
+input_case("npz-truncated-member", "data-too-short", "the file is cut short")(
+    lambda: {"x.npz": zip_bytes({"a.npy": npy_bytes(np.ones((6, 5, 7), np.float32))[:-9]})})
+input_case("hdf5-file", "hdf5", "HDF5 files (.h5, .hdf5, MATLAB .mat v7.3) cannot be opened here")(
+    lambda: {"x.h5": b"\x89HDF\r\n\x1a\n" + bytes(100)})
+input_case("mat-v73-file", "hdf5", "no h5py wheel",
+           why="MATLAB v7.3: a 512-byte MATLAB header, then HDF5")(
+    lambda: {"x.mat": b"MATLAB 7.3 MAT-file".ljust(512, b" ") + b"\x89HDF\r\n\x1a\n" + bytes(100)})
+input_case("mat-v5-file", "mat", "MATLAB .mat file (v5)")(lambda: {"x.mat": b"MATLAB 5.0 MAT-file".ljust(200, b" ")})
+input_case("two-arrays-at-once", "input", "open one dataset at a time")(
+    lambda: {"a.npy": npy_bytes(np.ones((2, 2, 2))), "b.npy": npy_bytes(np.ones((2, 2, 2)))})
+
+
+def valid_npy() -> bytes:
+    """A tiny valid array, opened after the broken inputs."""
+    return npy_bytes(np.random.default_rng(5).normal(size=(4, 6, 9)).astype(np.float32))
+
+
 def by_id(case_id: str) -> Case:
     return next(c for c in CASES if c.id == case_id)
 
 
 def expected() -> dict:
-    return {c.id: {"rule": c.rule, "phrase": c.phrase, **({"entry": c.entry} if c.entry is not ... else {}),
-                   **({"why": c.why} if c.why else {})} for c in CASES}
+    out = {c.id: {"rule": c.rule, "phrase": c.phrase, **({"entry": c.entry} if c.entry is not ... else {}),
+                  **({"why": c.why} if c.why else {})} for c in CASES}
+    for c in INPUT_CASES:
+        out[c.id] = {"rule": c.rule, "phrase": c.phrase, "files": sorted(c.build()),
+                     **({"convert": True} if c.convert else {}), **({"why": c.why} if c.why else {})}
+    return out
 
 
 def write(outdir: Path) -> list[Path]:
-    """Write every case as OUTDIR/<id>.zip, the valid dataset as valid.zip, and expected.json."""
+    """Write every case as OUTDIR/<id>.zip (an input case as the folder OUTDIR/<id>/ of its files),
+    the valid dataset as valid.zip, a valid array as valid.npy, and expected.json."""
     outdir.mkdir(parents=True, exist_ok=True)
     paths = []
     for c in CASES:
         path = outdir / f"{c.id}.zip"
         path.write_bytes(c.build())
         paths.append(path)
+    for c in INPUT_CASES:
+        folder = outdir / c.id
+        folder.mkdir(exist_ok=True)
+        for name, data in c.build().items():
+            (folder / name.replace("/", "_")).write_bytes(data)
+        paths.append(folder)
     (outdir / "valid.zip").write_bytes(valid_zip())
+    (outdir / "valid.npy").write_bytes(valid_npy())
     (outdir / "expected.json").write_text(json.dumps(expected(), indent=1, ensure_ascii=False) + "\n")
     return paths
 
@@ -524,11 +729,12 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python tests/corpus.py OUTDIR")
         return 2
     paths = write(Path(args[0]))
-    print(f"wrote {len(paths)} broken datasets, valid.zip and expected.json to {args[0]}")
+    print(f"wrote {len(CASES)} broken datasets, {len(INPUT_CASES)} broken inputs (folders), valid.zip, valid.npy "
+          f"and expected.json to {args[0]}")
     return 0
 
 
-assert len({c.id for c in CASES}) == len(CASES), "duplicate case ids"
+assert len({c.id for c in CASES} | {c.id for c in INPUT_CASES}) == len(CASES) + len(INPUT_CASES), "duplicate case ids"
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,7 +16,7 @@ import pytest
 import corpus
 import ifealid
 from ifealid import DatasetError
-from ifealid.browser import decode_for_worker
+from ifealid.browser import decode_for_worker, open_for_worker
 from ifealid.cli import main as cli_main
 from ifealid.units import format_bytes
 
@@ -69,8 +69,10 @@ def test_reader_refuses_with_rule_and_message(case, refusal_times):
     refusal_times[case.id] = time.perf_counter() - started
     _check(caught.value, case)
     assert peak < PEAK_LIMIT, f"{case.id}: {format_bytes(peak)} allocated"
-    # What the worker runs (app/browser.py): the same refusal, as data.
+    # What the worker runs (app/browser.py): the same refusal, as data, also when the page's
+    # entry point first tells what the file is (app/inputs.py).
     _check(decode_for_worker(data)["error"], case)
+    _check(open_for_worker([f"{case.id}.zip"], [data], {"ask": True})["error"], case)
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +84,11 @@ def corpus_dir(tmp_path_factory):
 
 def test_corpus_command_writes_every_case(corpus_dir):
     expected = json.loads((corpus_dir / "expected.json").read_text())
-    assert set(expected) == {c.id for c in corpus.CASES}
-    assert all((corpus_dir / f"{case_id}.zip").is_file() for case_id in expected)
-    assert (corpus_dir / "valid.zip").is_file()
+    assert set(expected) == {c.id for c in corpus.CASES} | {c.id for c in corpus.INPUT_CASES}
+    assert all((corpus_dir / f"{c.id}.zip").is_file() for c in corpus.CASES)
+    for c in corpus.INPUT_CASES:  # each input case is a folder of the files opened together
+        assert sorted(p.name for p in (corpus_dir / c.id).iterdir()) == sorted(n.replace("/", "_") for n in expected[c.id]["files"])
+    assert (corpus_dir / "valid.zip").is_file() and (corpus_dir / "valid.npy").is_file()
 
 
 def test_validate_command_in_process(corpus_dir, capsys):
@@ -169,3 +173,60 @@ def test_python_running_out_of_memory_in_the_worker_is_reported(monkeypatch):
     error = browser.decode_for_worker(corpus.valid_zip())["error"]
     assert error["rule"] == "out-of-memory"
     assert "more memory than the browser gives" in error["message"] and "4×6×9" in error["message"]
+
+
+# --- the inputs that are converted (ENVI headers, NumPy arrays) -----------------------------------
+
+# Several files chosen together: the command line takes one path.
+PAGE_ONLY = {"envi-two-headers", "two-arrays-at-once"}
+
+
+def test_input_corpus_has_the_header_and_array_cases():
+    ids = {c.id for c in corpus.INPUT_CASES}
+    assert len(ids) >= 50
+    assert {"envi-nested-braces", "envi-header-not-utf8", "envi-unknown-data-type", "envi-data-too-short",
+            "envi-missing-samples", "envi-wavelengths-contradict-bands", "npy-truncated", "npy-complex"} <= ids
+
+
+@pytest.mark.parametrize("case", corpus.INPUT_CASES, ids=lambda c: c.id)
+def test_worker_refuses_each_input_with_rule_and_message(case):
+    """The worker's entry point, as the page calls it: asked first (the conversion dialog), then
+    converted; a refusal from the headers comes at once, one from the data after the choice."""
+    from ifealid.browser import open_for_worker
+
+    files = case.build()
+    tracemalloc.start()
+    try:
+        result = open_for_worker(list(files), list(files.values()), {"ask": True})
+        if case.convert:
+            assert "choose" in result, case.id
+            result = open_for_worker(list(files), list(files.values()), {"precision": 8})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    error = result["error"]
+    assert error["rule"] == case.rule, error
+    assert case.phrase in error["message"], error
+    assert peak < PEAK_LIMIT + 3 * 5 * 1024 ** 2, f"{case.id}: {format_bytes(peak)} allocated"  # (a 5 MB header)
+
+
+def test_validate_command_refuses_each_input(corpus_dir, capsys):
+    for case in corpus.INPUT_CASES:
+        if case.id in PAGE_ONLY:
+            continue
+        folder = corpus_dir / case.id
+        names = sorted(p.name for p in folder.iterdir())
+        target = next((n for n in names if n.endswith(".hdr")), names[0])
+        assert cli_main(["validate", str(folder / target)]) == 1, case.id
+        err = capsys.readouterr().err
+        assert err.startswith("error"), (case.id, err)
+        assert case.phrase in err.replace(target.replace("/", "_"), target), (case.id, err)
+
+
+def test_valid_inputs_after_the_corpus_open(corpus_dir, capsys):
+    from ifealid.browser import open_for_worker
+
+    result = open_for_worker(["valid.npy"], [corpus.valid_npy()], {})
+    assert result["info"]["features"] == 9 and "error" not in result
+    assert cli_main(["validate", str(corpus_dir / "valid.npy")]) == 0
+    assert "(H×W×C)" in capsys.readouterr().out

@@ -10,6 +10,7 @@ from test_range import originals_checks
 ROOT = Path(__file__).resolve().parent.parent
 CNN = ROOT / "datasets" / "demo-astronaut-efficientnet-lite0.zip"
 TEXTURE = ROOT / "datasets" / "demo-astronaut-texture.zip"
+PINES = ROOT / "datasets" / "demo-indian-pines.zip"
 
 
 def test_demos_are_valid_small_datasets_with_the_photo():
@@ -33,6 +34,7 @@ def test_serve_prints_the_demo_links(tmp_path):
     assert serve.demo_links(ROOT, "http://127.0.0.1:8000/") == [
         "http://127.0.0.1:8000/?d=demo-astronaut-efficientnet-lite0.zip#values=centred&metric=cosine",
         "http://127.0.0.1:8000/?d=demo-astronaut-texture.zip#values=centred&metric=cosine",
+        "http://127.0.0.1:8000/?d=demo-indian-pines.zip#values=centred&metric=correlation",
     ]
 
 
@@ -53,3 +55,32 @@ def test_the_demo_buttons_open_the_views_the_links_do():
 
     Buttons().feed((ROOT / "index.html").read_text())
     assert buttons == serve.DEMO_VIEWS
+
+
+def test_the_hyperspectral_demo_is_indian_pines_with_its_wavelengths():
+    """Indian Pines as the tensorly wheel ships it, through the ENVI path: every value quantised
+    as `ifealid create` quantises the cube, its 200 wavelengths as the channel axis, a false-colour
+    overlay, small enough to commit."""
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import make_demos
+    from ifealid.quantise import quantise
+
+    cube, classes, wavelengths = make_demos.indian_pines()
+    dataset = ifealid.load_dataset(PINES)
+    assert dataset.shape == (145, 145, 200) and dataset.precision == 8 and "Indian Pines" in dataset.name
+    assert np.array_equal(dataset.values(), quantise(cube, 8).values)
+    assert dataset.range == (float(cube.min()), float(cube.max()))
+    axis = dataset.info.channel_axis
+    assert axis == {"name": "wavelength", "unit": "nm", "values": wavelengths}
+    assert 400 <= min(wavelengths) and max(wavelengths) <= 2500
+    assert dataset.overlay_size == (145, 145)
+    red, green, _ = np.asarray(dataset.overlay_image(), dtype=float).transpose(2, 0, 1)
+    # near infrared as red: vegetated classes (woods, 14) are redder than green
+    assert red[classes == 14].mean() > green[classes == 14].mean()
+    assert set(np.unique(classes)) == set(range(17))  # the ground truth the page's test uses
+    originals_checks(PINES.read_bytes())
+    assert PINES.stat().st_size < 2e6

@@ -92,21 +92,22 @@ export class CpuKernel {
 
   _sums(at) { return new (this.layout.P === 8 ? Uint32Array : Float64Array)(this._k.memory.buffer, at, this.N); }
 
-  _run() {
+  _run(from = 0) {
     const { ref, out, data } = this._at;
-    (this.layout.P === 8 ? this._k.dots : this._k.dots16)(data, this.layout.L, this._N4, ref, out, 0);
+    (this.layout.P === 8 ? this._k.dots : this._k.dots16)(data, this.layout.L, this._N4, ref, out, 0, from & ~3);
   }
 
   /**
    * Every pixel's exact dot product q·q_p with pixel p = y·W + x (a view of kernel memory, valid
-   * until the next call).
+   * until the next call). With `from`: only pixels from there on are computed (a few before it
+   * too, the kernel goes in fours); the rest of the view holds what an earlier call left.
    */
-  dotsWith(p) {
+  dotsWith(p, from = 0) {
     const k = this._k, { ref, data } = this._at;
     const { L } = this.layout, N4 = this._N4, px = this._px;
     const heap = new Uint8Array(k.memory.buffer);
     for (let l = 0; l < L; l++) heap.copyWithin(ref + l * px, data + (l * N4 + p) * px, data + (l * N4 + p + 1) * px);
-    this._run();
+    this._run(from);
     return this._sums(this._at.out);
   }
 

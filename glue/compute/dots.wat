@@ -18,15 +18,15 @@
     (i16x8.extend_low_i8x16_u
       (i32x4.splat (i32.load (i32.add (local.get $ref) (i32.shl (local.get $l) (i32.const 2)))))))
 
-  ;; out[p] = sum over channels of data(p) * ref, for p < n4; with square = 1 the squared
-  ;; norms instead (ref unused).
+  ;; out[p] = sum over channels of data(p) * ref, for start <= p < n4 (start a multiple of 4);
+  ;; with square = 1 the squared norms instead (ref unused).
   (func $pass (param $data i32) (param $layers i32) (param $n4 i32) (param $ref i32)
-                (param $out i32) (param $acc i32) (param $square i32)
+                (param $out i32) (param $acc i32) (param $square i32) (param $start i32)
     (local $p0 i32) (local $tile i32) (local $l i32) (local $q i32) (local $a i32)
     (local $src i32) (local $r v128) (local $d v128) (local $lo v128) (local $hi v128)
     (local $stride i32) (local $s i32) (local $r1 v128) (local $r2 v128) (local $r3 v128)
     (local $d1 v128) (local $d2 v128) (local $d3 v128)
-    (local.set $p0 (i32.const 0))
+    (local.set $p0 (local.get $start))
     (block $tiles_done
       (loop $tiles
         (br_if $tiles_done (i32.ge_u (local.get $p0) (local.get $n4)))
@@ -153,12 +153,12 @@
   ;; of byte products (HH, X, LL), each exact in its 32-bit lanes (up to 8,000 layers), put
   ;; together in float64, exact below 2^53. Scratch: 48 bytes per pixel pair (LL, HH, X).
   (func $pass16 (param $data i32) (param $layers i32) (param $n4 i32) (param $ref i32)
-                  (param $out i32) (param $acc i32) (param $square i32)
+                  (param $out i32) (param $acc i32) (param $square i32) (param $start i32)
     (local $p0 i32) (local $tile i32) (local $l i32) (local $q i32) (local $a i32) (local $k i32)
     (local $src i32) (local $rv v128) (local $rlo v128) (local $rhi v128) (local $d v128)
     (local $lo v128) (local $hi v128) (local $mask v128)
     (local.set $mask (i16x8.splat (i32.const 255)))
-    (local.set $p0 (i32.const 0))
+    (local.set $p0 (local.get $start))
     (block $tiles_done
       (loop $tiles
         (br_if $tiles_done (i32.ge_u (local.get $p0) (local.get $n4)))
@@ -227,24 +227,25 @@
         (br $tiles))))
 
   (func (export "dots16") (param $data i32) (param $layers i32) (param $n4 i32) (param $ref i32)
-                          (param $out i32) (param $acc i32)
+                          (param $out i32) (param $acc i32) (param $start i32)
     (call $pass16 (local.get $data) (local.get $layers) (local.get $n4) (local.get $ref)
-                  (local.get $out) (local.get $acc) (i32.const 0)))
+                  (local.get $out) (local.get $acc) (i32.const 0) (local.get $start)))
 
   (func (export "sumsq16") (param $data i32) (param $layers i32) (param $n4 i32)
                            (param $out i32) (param $acc i32)
     (call $pass16 (local.get $data) (local.get $layers) (local.get $n4) (i32.const 0)
-                  (local.get $out) (local.get $acc) (i32.const 1)))
+                  (local.get $out) (local.get $acc) (i32.const 1) (i32.const 0)))
 
-  ;; out[p] = the dot product of pixel p with the reference (4 * layers bytes at ref)
+  ;; out[p] = the dot product of pixel p with the reference (4 * layers bytes at ref), for
+  ;; pixels from `start` (a multiple of 4) on: a Gram matrix needs only its upper triangle
   (func (export "dots") (param $data i32) (param $layers i32) (param $n4 i32) (param $ref i32)
-                        (param $out i32) (param $acc i32)
+                        (param $out i32) (param $acc i32) (param $start i32)
     (call $pass (local.get $data) (local.get $layers) (local.get $n4) (local.get $ref)
-                (local.get $out) (local.get $acc) (i32.const 0)))
+                (local.get $out) (local.get $acc) (i32.const 0) (local.get $start)))
 
   ;; out[p] = pixel p's squared norm
   (func (export "sumsq") (param $data i32) (param $layers i32) (param $n4 i32)
                          (param $out i32) (param $acc i32)
     (call $pass (local.get $data) (local.get $layers) (local.get $n4) (i32.const 0)
-                (local.get $out) (local.get $acc) (i32.const 1)))
+                (local.get $out) (local.get $acc) (i32.const 1) (i32.const 0)))
 )

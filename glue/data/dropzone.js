@@ -1,9 +1,10 @@
 // Drag and drop anywhere on the page: while files are dragged over the window the drop
-// target (`overlay`) shows; a drop opens the first file. Drags that carry no files (text,
-// links, images from the page) are left to the browser.
+// target (`overlay`) shows; a drop hands over all its files (an ENVI header comes with its data
+// file). Drags that carry no files (text, links, images from the page) are left to the browser.
 const WATCHDOG_MS = 1500;  // browsers repeat dragover every ~350 ms while a drag is over the page
 
-export function installDropzone({ overlay, onFile, target = window }) {
+// onFiles(files: File[]) gets every dropped file; onFile(file), the older form, the first.
+export function installDropzone({ overlay, onFiles = null, onFile = null, target = window }) {
   let depth = 0;
   let watchdog = 0;
   const carriesFiles = (e) => Array.from(e.dataTransfer?.types ?? []).includes('Files');
@@ -38,8 +39,9 @@ export function installDropzone({ overlay, onFile, target = window }) {
     e.preventDefault();
     depth = 0;
     show(false);
-    const [file] = e.dataTransfer.files;
-    if (file) onFile(file);
+    const files = Array.from(e.dataTransfer.files);
+    if (!files.length) return;
+    if (onFiles) onFiles(files); else onFile?.(files[0]);
   });
   target.addEventListener('dragend', () => { depth = 0; show(false); });
 }

@@ -1,10 +1,12 @@
-// Downloading a dataset ZIP from a link (?d=, the demo and example buttons): where the
-// link points, the download with progress in bytes, a message of its own for each way it
-// can fail, and a check that what came back is a ZIP before Python is asked to read it.
+// Downloading a dataset from a link (?d=, the demo and example buttons): where the link
+// points, the download with progress in bytes, a message of its own for each way it can fail,
+// and a check that what came back is what the link's name says (a ZIP, an .npy, an ENVI
+// header) before Python is asked to read it. An ENVI header's data file is looked for beside it.
 import { formatBytes } from '../format.js';
 
 export class LoadError extends Error {
   // rule: 'url' | 'scheme' | 'mixed-content' | 'http' | 'cors' | 'network' | 'offline' | 'not-zip'
+  //       | 'not-npy' | 'envi-header' | 'envi-pair'
   constructor(message, rule, { status = null } = {}) {
     super(message);
     this.name = 'LoadError';
@@ -99,13 +101,18 @@ export function looksLikeZip(bytes) {
   return false;
 }
 
+const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];  // \x93NUMPY
+
+function looksLikeHtml(bytes, contentType) {
+  const head = new TextDecoder().decode(bytes.subarray(0, 1024)).trimStart().toLowerCase();
+  return /html/i.test(contentType ?? '') || head.startsWith('<!doctype html') || head.startsWith('<html')
+    || (head.startsWith('<') && head.includes('<body'));
+}
+
 export function checkZip(bytes, contentType, url) {
   if (looksLikeZip(bytes)) return;
   if (bytes.length === 0) throw new LoadError(`${url} is empty, not a dataset ZIP`, 'not-zip');
-  const head = new TextDecoder().decode(bytes.subarray(0, 1024)).trimStart().toLowerCase();
-  const html = /html/i.test(contentType ?? '') || head.startsWith('<!doctype html') || head.startsWith('<html')
-    || (head.startsWith('<') && head.includes('<body'));
-  if (html) {
+  if (looksLikeHtml(bytes, contentType)) {
     throw new LoadError(`${url} is a web page (HTML), not a dataset ZIP: the link probably leads to a page `
       + 'about the file rather than to the file itself', 'not-zip');
   }
@@ -114,11 +121,52 @@ export function checkZip(bytes, contentType, url) {
 }
 
 /**
- * Download a dataset ZIP. onProgress({done, total}) in bytes; total is 0 when the server does
- * not say (an indeterminate bar). Resolves to an ArrayBuffer of exactly the file's bytes;
- * rejects with a LoadError (or the signal's AbortError).
+ * What a link's file must be, by its name: 'npy' (.npy), 'envi-header' (.hdr), 'zip' (a
+ * dataset ZIP, an .npz, anything else: the original's links name ZIPs).
  */
-export async function download(url, { onProgress = () => {}, signal } = {}) {
+export function linkKind(name) {
+  const lower = String(name).toLowerCase();
+  if (lower.endsWith('.npy')) return 'npy';
+  if (lower.endsWith('.hdr')) return 'envi-header';
+  return 'zip';
+}
+
+/** Refuse what came back when it is not `kind` (linkKind's, or 'any': anything but a web page). */
+export function checkKind(bytes, contentType, url, kind = 'zip') {
+  if (kind === 'zip') return checkZip(bytes, contentType, url);
+  const what = { npy: 'an .npy file', 'envi-header': 'an ENVI header', any: 'a data file' }[kind];
+  const rule = kind === 'npy' ? 'not-npy' : kind === 'envi-header' ? 'envi-header' : 'not-zip';
+  const fits = kind === 'npy' ? NPY_MAGIC.every((b, i) => bytes[i] === b)
+    : kind === 'envi-header' ? /^\s*(\ufeff)?ENVI/.test(new TextDecoder().decode(bytes.subarray(0, 64)))
+      : !looksLikeHtml(bytes, contentType);
+  if (fits) return;
+  if (bytes.length === 0) throw new LoadError(`${url} is empty, not ${what}`, rule);
+  if (looksLikeHtml(bytes, contentType)) {
+    throw new LoadError(`${url} is a web page (HTML), not ${what}: the link probably leads to a page about the `
+      + 'file rather than to the file itself', rule);
+  }
+  throw new LoadError(`${url} is not ${what}${contentType ? ` (the server calls it ${contentType})` : ''}`, rule);
+}
+
+/**
+ * The names an ENVI header's data file may have beside it, most likely first (the rule of
+ * app/envi.py data_candidates): cube.img for cube.img.hdr; cube.img, cube.dat, cube.raw,
+ * cube.bin, cube.bsq, cube.bil, cube.bip, cube for cube.hdr.
+ */
+export function enviDataCandidates(headerName) {
+  const base = headerName.replace(/\.hdr$/i, '');
+  const names = base.split('/').pop().includes('.') ? [base] : [];
+  for (const ext of ['img', 'dat', 'raw', 'bin', 'bsq', 'bil', 'bip']) names.push(`${base}.${ext}`);
+  if (!names.includes(base)) names.push(base);
+  return names;
+}
+
+/**
+ * Download a file of `kind` (checkKind's: 'zip' by default). onProgress({done, total}) in bytes;
+ * total is 0 when the server does not say (an indeterminate bar). Resolves to an ArrayBuffer of
+ * exactly the file's bytes; rejects with a LoadError (or the signal's AbortError).
+ */
+export async function download(url, { onProgress = () => {}, signal, kind = 'zip' } = {}) {
   const href = String(url);
   let response;
   try {
@@ -174,6 +222,6 @@ export async function download(url, { onProgress = () => {}, signal } = {}) {
       for (const c of chunks) { bytes.set(c, offset); offset += c.length; }
     }
   }
-  checkZip(bytes, contentType, href);
+  checkKind(bytes, contentType, href, kind);
   return bytes.buffer;
 }

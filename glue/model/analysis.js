@@ -8,6 +8,7 @@ import { nearIsLarge } from '../compute/similarity.js';
 
 /** {mode, channel, values, metric, combine, pointer, statics, count, staticKey, key}. */
 export function mapRequest(view) {
+  if (view.mode === 'pca') return { mode: 'pca', statics: [], pointer: null, count: 0, key: `pca:${view.pcaResult?.key ?? '-'}` };
   if (view.mode === 'channel') {
     return { mode: 'channel', channel: view.channel, statics: [], pointer: null, count: 0, key: `channel:${view.channel}` };
   }
@@ -38,7 +39,7 @@ export function combiner(metric, combine) {
 /** Every reference pixel and region of a view, for the mask's `connected` rule and the marks. */
 export function referenceShapes(view) {
   const r = mapRequest(view);
-  return r.mode === 'channel' ? [] : [...(r.pointer ? [r.pointer] : []), ...r.statics];
+  return r.mode !== 'similarity' ? [] : [...(r.pointer ? [r.pointer] : []), ...r.statics];
 }
 
 /**
@@ -58,6 +59,8 @@ export function absoluteRange(metric, values) {
  */
 export function colourScale(view) {
   if (view.mode === 'channel') return { relative: view.stretch === 'relative', absolute: [0, 1], reverse: false };
+  // The PCA view's colours are scaled by its own setting (compute/pca.js scaleScores).
+  if (view.mode === 'pca') return { relative: false, absolute: [0, 1], reverse: false };
   const range = absoluteRange(view.metric, view.values);
   return { relative: view.stretch === 'relative' || !range, absolute: range, reverse: !nearIsLarge(view.metric) };
 }

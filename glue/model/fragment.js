@@ -7,7 +7,11 @@
 //   combine=max|mean          metric=…   values=…         cmap=…   stretch=relative|absolute
 //   threshold=T  connected=1  view=similarity|channel:K   zoom=Z (CSS px per map pixel)
 //   center=X,Y (map point at the canvas's centre)         overlay=grey|colour  opacity=A
-import { METRICS, VALUES, COMBINE, STRETCHES, MAX_PINS, MAX_REGIONS } from './view.js';
+//   view=pca                  the PCA view (issue 14), with
+//     pc=1,2,3 | pc=K         its components (three as R, G, B; one through the colour map)
+//     pcscale=robust|minmax|sigmoid                      pcbg=1 (the similarity over its colours)
+//     pcfit=all | foreground[:T[:flip]] | region         (region: the regions key's rectangles)
+import { METRICS, VALUES, COMBINE, STRETCHES, MAX_PINS, MAX_REGIONS, VIEW_DEFAULTS, PCA_SCALES, PCA_MAX_COMPONENT } from './view.js';
 
 export const MAX_FRAGMENT = 4096;  // characters: 16 pins and 16 regions take well under 1000
 const MAX_QUOTE = 40;
@@ -44,6 +48,7 @@ export function parseFragment(hash, info, colormaps = []) {
     if (items.some((v) => v === null)) return bad(key, value, `not ${what} on this ${W}×${H} map`), null;
     return items;
   };
+  const pca = {};  // the PCA settings the link names (the rest: a fresh view's)
   for (const pair of text.split('&')) {
     const at = pair.indexOf('=');
     let key = at < 0 ? pair : pair.slice(0, at), value = at < 0 ? '' : pair.slice(at + 1);
@@ -74,11 +79,27 @@ export function parseFragment(hash, info, colormaps = []) {
       case 'connected': set('connected', { 1: true, 0: false }[value] ?? bad(key, value, 'not 1 or 0')); break;
       case 'view': {
         const channel = /^channel:(\d{1,9})$/.exec(value);
-        if (value === 'similarity') set('mode', 'similarity');
+        if (value === 'similarity' || value === 'pca') set('mode', value);
         else if (channel && Number(channel[1]) < info.features) Object.assign(out.patch, { mode: 'channel', channel: Number(channel[1]) });
-        else bad(key, value, `not similarity or channel:K with K below ${info.features}`);
+        else bad(key, value, `not similarity, pca or channel:K with K below ${info.features}`);
         break;
       }
+      case 'pc': {
+        const ks = value.split(',').map((v) => int(v, 1, Math.min(info.features, PCA_MAX_COMPONENT)));
+        if ((ks.length === 1 || ks.length === 3) && !ks.includes(null) && new Set(ks).size === ks.length) pca.components = ks;
+        else bad(key, value, `not one or three different components from 1 to ${Math.min(info.features, PCA_MAX_COMPONENT)}`);
+        break;
+      }
+      case 'pcscale': { const v = oneOf(PCA_SCALES); if (v) pca.scale = v; break; }
+      case 'pcfit': {
+        const m = /^(all|region|foreground)(?::([^:]*))?(?::(flip))?$/.exec(value);
+        const T = m?.[2] === undefined ? 0 : (NUMBER.test(m[2]) && Math.abs(Number(m[2])) <= 1e6 ? Number(m[2]) : null);
+        if (m && T !== null && (m[1] === 'foreground' || (m[2] === undefined && !m[3]))) {
+          Object.assign(pca, { fit: m[1], threshold: T, flip: Boolean(m[3]) });
+        } else bad(key, value, 'not all, region or foreground[:T[:flip]]');
+        break;
+      }
+      case 'pcbg': set('pcaBackground', { 1: true, 0: false }[value] ?? bad(key, value, 'not 1 or 0')); break;
       case 'overlay': set('overlayColour', { grey: false, colour: true }[value] ?? bad(key, value, 'not grey or colour')); break;
       case 'opacity': set('opacity', number(0, 1)); break;
       case 'zoom': out.zoom = number(1e-4, 1e4) ?? null; break;
@@ -91,6 +112,7 @@ export function parseFragment(hash, info, colormaps = []) {
       default: break;  // unknown keys: ignored (a newer page's, or someone else's)
     }
   }
+  if (Object.keys(pca).length) out.patch.pca = { ...VIEW_DEFAULTS.pca, ...pca };
   return out;
 }
 
@@ -123,6 +145,13 @@ export function fragmentOf(view, { camera = null } = {}) {
   if (view.threshold !== null) add('threshold', String(view.threshold));
   if (view.connected) add('connected', '1');
   if (view.mode === 'channel') add('view', `channel:${view.channel}`);
+  if (view.mode === 'pca') add('view', 'pca');
+  const { pca } = view, fresh = VIEW_DEFAULTS.pca;
+  if (pca.components.join() !== fresh.components.join()) add('pc', pca.components.join(','));
+  if (pca.scale !== fresh.scale) add('pcscale', pca.scale);
+  if (pca.fit === 'foreground') add('pcfit', `foreground:${pca.threshold}${pca.flip ? ':flip' : ''}`);
+  else if (pca.fit !== fresh.fit) add('pcfit', pca.fit);
+  if (view.pcaBackground) add('pcbg', '1');
   if (view.overlayColour) add('overlay', 'colour');
   if (view.dataset?.overlay && view.opacity !== 0.9) add('opacity', round(view.opacity, 3));
   if (camera) {

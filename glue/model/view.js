@@ -10,7 +10,10 @@ export const METRICS = Object.freeze(['angular', 'cosine', 'correlation', 'eucli
 export const VALUES = Object.freeze(['stored', 'true', 'centred', 'zscore']);
 export const COMBINE = Object.freeze(['max', 'mean']);
 export const STRETCHES = Object.freeze(['relative', 'absolute']);
-export const MODES = Object.freeze(['similarity', 'channel']);
+export const MODES = Object.freeze(['similarity', 'channel', 'pca']);
+export const PCA_SCALES = Object.freeze(['robust', 'minmax', 'sigmoid']);
+export const PCA_FITS = Object.freeze(['all', 'foreground', 'region']);
+export const PCA_MAX_COMPONENT = 64;
 export const COMPUTE = Object.freeze(['auto', 'gpu', 'cpu']);
 export const MAX_PINS = 16;
 export const MAX_REGIONS = 16;
@@ -37,6 +40,13 @@ export const VIEW_DEFAULTS = Object.freeze({
   // Where similarity maps are computed: 'auto' (the CPU for 8- and 16-bit data under a software
   // WebGL renderer, else the GPU), 'gpu' or 'cpu'.
   compute: 'auto',
+  // The PCA view (issue 14): which components (1-based; three as red, green, blue, or one through
+  // the colour map), how each is scaled to colours, which pixels they are fitted on (the
+  // foreground: PC1's whitened score, its sign flipped or not, above `threshold`; a region: the
+  // union of `regions`).
+  pca: Object.freeze({ components: Object.freeze([1, 2, 3]), scale: 'robust', fit: 'all', threshold: 0, flip: false }),
+  pcaResult: null,      // the components of the current settings, once computed (compute/pca-job.js)
+  pcaBackground: false, // the similarity map over the PCA colours instead of over the overlay
   camera: null,         // {scale, offsetX, offsetY}: canvas pixel = offset + scale · map pixel
 });
 
@@ -70,25 +80,38 @@ const VALID = {
   opacity: (v) => typeof v === 'number' && v >= 0 && v <= 1,
   overlayColour: (v) => typeof v === 'boolean',
   compute: oneOf(COMPUTE),
+  pca: (v, s) => v && typeof v === 'object' && Array.isArray(v.components)
+    && (v.components.length === 1 || v.components.length === 3)
+    && v.components.every((k) => Number.isInteger(k) && k >= 1 && k <= PCA_MAX_COMPONENT
+      && (!s.dataset || k <= s.dataset.info.features))
+    && new Set(v.components).size === v.components.length
+    && PCA_SCALES.includes(v.scale) && PCA_FITS.includes(v.fit)
+    && typeof v.threshold === 'number' && Number.isFinite(v.threshold) && typeof v.flip === 'boolean',
+  pcaResult: (v) => v === null || (typeof v === 'object' && v.computed === true && typeof v.key === 'string'),
+  pcaBackground: (v) => typeof v === 'boolean',
   camera: (v) => v === null || (v.scale > 0 && Number.isFinite(v.scale)
     && Number.isFinite(v.offsetX) && Number.isFinite(v.offsetY)),
 };
 
-// Value objects ({x, y}, the camera) are equal when their fields are; lists of them when
-// their items are. The dataset is compared by identity.
+// Value objects ({x, y}, the camera, the PCA settings) are equal when their fields are; lists
+// of them when their items are. The dataset and computed results are compared by identity.
 function same(a, b) {
   if (a === b) return true;
-  if (!a || !b || typeof a !== 'object' || typeof b !== 'object' || a.info || b.info) return false;
+  if (!a || !b || typeof a !== 'object' || typeof b !== 'object' || !isValue(a) || !isValue(b)) return false;
   if (Array.isArray(a) || Array.isArray(b)) {
     return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => same(x, b[i]));
   }
   const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+  return keys.length === Object.keys(b).length && keys.every((k) => same(a[k], b[k]));
 }
+
+// Value objects are copied and frozen; datasets and computed results (pcaResult) are kept.
+const isValue = (v) => v && typeof v === 'object' && !v.info && !(typeof v.key === 'string' && v.computed);
 
 function copy(v) {
   if (Array.isArray(v)) return Object.freeze(v.map(copy));
-  return v && typeof v === 'object' && !v.info ? Object.freeze({ ...v }) : v;
+  if (!isValue(v)) return v;
+  return Object.freeze(Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copy(x)])));
 }
 
 export class ViewModel {

@@ -22,10 +22,14 @@ export class ColourPass {
   constructor(gpu) {
     this.gpu = gpu;
     this.progs = {};
-    // The variants every plain frame needs, compiled now rather than on the first move.
+    // The variants every plain frame needs, compiled now rather than on the first move; and the
+    // PCA picture's (compiling under software WebGL takes tens of ms: here it overlaps Python's
+    // start in the worker, on a PCA click it would add to the wait).
     for (const kind of ['colour', 'heat', 'blit', 'background']) this._prog(kind);
+    for (const overlay of [false, true]) this._prog('blit', { overlay, picture: true });
     this.lut = gpu.texture2D(gpu.gl.RGBA8, 256, 1);
     this.overlay = null;  // the overlay image's texture (with mipmaps), or null
+    this.overlayIsPicture = false;
     this._bg = null;      // the overlay resampled for the view: {tex, fb, w, h, what}
   }
 
@@ -37,8 +41,13 @@ export class ColourPass {
     gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, 256, 1, gl.RGBA, gl.UNSIGNED_BYTE, rgba);
   }
 
-  /** The image under the map (ImageBitmap, image, canvas, ImageData), or null. */
-  setOverlay(source) {
+  /**
+   * The image under the map (ImageBitmap, image, canvas, ImageData), or null. A `picture` (the
+   * PCA colours, at map resolution) is shown in colour whatever the overlay setting, and its
+   * pixels stay sharp when magnified.
+   */
+  setOverlay(source, { picture = false } = {}) {
+    this.overlayIsPicture = Boolean(source) && picture;
     const gl = this.gpu.gl;
     this.gpu.delete('texture', this.overlay);
     this.overlay = null;
@@ -53,7 +62,7 @@ export class ColourPass {
     // Mipmaps: the overlay is usually larger than the map on screen.
     gl.generateMipmap(gl.TEXTURE_2D);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR_MIPMAP_LINEAR);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, picture ? gl.NEAREST : gl.LINEAR);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
     this.overlay = tex;
@@ -66,12 +75,13 @@ export class ColourPass {
    */
   // A program of `kind` in the variant with or without the overlay and the mask (a uniform
   // test would not spare their fetches: software rendering evaluates both sides of a select).
-  _prog(kind, { overlay = false, mask = false } = {}) {
-    const name = `${kind}${overlay ? '+overlay' : ''}${mask ? '+mask' : ''}`;
+  _prog(kind, { overlay = false, mask = false, picture = false } = {}) {
+    const name = `${kind}${overlay ? '+overlay' : ''}${mask ? '+mask' : ''}${picture ? '+picture' : ''}`;
     if (!this.progs[name]) {
       let [fs, vs] = KINDS[kind];
       if (overlay) fs = withDefine(fs, 'OVERLAY');
       if (mask) fs = withDefine(fs, 'MASK');
+      if (picture) fs = withDefine(fs, 'PICTURE');
       this.progs[name] = this.gpu.program(fs, kind, SAMPLERS, vs);
     }
     return this.progs[name];
@@ -79,13 +89,13 @@ export class ColourPass {
 
   /**
    * scale: {relative: the reduction's min/max (else `absolute`, [lo, hi]), reverse: near is
-   * small (distances)}; mask: the threshold's mask texture or null.
+   * small (distances)}; mask: the threshold's mask texture or null; picture: a texture of the
+   * map's own colours (RGBA8, W × H: the PCA view) to draw instead of t's values, or null.
    */
-  draw({ targets, t, rect, full, view, clear, twoStep, scale, mask = null, into = null, camera = view.camera }) {
+  draw({ targets, t, rect, full, view, clear, twoStep, scale, mask = null, into = null, camera = view.camera, picture = null }) {
     const gpu = this.gpu, gl = gpu.gl;
     // `into`: {fb, width, height} of an offscreen picture instead of the canvas, seen by `camera`.
     const cw = into ? into.width : gl.canvas.width, ch = into ? into.height : gl.canvas.height;
-    const { scale: zoom, offsetX, offsetY } = camera;
     // The colour pass costs per canvas pixel (software rendering): shade only the map's
     // rectangle on the canvas and clear the margin around it.
     const { x0, y0, x1, y1 } = mapOnCanvas(camera, targets.width, targets.height, cw, ch);
@@ -97,6 +107,14 @@ export class ColourPass {
     const steps = twoStep === 'auto' ? (x1 - x0) * (y1 - y0) >= 3 * mapPixels : !!twoStep;
     const planes = full ? t.step - 1 : 0;
     const variant = { overlay: Boolean(background), mask: Boolean(mask) };
+    if (picture) {
+      const pr = this._prog('blit', { ...variant, picture: true });
+      gl.useProgram(pr.prog);
+      gpu.bind(UNIT.sim, gl.TEXTURE_2D, picture);
+      gl.uniform1f(pr.u.uOpacity, background ? view.opacity : 1);
+      this._toCanvas(pr, { background, mask, targets, camera, rect, clear, into, cw, ch, box: [x0, y0, x1, y1] });
+      return;
+    }
     const pr = steps ? this._prog('heat') : this._prog('colour', variant);
     gl.useProgram(pr.prog);
     gpu.bind(UNIT.sim, gl.TEXTURE_2D, t.tex);
@@ -117,14 +135,20 @@ export class ColourPass {
       gl.useProgram(blit.prog);
       gpu.bind(UNIT.sim, gl.TEXTURE_2D, targets.heat.tex);
     }
+    this._toCanvas(blit, { background, mask, targets, camera, rect, clear, into, cw, ch, box: [x0, y0, x1, y1] });
+  }
+
+  // The last step of a draw: program `pr` (in use) over the map's box on the canvas.
+  _toCanvas(pr, { background, mask, targets, camera, rect, clear, into, cw, ch, box: [x0, y0, x1, y1] }) {
+    const gpu = this.gpu, gl = gpu.gl;
     gpu.bind(UNIT.overlay, gl.TEXTURE_2D, background);
     if (mask) {
       gpu.bind(UNIT.mask, gl.TEXTURE_2D, mask);
-      gl.uniform2i(blit.u.uMapSize, targets.width, targets.height);
+      gl.uniform2i(pr.u.uMapSize, targets.width, targets.height);
     }
-    gl.uniform3f(blit.u.uView, zoom, offsetX, offsetY);
-    gl.uniform1f(blit.u.uCanvasH, ch);
-    gl.uniform4i(blit.u.uRect, rect.x0, rect.y0, rect.x1, rect.y1);
+    gl.uniform3f(pr.u.uView, camera.scale, camera.offsetX, camera.offsetY);
+    gl.uniform1f(pr.u.uCanvasH, ch);
+    gl.uniform4i(pr.u.uRect, rect.x0, rect.y0, rect.x1, rect.y1);
     this.clearCanvas(clear, into);
     if (x1 > x0 && y1 > y0) {
       gl.enable(gl.SCISSOR_TEST);
@@ -147,7 +171,8 @@ export class ColourPass {
   _background(targets, view, camera, cw, ch, [x0, y0, x1, y1]) {
     const gpu = this.gpu, gl = gpu.gl;
     const { scale, offsetX, offsetY } = camera;
-    const what = [targets.width, targets.height, scale, offsetX, offsetY, view.overlayColour, x0, y0, x1, y1].join();
+    const inColour = view.overlayColour || this.overlayIsPicture;
+    const what = [targets.width, targets.height, scale, offsetX, offsetY, inColour, x0, y0, x1, y1].join();
     if (this._bg && this._bg.w === cw && this._bg.h === ch && this._bg.what === what) return this._bg.tex;
     if (!this._bg || this._bg.w !== cw || this._bg.h !== ch) {
       this.dropBackground();
@@ -159,7 +184,7 @@ export class ColourPass {
     gl.uniform3f(pr.u.uView, scale, offsetX, offsetY);
     gl.uniform1f(pr.u.uCanvasH, ch);
     gl.uniform2i(pr.u.uSize, targets.width, targets.height);
-    gl.uniform1i(pr.u.uOverlayColour, view.overlayColour ? 1 : 0);
+    gl.uniform1i(pr.u.uOverlayColour, inColour ? 1 : 0);
     gl.enable(gl.SCISSOR_TEST);
     gl.scissor(x0, ch - y1, x1 - x0, y1 - y0);
     gpu.draw(this._bg.fb, 0, 0, cw, ch);

@@ -62,6 +62,7 @@ export class Frames {
     const mask = full ? r.maskLayer.update(view, key, ds.layout.W, ds.layout.H, () => r.mapValues()) : null;
     r.colour.draw({
       targets: ds.targets, t, rect, full, view, scale, mask, clear: r.clearColour, twoStep: r.options.twoStepColour,
+      picture: source.picture?.(view) ?? null,
     });
     this.mask = mask ? { count: r.maskLayer.state.count, total: r.maskLayer.state.total } : null;
     return full ? 'full' : 'preview';
@@ -81,6 +82,7 @@ export class Frames {
       kind, issued: performance.now(), t: 0,
       reference: v.reference && { ...v.reference },
       mode: v.mode,
+      key: this.r.ds ? this.r.source().key(v) : null,  // what the map shows (map-sources.js)
       channel: v.mode === 'channel' ? v.channel : null,
       metric: v.metric,
       scale: colourScale(v),

@@ -20,6 +20,7 @@ import { UNIT } from './device.js';
 import { GpuAnalysis, drawPhase } from './gpu-analysis.js';
 import { channelSlot } from '../model/layout.js';
 import { mapRequest, combiner } from '../model/analysis.js';
+import { shownPca as pcaOf } from '../compute/pca-job.js';
 
 // The round-1 shaders serve the stored values' angular and cosine maps of pixel references
 // (exact integer arithmetic at 8 bit, unit vectors in float at 16 and 32 bit: see RENDERER.md);
@@ -184,4 +185,56 @@ export class CpuSimilaritySource {
   }
 
   dispose() {}
+}
+
+
+/**
+ * The PCA view (compute/pca-job.js computes it on the CPU): three components are a picture of
+ * their own colours, uploaded into a texture the colour pass lays over the overlay; one is a
+ * map of its colours' positions (0 to 1) that goes through the colour map like any other.
+ * Where the components were refused, the map is empty: the overlay alone.
+ */
+export class PcaSource {
+  constructor(gpu, layout) {
+    this.gpu = gpu;
+    this.layout = layout;
+    this.phased = false;
+    this.tex = null;
+    this._uploaded = null;  // the result whose picture the texture holds
+  }
+
+  key(view) { return `pca:${pcaOf(view)?.key ?? '-'}`; }
+
+  fill(t, draws, view) {
+    const gl = this.gpu.gl;
+    const { W, H } = this.layout;
+    const result = pcaOf(view);
+    gl.bindTexture(gl.TEXTURE_2D, t.tex);
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
+    // The first component's colour positions (a picture's colours are its own texture).
+    const values = result ? Float32Array.from(result.colours[0]) : new Float32Array(W * H);
+    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, W, H, gl.RED, gl.FLOAT, values);
+  }
+
+  /** The texture of the view's RGB picture (uploaded when new), or null for a single component. */
+  picture(view) {
+    const result = pcaOf(view);
+    if (!result || result.map) return null;
+    const gl = this.gpu.gl;
+    const { W, H } = this.layout;
+    if (!this.tex) this.tex = this.gpu.texture2D(gl.RGBA8, W, H);
+    if (this._uploaded !== result) {
+      gl.bindTexture(gl.TEXTURE_2D, this.tex);
+      gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
+      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, W, H, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(result.picture.buffer));
+      this._uploaded = result;
+    }
+    return this.tex;
+  }
+
+  dispose() {
+    this.gpu.delete('texture', this.tex);
+    this.tex = null;
+    this._uploaded = null;
+  }
 }

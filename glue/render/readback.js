@@ -3,6 +3,7 @@
 // of the whole map. Each draws what it needs first; each blocks until the GPU is done.
 import { ensureMap } from './targets.js';
 import { colourScale } from '../model/analysis.js';
+import { pcaScores, shownPca } from '../compute/pca-job.js';
 
 // GL's rows run bottom-up; the page's run top-down.
 export function flipRows(px, w, h) {
@@ -23,10 +24,18 @@ export function readStretch(r) {
   return r.getStretch();
 }
 
-/** The view's map over the whole dataset at full resolution: Float32Array, row 0 = top. */
+/**
+ * The view's map over the whole dataset at full resolution: Float32Array, row 0 = top. The PCA
+ * view's is its scores, computed on the CPU: the shown components' interleaved (H, W, k).
+ */
 export function readMap(r) {
   r.gpu.requireContext();
   r._requireView();
+  if (r.view.mode === 'pca') {
+    const result = shownPca(r.view);
+    if (!result) throw new Error(r.view.pcaResult?.error ?? 'the PCA view has no components yet (they are being computed)');
+    return pcaScores(result);
+  }
   const gl = r.gl;
   const { W, H } = r.ds.layout;
   const t = r.ds.targets.full, source = r.source();
@@ -81,7 +90,7 @@ export function renderPicture(r, k) {
     const mask = r.maskLayer.update(view, key, W, H, () => r.mapValues());
     r.colour.draw({
       targets: ds.targets, t, rect, full: true, view, scale, mask, clear: r.clearColour, twoStep: false,
-      into, camera: { scale: k, offsetX: 0, offsetY: 0 },
+      into, camera: { scale: k, offsetX: 0, offsetY: 0 }, picture: source.picture?.(view) ?? null,
     });
     const px = new Uint8Array(w * h * 4);
     gl.bindFramebuffer(gl.FRAMEBUFFER, into.fb);

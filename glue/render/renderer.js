@@ -6,7 +6,7 @@ import { GpuContext } from './gl.js';
 import { readLimits, planDataset, DeviceLimitError } from './device.js';
 import { uploadDataset } from './upload.js';
 import { makeTargets } from './targets.js';
-import { GpuSimilaritySource, ChannelSource, CpuSimilaritySource } from './map-sources.js';
+import { GpuSimilaritySource, ChannelSource, CpuSimilaritySource, PcaSource } from './map-sources.js';
 import { ColourPass } from './colour.js';
 import { ReducePass } from './reduce.js';
 import { FenceQueue } from './fences.js';
@@ -19,12 +19,13 @@ import { CpuAnalysis } from '../compute/cpu-analysis.js';
 import { layoutOf, checkLayers } from '../model/layout.js';
 import { VIEW_DEFAULTS } from '../model/view.js';
 import { colourScale } from '../model/analysis.js';
+import { shownPca } from '../compute/pca-job.js';
 
 export { DeviceLimitError };
 
 // View fields whose change changes the picture (the reference and the camera apart).
 const MAP_FIELDS = ['metric', 'values', 'pins', 'regions', 'combine', 'pointer', 'mode', 'channel', 'stretch',
-  'opacity', 'overlayColour', 'compute', 'threshold', 'connected'];
+  'opacity', 'overlayColour', 'compute', 'threshold', 'connected', 'pcaResult', 'pcaBackground'];
 
 // Options (RENDERER.md has the measurements behind the defaults).
 const DEFAULTS = {
@@ -84,6 +85,7 @@ export class Renderer {
     this._dataset = null;      // the owner's dataset object (re-uploaded from after a context loss)
     this._colormaps = {};
     this._overlaySource = null; // kept, not copied: a restored context gets it again
+    this._background = null;    // what the colour pass has under the map (the overlay, or a PCA result)
     this.fences = new FenceQueue(this.gpu, { onPolled: () => this.scheduler.gpuDone() });
     this.frames = new Frames(this);
     this.scheduler = new FrameScheduler({
@@ -102,7 +104,8 @@ export class Renderer {
     this.reduce = new ReducePass(this.gpu);
     this.maskLayer = new MaskLayer(this.gpu);
     this.colour.setLut(rgbaOf(this._colormaps[this.view.colormap] ?? greyLut()));
-    if (this._overlaySource) this.colour.setOverlay(this._overlaySource);
+    this._background = null;
+    this._applyBackground();
   }
 
   /** [r, g, b, a] (0–1) of the canvas outside the map. */
@@ -151,6 +154,7 @@ export class Renderer {
       targets = makeTargets(this.gpu, layout.W, layout.H, this.options.previewFactor);
       sources.gpu = new GpuSimilaritySource(this.gpu, data, dataset, this.options);
       sources.channel = new ChannelSource(this.gpu, data);
+      sources.pca = new PcaSource(this.gpu, layout);
     } catch (err) {
       for (const s of Object.values(sources)) s.dispose();
       targets?.release();
@@ -187,9 +191,22 @@ export class Renderer {
   /** The overlay image (ImageBitmap, image, canvas, ImageData), stretched over the map; or null. */
   setOverlay(source) {
     this._overlaySource = source || null;
-    if (!this.isContextLost()) this.colour.setOverlay(this._overlaySource);
+    this._applyBackground();
     this.scheduler.change();
   }
+
+  // What lies under the heat map: the overlay, or (the similarity over PCA colours) the PCA
+  // picture of the view's result.
+  _applyBackground() {
+    const v = this.view;
+    const pca = v.pcaBackground && v.mode === 'similarity' && shownPca(v);
+    const want = pca || this._overlaySource;
+    if (this._background === want || this.isContextLost()) return;
+    this.colour.setOverlay(pca ? new ImageData(pca.picture, pca.width, pca.height) : want, { picture: Boolean(pca) });
+    this._background = want;
+    this.scheduler.change();
+  }
+
 
   /** The colour tables the view's `colormap` names: {name: 256 RGB entries (768 bytes)}. */
   setColormaps(tables) {
@@ -222,18 +239,25 @@ export class Renderer {
       this.scheduler.change({ interactive: true, atOnce: true });
     }
     if (view.camera !== prev.camera) this.scheduler.change({ interactive: true });
-    if (MAP_FIELDS.some((k) => view[k] !== prev[k])) this.scheduler.change();
+    if (['pcaBackground', 'pcaResult', 'mode'].some((k) => view[k] !== prev[k])) this._applyBackground();
+    // A PCA result answers a click (its computation took a while already): drawn at once.
+    if (view.pcaResult !== prev.pcaResult && view.pcaResult && view.mode === 'pca') this.scheduler.change({ atOnce: true });
+    else if (MAP_FIELDS.some((k) => view[k] !== prev[k])) this.scheduler.change();
   }
 
   _canDraw() {
     const v = this.view;
     return Boolean(this.ds) && !this.isContextLost() && v.dataset === this._dataset && Boolean(v.camera)
-      && (v.mode !== 'channel' || v.channel !== null);
+      && (v.mode !== 'channel' || v.channel !== null)
+      // The PCA view draws once its setting has a result (components or a refusal): until
+      // then the picture on screen stays, and the computation has the CPU to itself.
+      && (v.mode !== 'pca' || Boolean(v.pcaResult && v.pcaResult.dataset === v.dataset));
   }
 
   /** The map source for the current view (map-sources.js). */
   source() {
     if (this.view.mode === 'channel') return this.ds.sources.channel;
+    if (this.view.mode === 'pca') return this.ds.sources.pca;
     return this.computeOn === 'cpu' ? this.ds.sources.cpu : this.ds.sources.gpu;
   }
 

@@ -538,12 +538,21 @@ void main() {
 }
 `;
 
+// With PICTURE, uHeat is a picture of the map's own colours (the PCA view's RGB), laid over
+// the overlay at the chosen opacity.
 export const BLIT_FS = `${HEADER}
 uniform highp sampler2D uHeat;
 ${ON_CANVAS}
+#ifdef PICTURE
+uniform float uOpacity;
+#endif
 out vec4 o;
 void main() {
-  o = onCanvas(texelFetch(uHeat, mapPixel(), 0));
+  vec4 h = texelFetch(uHeat, mapPixel(), 0);
+#ifdef PICTURE
+  h.a = uOpacity;
+#endif
+  o = onCanvas(h);
 }
 `;
 

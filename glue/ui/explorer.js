@@ -6,6 +6,7 @@ import { fitCamera, zoomCamera, panCamera, canvasToPixel } from '../render/camer
 import { MAX_PINS, MAX_REGIONS } from '../model/view.js';
 import { Panels } from './panels.js';
 import { AnalysisPanel } from './analysis-panel.js';
+import { PcaPanel } from './pca-panel.js';
 import { Marks } from './marks.js';
 
 const $ = (id) => document.getElementById(id);
@@ -35,7 +36,8 @@ export class Explorer {
       // An opaque canvas in the stage's colour: the compositor blends nothing beneath it.
       background: cssRGB(getComputedStyle($('stage')).backgroundColor),
       onFrame: (frame) => {
-        if (frame.stretch) this.panels.showStretch(frame.stretch);  // (a superseded frame brings none)
+        // (a superseded frame brings none; the PCA view's scale is the panels' own)
+        if (frame.stretch && frame.mode !== 'pca') this.panels.showStretch(frame.stretch);
         this.analysis.frame(frame);
         onFrame(frame);
       },
@@ -50,6 +52,7 @@ export class Explorer {
     model.subscribe((view) => this.renderer.sync(view));
     this.panels = new Panels(model, this.renderer, this.canvas);
     this.analysis = new AnalysisPanel(model);
+    this.pca = new PcaPanel(model);
     this.marks = new Marks(model, this.canvas, { onRemovePin: (i) => this.removePin(i) });
     this._drag = null;
     this.shortcuts = {};  // more keys (the exports'), set by the page
@@ -100,8 +103,12 @@ export class Explorer {
     this.renderer.setOverlay(null);
     // A fresh view of the new dataset; the values, metric and colours chosen stay (true values
     // only where the dataset records its range).
+    // The PCA settings stay where the new dataset has the components (else the defaults).
+    const pca = this.view.pca.components.every((k) => k <= info.features) ? this.view.pca
+      : { ...this.view.pca, components: info.features >= 3 ? [1, 2, 3] : [1] };
     this.model.set({
       dataset, hover: null, pins: [], regions: [], locked: false, pointer: true, mode: 'similarity', channel: null,
+      pca: { ...pca, fit: pca.fit === 'region' ? 'all' : pca.fit }, pcaResult: null, pcaBackground: false,
       threshold: null, values: this.view.values === 'true' && !info.range ? 'stored' : this.view.values,
       reference: { x: Math.floor(info.width / 2), y: Math.floor(info.height / 2) },
       camera: this._fitted(info),
@@ -185,7 +192,7 @@ export class Explorer {
 
   _key(e) {
     if (!this.dataset || $('explorer').hidden) return;
-    if (e.target.closest?.('select, input[type=range], input[type=text]') || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.target.closest?.('select, input[type=range], input[type=text], input[type=number]') || e.ctrlKey || e.metaKey || e.altKey) return;
     const actions = {
       '+': () => this._zoom(ZOOM_STEP), '=': () => this._zoom(ZOOM_STEP), '-': () => this._zoom(1 / ZOOM_STEP),
       0: () => this.fit(), l: () => this.toggleLock(), L: () => this.toggleLock(),
@@ -194,6 +201,8 @@ export class Explorer {
       ArrowUp: () => this._pan(0, PAN_STEP), ArrowDown: () => this._pan(0, -PAN_STEP),
       Escape: () => this.removeLast(),
       h: () => this.togglePointer(), H: () => this.togglePointer(),
+      p: () => this.pca.toggle(), P: () => this.pca.toggle(),
+      b: () => this.pca.toggleBackground(), B: () => this.pca.toggleBackground(),
       m: () => this.analysis.toggleMask(this.view.threshold === null),
       M: () => this.analysis.toggleMask(this.view.threshold === null),
       ...this.shortcuts,
@@ -302,10 +311,15 @@ export class Explorer {
 
   toggleOverlayColour() { this.model.set({ overlayColour: !this.view.overlayColour }); }
 
-  /** Show channel k's own values (null: the similarity again). */
+  /** Show channel k's own values (null: the view shown before). */
   showChannel(k) {
     if (!this.dataset) return;
-    this.model.set(k === null ? { mode: 'similarity' } : { mode: 'channel', channel: k });
+    if (k === null) {
+      if (this.view.mode === 'channel') this.model.set({ mode: this._modeBeforeChannel ?? 'similarity' });
+      return;
+    }
+    if (this.view.mode !== 'channel') this._modeBeforeChannel = this.view.mode;
+    this.model.set({ mode: 'channel', channel: k });
   }
 
   fit() { if (this.dataset) this.model.set({ camera: this._fitted() }); }

@@ -1,11 +1,13 @@
 // Exports, made in the page and saved as downloads (issue 13): the view as on screen, the map
 // as a picture at dataset resolution, the map's values (.npy float32, 16-bit PNG with its range),
-// the mask (PNG, .npy) and the reference vectors (CSV, .npy). The numeric files are encoded by the
+// the mask (PNG, .npy) and the reference vectors (CSV, .npy); the PCA view's colours (PNG) and
+// scores (.npy) (issue 14). The numeric files are encoded by the
 // worker's Python (app/exports.py, numpy and Pillow), the same functions `ifealid map` writes with.
 import { mapRequest } from '../model/analysis.js';
 import { transformOf, valuesAt, regionVector } from '../compute/values.js';
 import { REFERENCE_COLOURS } from './marks.js';
 import { pixelToCanvas } from '../render/camera.js';
+import { pcaScores, shownPca } from '../compute/pca-job.js';
 
 const LONG_SIDE = 1024;  // the dataset-resolution picture's long side, at least
 
@@ -15,7 +17,10 @@ export function fileName(view, what, ext) {
   const r = mapRequest(view);
   const ref = r.pointer ? `ref${r.pointer.x}_${r.pointer.y}` : '';
   const extra = r.statics?.length ? `${r.statics.length}refs` : '';
-  const parts = [base, what, view.mode === 'channel' ? `channel${view.channel}` : `${view.values}-${view.metric}`, ref, extra];
+  const shows = view.mode === 'channel' ? `channel${view.channel}`
+    : view.mode === 'pca' || what.startsWith('pca') ? `${view.values}-pc${view.pca.components.join('_')}-${view.pca.scale}`
+      : `${view.values}-${view.metric}`;
+  const parts = [base, what, shows, view.mode === 'similarity' ? ref : '', view.mode === 'similarity' ? extra : ''];
   return `${parts.filter(Boolean).join('-').replace(/[^\w.-]+/g, '_').slice(0, 120)}.${ext}`;
 }
 
@@ -94,8 +99,29 @@ export class Exports {
         return [await png(rgba, W * k, H * k, (ctx) => this._drawMarks(ctx, view, { scale: k, offsetX: 0, offsetY: 0 })),
           fileName(view, `picture-x${k}`, 'png'), 'image/png'];
       }
-      case 'map-npy': return [await this.encode('map-npy', r.readMap(), [H, W]), fileName(view, 'map', 'npy'), npy];
+      case 'map-npy':
+        if (view.mode === 'pca') return this.make('pca-npy', view);
+        return [await this.encode('map-npy', r.readMap(), [H, W]), fileName(view, 'map', 'npy'), npy];
+      case 'pca-npy':
+      case 'pca-png': {
+        const result = shownPca(view);
+        if (!result || (view.mode !== 'pca' && !view.pcaBackground)) {
+          throw new Error('there are no PCA colours: show them first (PCA colours, or P)');
+        }
+        const k = result.components.length;
+        if (what === 'pca-npy') return [await this.encode('pca-npy', pcaScores(result), [H, W, k]), fileName(view, 'pca-scores', 'npy'), npy];
+        // The colours as the page computed them, made into bytes by the CLI's encoder.
+        const colours = new Float64Array(W * H * k);
+        result.colours.forEach((c, i) => { for (let p = 0; p < W * H; p++) colours[p * k + i] = c[p]; });
+        const fit = result.fit.how === 'foreground' ? `foreground:${result.fit.threshold}${result.fit.flip ? ':flip' : ''}` : result.fit.how;
+        const meta = {
+          components: result.components, values: result.values, fit, scale: result.scale,
+          explained: result.explained, cmap: k === 1 ? view.colormap : null,
+        };
+        return [await this.encode('pca-png', colours, k === 1 ? [H, W] : [H, W, 3], meta), fileName(view, 'pca', 'png'), 'image/png'];
+      }
       case 'map-png16':
+        if (view.mode === 'pca') throw new Error('the PCA view\'s map is its components\' colours: export the PCA PNG or the scores (.npy)');
         return [await this.encode('map-png16', r.readMap(), [H, W], { metric: view.mode === 'channel' ? `channel ${view.channel}` : view.metric, values: view.values }),
           fileName(view, 'map16', 'png'), 'image/png'];
       case 'mask-png':

@@ -8,6 +8,7 @@ import { readoutText, chartText } from './readout.js';
 import { transformOf, valuesAt } from '../compute/values.js';
 import { REFERENCE_COLOURS } from './marks.js';
 import { formatValue } from '../format.js';
+import { shownPca } from '../compute/pca-job.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -26,7 +27,7 @@ function chartDomain(view, vectors) {
 
 // Fields whose change the read-outs and the chart show.
 const HOVER_FIELDS = ['dataset', 'hover', 'reference', 'pins', 'regions', 'pointer', 'locked', 'mode', 'channel',
-  'metric', 'values', 'combine'];
+  'metric', 'values', 'combine', 'pcaResult'];
 
 export class Panels {
   /** model: the view model; renderer: for the marker's position and the context state. */
@@ -50,10 +51,16 @@ export class Panels {
   _changed(view, changed) {
     if (changed.has('dataset')) {
       this.chart.setFeatures(view.dataset ? view.dataset.info.features : 0);
-      const hasOverlay = Boolean(view.dataset?.overlay);
-      $('opacity-box').hidden = !hasOverlay;
-      $('colour-toggle').hidden = !hasOverlay;
+      this.chart.setAxis(view.dataset?.info ?? null);  // wavelengths, band names (model/channels.js)
+      $('colour-toggle').hidden = !view.dataset?.overlay;
     }
+    if (['dataset', 'mode', 'pcaBackground'].some((k) => changed.has(k))) {
+      // Opacity: of the heat map over the overlay or over the PCA colours, of the PCA colours
+      // over the overlay.
+      const under = view.mode === 'similarity' && view.pcaBackground;
+      $('opacity-box').hidden = !(view.dataset?.overlay || under);
+    }
+    if (['mode', 'pcaResult'].some((k) => changed.has(k))) this._pcaScale(view);
     if (['dataset', 'locked', 'stretch', 'colormap', 'opacity', 'overlayColour'].some((k) => changed.has(k))) {
       this._controls(view);
     }
@@ -116,6 +123,17 @@ export class Panels {
     const image = ctx.createImageData(256, 1);
     for (let i = 0; i < 256; i++) image.data.set([lut[3 * i], lut[3 * i + 1], lut[3 * i + 2], 255], 4 * i);
     ctx.putImageData(image, 0, 0);
+  }
+
+  // The PCA view's scale: none for three components (the legend says what the colours are);
+  // for one, the scores at its ends (a sigmoid's run from −∞ to ∞).
+  _pcaScale(view) {
+    const r = view.mode === 'pca' ? shownPca(view) : null;
+    $('scale-box').hidden = Boolean(r && r.components.length === 3);
+    if (!r || r.components.length !== 1) return;
+    const { lo, hi } = r.ranges[0];
+    $('scale-min').textContent = lo === null ? `PC${r.components[0]} −∞` : `PC${r.components[0]} ${formatValue(lo)}`;
+    $('scale-max').textContent = hi === null ? '∞' : formatValue(hi);
   }
 
   /** The colour scale's numbers, from a drawn frame's stretch. */

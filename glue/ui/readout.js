@@ -6,6 +6,8 @@ import { similarity, nearIsLarge } from '../compute/similarity.js';
 import { transformOf, valuesAt, regionVector } from '../compute/values.js';
 import { mapRequest, combiner } from '../model/analysis.js';
 import { formatValue as fmt } from '../format.js';
+import { shownPca } from '../compute/pca-job.js';
+import { channelLabel } from '../model/channels.js';
 
 /** How the metric's values are named in the read-outs. */
 export const METRIC_LABEL = Object.freeze({
@@ -54,11 +56,19 @@ export function readoutText(view, { contextLost = false } = {}) {
   if (contextLost) parts.push('the graphics context was lost; restoring the map…');
   if (hover && ds) {
     parts.push(`x ${hover.x}, y ${hover.y}`);
-    if (mode === 'channel') parts.push(`channel ${channel} = ${fmt(valuesAt(ds, transformOf(ds, view.values), hover.x, hover.y)[channel])}`);
+    if (mode === 'channel') parts.push(`${channelLabel(ds.info, channel)} = ${fmt(valuesAt(ds, transformOf(ds, view.values), hover.x, hover.y)[channel])}`);
+    else if (mode === 'pca') parts.push(...pcaScoresAt(view, hover));
     else if (mapRequest(view).count) parts.push(`${METRIC_LABEL[metric]} ${fmt(compareAt(view, hover).combined)}`);
   }
   if (locked && reference && pointer) parts.push(`reference locked at ${reference.x}, ${reference.y}`);
   return parts.join(' · ');
+}
+
+/** The hovered pixel's scores on the shown components ('PC2 0.513'), from the view's PCA result. */
+export function pcaScoresAt(view, p) {
+  const r = shownPca(view);
+  if (!r) return [];
+  return r.components.map((k, i) => `PC${k} ${fmt(r.scores[i][p.y * r.width + p.x])}`);
 }
 
 /** The line under the chart: the channel shown and its values (in the values setting), or the channel count. */
@@ -70,7 +80,7 @@ export function chartText(view) {
   const pin = pins.at(-1);
   const transform = transformOf(ds, values);
   const value = (p) => fmt(valuesAt(ds, transform, p.x, p.y)[channel]);
-  let text = `channel ${channel}`;
+  let text = channelLabel(ds.info, channel);
   if (at) text += `: ${value(at)}`;
   if (pin) text += ` · pin ${pins.length} ${value(pin)}`;
   return text;

@@ -89,3 +89,36 @@ def test_crash_while_decoding_fails_that_file_with_a_message(page, files):
     if error is not None:
         assert error["rule"] == "worker-crashed", error
     expect_valid_opens(page, files)
+
+
+def test_every_input_case_in_one_page(page, files):
+    """The ENVI header and array cases (corpus.INPUT_CASES): the files opened together through the
+    file input; refused at once from their headers, or after the conversion dialog from their data;
+    the next file opens in the same page."""
+    restarts = page.evaluate("window.ifealid.bridge.restarts")  # (the crash tests above restart it)
+    for case in corpus.INPUT_CASES:
+        folder = files / case.id
+        forget_shown(page)
+        page.evaluate("window.__ifealidBefore = window.ifealid.view.state.dataset")
+        page.set_input_files("#file-input", sorted(str(p) for p in folder.iterdir()))
+        if case.convert:
+            wait_for(page, "document.getElementById('convert-dialog').open")
+            page.click("#convert-open")
+        wait_for(page, "window.ifealid.state.loading === null && window.ifealid.state.error !== null")
+        error = page.evaluate("window.ifealid.state.error")
+        assert error["rule"] == case.rule, (case.id, error)
+        shown = page.text_content("#error")
+        assert case.phrase in shown, (case.id, shown)
+        assert page.evaluate("document.getElementById('error').children.length") == 0
+        assert page.evaluate("window.pwned") is None
+        assert page.evaluate("document.getElementById('convert-dialog').open") is False
+        assert page.evaluate("window.ifealid.bridge.restarts") == restarts, f"{case.id} crashed the worker"
+        expect_valid_opens(page, files)
+    # A valid array after them all: asked, converted, shown.
+    forget_shown(page)
+    page.set_input_files("#file-input", str(files / "valid.npy"))
+    wait_for(page, "document.getElementById('convert-dialog').open")
+    page.click("#convert-open")
+    wait_for(page, SHOWN)
+    assert page.evaluate("window.ifealid.state.error") is None
+    assert page.text_content("#dataset-title") == "valid.npy"

@@ -30,6 +30,28 @@ test('a view written into a fragment reads back the same', () => {
   assert.equal(parseFragment('#ref=none', info).patch.pointer, false);
 });
 
+test('the PCA view and its settings round-trip; a fresh PCA setting writes nothing', () => {
+  for (const pca of [
+    { components: [2, 3, 4], scale: 'sigmoid', fit: 'foreground', threshold: -0.5, flip: true },
+    { components: [7], scale: 'minmax', fit: 'region', threshold: 0, flip: false },
+    { components: [1, 2, 3], scale: 'robust', fit: 'foreground', threshold: 0, flip: false },
+  ]) {
+    const m = new ViewModel({ dataset });
+    m.set({ mode: 'pca', pca, pcaBackground: pca.fit === 'region', regions: [{ x0: 0, y0: 0, x1: 5, y1: 5 }] });
+    const text = fragmentOf(m.state);
+    assert.match(text, /view=pca/);
+    const parsed = parseFragment(text, info, CMAPS);
+    assert.deepEqual(parsed.problems, []);
+    const again = new ViewModel({ dataset });
+    again.set(parsed.patch);
+    for (const k of ['mode', 'pca', 'pcaBackground', 'regions']) assert.deepEqual(again.state[k], m.state[k], `${text}: ${k}`);
+  }
+  const m = new ViewModel({ dataset });
+  m.set({ mode: 'pca' });
+  assert.equal(fragmentOf(m.state), 'view=pca');
+  assert.deepEqual(parseFragment('pcscale=minmax', info).patch.pca, { ...VIEW_DEFAULTS.pca, scale: 'minmax' });
+});
+
 test('zoom and centre convert to a camera and back', () => {
   const cam = cameraAt(3, { x: 12.5, y: 4 }, 800, 600, 2);
   const back = zoomCenterOf(cam, 800, 600, 2);
@@ -49,6 +71,11 @@ test('hostile fragments: each bad value is named and left out, the rest applies'
     ['view=channel:12', /channel:K/], ['view=channel:-1', /channel:K/], ['connected=yes', /not 1 or 0/],
     ['overlay=red', /not grey or colour/], ['cmap=jet', /not one of/], ['stretch=log', /not one of/],
     ['combine=sum', /not one of/], ['%E0%A4%A=1', null], ['=&&==&x', null],
+    ['view=pcb', /not similarity, pca or channel/], ['pc=1,2', /not one or three/], ['pc=0', /not one or three/],
+    ['pc=13', /from 1 to 12/], ['pc=1,1,2', /different/], ['pc=1e3', /not one or three/], ['pcscale=log', /not one of/],
+    ['pcfit=mask', /not all, region or foreground/], ['pcfit=foreground:NaN', /foreground\[:T/],
+    ['pcfit=foreground:1e9', /foreground\[:T/], ['pcfit=all:3', /foreground\[:T/], ['pcfit=region:flip', /foreground\[:T/],
+    ['pcbg=yes', /not 1 or 0/],
   ];
   for (const [fragment, problem] of cases) {
     const parsed = parseFragment(`#${fragment}&metric=cosine`, fragment === 'values=true' ? { ...info, range: null } : info, CMAPS);

@@ -43,3 +43,17 @@ test('the chart line and the threshold\'s words', () => {
   assert.equal(thresholdText('euclidean', 2), 'distance ≤ 2.0000');
   assert.equal(thresholdText('cosine', 0.5), 'cosine ≥ 0.5000 (angle ≤ 60.0°)');
 });
+
+test('a channel with an axis is named by it; the PCA view shows the pixel\'s scores', () => {
+  const info = { ...dataset.info, channel_axis: { name: 'wavelength', unit: 'nm', values: [400, 450, 500, 550, 600.25] } };
+  const ds = { ...dataset, info };
+  assert.equal(readoutText({ ...VIEW_DEFAULTS, dataset: ds, hover: { x: 0, y: 0 }, mode: 'channel', channel: 4 }),
+    `x 0, y 0 · band 4 · 600.25 nm = ${(50 / 255).toFixed(4)}`);
+  assert.match(chartText({ ...VIEW_DEFAULTS, dataset: ds, mode: 'channel', channel: 1, reference: { x: 1, y: 0 } }), /^band 1 · 450 nm: /);
+  const result = { computed: true, key: 'k', dataset, components: [2, 3, 4], width: 2, scores: [[1, -0.5], [2, 0.25], [3, 0.125]] };
+  assert.equal(readoutText(view({ hover: { x: 1, y: 0 }, mode: 'pca', pcaResult: result })),
+    'x 1, y 0 · PC2 -0.5000 · PC3 0.2500 · PC4 0.1250');
+  // Another dataset's result, or a refusal: no scores.
+  assert.equal(readoutText(view({ hover: { x: 1, y: 0 }, mode: 'pca', pcaResult: { ...result, dataset: ds } })), 'x 1, y 0');
+  assert.equal(readoutText(view({ hover: { x: 1, y: 0 }, mode: 'pca', pcaResult: { ...result, error: 'no' } })), 'x 1, y 0');
+});

@@ -48,7 +48,15 @@ test('invalid values are refused with the field named, and nothing changes', () 
     [{ metric: 'euclid' }, /metric/], [{ stretch: 'log' }, /stretch/], [{ opacity: 1.5 }, /opacity/],
     [{ opacity: NaN }, /opacity/], [{ reference: { x: 10, y: 0 } }, /reference/], [{ hover: { x: -1, y: 0 } }, /hover/],
     [{ pins: [{ x: 1.5, y: 0 }] }, /pins/], [{ pins: Array.from({ length: 17 }, () => ({ x: 0, y: 0 })) }, /pins/],
-    [{ regions: [{ x0: 3, y0: 0, x1: 2, y1: 0 }] }, /regions/], [{ values: "raw" }, /values/], [{ threshold: Infinity }, /threshold/], [{ channel: 5 }, /channel/], [{ mode: 'pca' }, /mode/],
+    [{ regions: [{ x0: 3, y0: 0, x1: 2, y1: 0 }] }, /regions/], [{ values: "raw" }, /values/], [{ threshold: Infinity }, /threshold/], [{ channel: 5 }, /channel/], [{ mode: 'pcs' }, /mode/],
+    [{ pca: { components: [1, 2], scale: 'robust', fit: 'all', threshold: 0, flip: false } }, /pca/],
+    [{ pca: { components: [1, 1, 2], scale: 'robust', fit: 'all', threshold: 0, flip: false } }, /pca/],
+    [{ pca: { components: [1, 2, 6], scale: 'robust', fit: 'all', threshold: 0, flip: false } }, /pca/],  // 5 channels
+    [{ pca: { components: [0], scale: 'robust', fit: 'all', threshold: 0, flip: false } }, /pca/],
+    [{ pca: { components: [1], scale: 'log', fit: 'all', threshold: 0, flip: false } }, /pca/],
+    [{ pca: { components: [1], scale: 'robust', fit: 'mask', threshold: 0, flip: false } }, /pca/],
+    [{ pca: { components: [1], scale: 'robust', fit: 'all', threshold: NaN, flip: false } }, /pca/],
+    [{ pcaResult: { key: 'x' } }, /pcaResult/], [{ pcaBackground: 1 }, /pcaBackground/],
     [{ camera: { scale: 0, offsetX: 0, offsetY: 0 } }, /camera/], [{ compute: 'tpu' }, /compute/],
     [{ locked: 'yes' }, /locked/], [{ zoom: 2 }, /no field "zoom"/],
     [{ metric: 'cosine', reference: { x: 99, y: 0 } }, /reference/],  // one bad field refuses the whole change
@@ -57,6 +65,19 @@ test('invalid values are refused with the field named, and nothing changes', () 
     assert.throws(() => m.set(patch), (err) => err instanceof RangeError && message.test(err.message), JSON.stringify(patch));
     assert.equal(m.state, before);
   }
+});
+
+test('PCA settings: nested values compare by their fields; a computed result by identity', () => {
+  const m = new ViewModel({ dataset: dataset(10, 8, 5) });
+  const pca = { components: [2, 3, 4], scale: 'sigmoid', fit: 'foreground', threshold: 0.5, flip: true };
+  assert.deepEqual([...m.set({ pca, mode: 'pca' })].sort(), ['mode', 'pca']);
+  assert.ok(Object.isFrozen(m.state.pca.components));
+  assert.equal(m.set({ pca: { ...pca, components: [2, 3, 4] } }).size, 0);
+  const result = { computed: true, key: 'k', scores: [new Float64Array(80)] };
+  m.set({ pcaResult: result });
+  assert.equal(m.state.pcaResult, result);  // kept, not copied
+  assert.equal(m.set({ pcaResult: { ...result } }).size, 1);
+  assert.throws(() => m.set({ dataset: dataset(10, 8, 3) }), /pca/);  // component 4 of 3 channels
 });
 
 test('a new dataset checks the pixels and the channel against its size', () => {

@@ -1,0 +1,148 @@
+// The side panel's PCA controls (issue 14): the view on or off, which components, their scaling,
+// the fit set, the similarity over PCA colours; and what the computation reports: its progress,
+// the legend (which component is which colour, with its explained variance), how many pixels it
+// was fitted on, or why it could not be. Input becomes view changes; the view shows here.
+import { PCA_MAX_COMPONENT } from '../model/view.js';
+import { PcaJobs, shownPca } from '../compute/pca-job.js';
+
+const $ = (id) => document.getElementById(id);
+const CHANNEL_COLOURS = ['#ff4d4d', '#4dff66', '#4d8dff'];
+const FIT_TEXT = { all: 'all pixels', foreground: 'the foreground', region: 'the regions' };
+const PROGRESS_AFTER_MS = 250;  // a computation shows its progress once it has run this long
+const PROGRESS_EVERY_MS = 150;
+
+/**
+ * "2,3,4" or "2 3 4" or "5" → [2, 3, 4] / [5]; throws an Error saying what is wrong (for a
+ * dataset of C channels).
+ */
+export function parseComponents(text, C) {
+  const parts = String(text).trim().split(/[\s,;]+/).filter(Boolean);
+  if (parts.length !== 1 && parts.length !== 3) throw new Error('give three components (R, G, B) or one, e.g. 1,2,3 or 2');
+  const ks = parts.map((s) => (/^\d{1,3}$/.test(s) ? Number(s) : NaN));
+  const top = Math.min(C, PCA_MAX_COMPONENT);
+  if (ks.some((k) => !(k >= 1 && k <= top))) throw new Error(`components are numbered 1 to ${top} here`);
+  if (new Set(ks).size !== ks.length) throw new Error('the three components must differ');
+  return ks;
+}
+
+const percent = (r) => `${(100 * r).toFixed(r < 0.1 ? 2 : 1)} %`;
+
+export class PcaPanel {
+  constructor(model) {
+    this.model = model;
+    this.jobs = new PcaJobs(model, { onStatus: (s) => this._status(s) });
+    const setPca = (patch) => this.model.set({ pca: { ...this.model.state.pca, ...patch } });
+    $('pca-on').addEventListener('change', (e) => this.show(e.target.checked));
+    $('pca-components').addEventListener('change', (e) => this.setComponents(e.target.value));
+    $('pca-scale').addEventListener('change', (e) => setPca({ scale: e.target.value }));
+    $('pca-fit').addEventListener('change', (e) => setPca({ fit: e.target.value }));
+    $('pca-threshold').addEventListener('change', (e) => {
+      const t = Number(e.target.value);
+      if (e.target.value !== '' && Number.isFinite(t)) setPca({ threshold: t });
+      else this._controls(this.model.state);
+    });
+    $('pca-flip').addEventListener('change', (e) => setPca({ flip: e.target.checked }));
+    $('pca-background').addEventListener('change', (e) => this.model.set({ pcaBackground: e.target.checked }));
+    model.subscribe((view, changed) => {
+      if (['dataset', 'mode', 'pca', 'pcaBackground', 'pcaResult'].some((k) => changed.has(k))) this._controls(view);
+      // Whichever way the PCA colours come on (key, link), their panel opens.
+      if ((changed.has('mode') || changed.has('pcaBackground')) && (view.mode === 'pca' || view.pcaBackground)) $('pca-box').open = true;
+    });
+  }
+
+  /** The PCA view on (true) or off (back to the similarity). */
+  show(on) {
+    if (!this.model.state.dataset) return;
+    this.model.set({ mode: on ? 'pca' : 'similarity' });
+  }
+
+  toggle() { this.show(this.model.state.mode !== 'pca'); }
+
+  toggleBackground() { if (this.model.state.dataset) this.model.set({ pcaBackground: !this.model.state.pcaBackground }); }
+
+  /** Components from what the user typed; a mistake is shown beside the field and changes nothing. */
+  setComponents(text) {
+    const view = this.model.state;
+    if (!view.dataset) return;
+    const field = $('pca-components');
+    try {
+      const components = parseComponents(text, view.dataset.info.features);
+      field.setAttribute('aria-invalid', 'false');
+      this.model.set({ pca: { ...view.pca, components } });
+    } catch (err) {
+      field.setAttribute('aria-invalid', 'true');
+      this._status({ state: 'error', message: `Components "${String(text).slice(0, 20)}": ${err.message}` });
+    }
+  }
+
+  _controls(view) {
+    const { pca } = view;
+    $('pca-on').checked = view.mode === 'pca';
+    const field = $('pca-components');
+    if (document.activeElement !== field) {
+      field.value = pca.components.join(',');
+      field.setAttribute('aria-invalid', 'false');
+    }
+    $('pca-scale').value = pca.scale;
+    $('pca-fit').value = pca.fit;
+    $('pca-foreground').hidden = pca.fit !== 'foreground';
+    if (document.activeElement !== $('pca-threshold')) $('pca-threshold').value = String(pca.threshold);
+    $('pca-flip').checked = pca.flip;
+    $('pca-background').checked = view.pcaBackground;
+    this._legend(view);
+  }
+
+  // Which component is which colour, and how much of the variance it explains.
+  _legend(view) {
+    const r = shownPca(view);
+    const rows = [];
+    if (r) {
+      r.components.forEach((k, i) => {
+        const li = document.createElement('li');
+        const swatch = document.createElement('span');
+        swatch.className = 'swatch';
+        swatch.style.background = r.components.length === 3 ? CHANNEL_COLOURS[i] : 'linear-gradient(90deg, #000, #fff)';
+        const what = document.createElement('span');
+        what.className = 'what';
+        const colour = r.components.length === 3 ? `${'RGB'[i]} = ` : '';
+        what.textContent = `${colour}PC${k} · ${percent(r.explained[i])} of the variance`;
+        li.append(swatch, what);
+        rows.push(li);
+      });
+    }
+    $('pca-legend').replaceChildren(...rows);
+    $('pca-count').textContent = r ? r.components.map((k) => `PC${k}`).join(' ') : '';
+    if (r && this.jobs.last?.state !== 'error' && this.jobs.last?.state !== 'running') this._status(this.jobs.last ?? { state: 'done' });
+  }
+
+  // What the computation says: progress, where the result comes from, or why there is none.
+  // The progress shows only for a computation that takes a while, and changes a few times a
+  // second: every change repaints the page, which under software rendering takes the CPU time
+  // the computation needs.
+  _status(s) {
+    const bar = $('pca-progress'), text = $('pca-status');
+    const now = performance.now();
+    if (s.state === 'running') {
+      this._since ??= now;
+      if (now - this._since < PROGRESS_AFTER_MS || now - (this._shown ?? 0) < PROGRESS_EVERY_MS) return;
+      this._shown = now;
+      bar.hidden = false;
+      if (Number.isFinite(s.progress)) bar.value = s.progress; else bar.removeAttribute('value');
+    } else {
+      this._since = null;
+      bar.hidden = true;
+    }
+    text.classList.toggle('error', s.state === 'error');
+    const view = this.model.state;
+    const r = shownPca(view);
+    if (s.state === 'running') text.textContent = 'Computing the principal components…';
+    else if (s.state === 'error') text.textContent = s.message;
+    else if (r) {
+      const fitted = r.sampled ? `a fixed sample of ${r.count.toLocaleString('en')} of ${r.pool.toLocaleString('en')} pixels`
+        : `${r.count.toLocaleString('en')} pixels`;
+      const fg = r.fit.how === 'foreground' ? ` (standardised PC1 ${r.fit.flip ? '−' : ''}z > ${r.fit.threshold})` : '';
+      text.textContent = `Fitted on ${FIT_TEXT[r.fit.how]}${fg}: ${fitted}, ${r.values} values.`
+        + (Number.isFinite(r.ms) ? ` ${Math.round(r.ms)} ms.` : '');
+    } else text.textContent = '';
+  }
+}
