@@ -102,6 +102,10 @@ def test_wrong_arrays_are_refused(call, phrase):
 def test_the_workers_entry_gives_the_same_bytes_as_the_encoders():
     smap, mask = a_map(5), a_map(6) > 0.2
     vectors = np.random.default_rng(7).normal(size=(4, 2))
+    scores = np.random.default_rng(8).normal(size=(5, 4, 3)).astype(np.float32)
+    picture = np.random.default_rng(9).random(size=(5, 4, 3))
+    pca_meta = {"components": [1, 2, 3], "values": "centred", "fit": "all", "scale": "robust",
+                "explained": [0.5, 0.2, 0.1]}
     cases = {  # kind: (the page's typed array, its type, meta, the encoder's bytes)
         "map-npy": (smap, "Float32Array", {}, exports.encode_map_npy(smap)),
         "map-png16": (smap, "Float32Array", {"metric": "euclidean", "values": "zscore"},
@@ -110,6 +114,8 @@ def test_the_workers_entry_gives_the_same_bytes_as_the_encoders():
         "mask-npy": (mask.astype(np.uint8), "Uint8Array", {}, exports.encode_mask_npy(mask)),
         "refs-csv": (vectors, "Float64Array", {"labels": ["a", "b"]}, exports.encode_references_csv(vectors, ["a", "b"])),
         "refs-npy": (vectors, "Float64Array", {}, exports.encode_references_npy(vectors)),
+        "pca-npy": (scores, "Float32Array", {}, exports.encode_pca_npy(scores)),
+        "pca-png": (picture, "Float64Array", pca_meta, exports.encode_pca_png(picture, **pca_meta)),
     }
     assert set(cases) == set(EXPORT_KINDS)
     for kind, (array, array_type, meta, expected) in cases.items():
