@@ -6,6 +6,8 @@
 >>> ifealid.save_features(model, "image.jpg", "layer3.zip", layer="layer3")  # needs ifealid[extract]
 >>> ifealid.similarity_map("layer3.zip", refs=[(10, 4)], metric="cosine", values="centred")
 >>> ifealid.pca("layer3.zip", components=(1, 2, 3)).rgb      # (H, W, 3) in [0, 1]
+>>> a, b = ifealid.similarity_maps(["a.zip", "b.zip"], refs=[(0, 10, 4)], values="centred")
+>>> ifealid.best_matches(b, k=3, radius=4)                    # [(x, y, value), ...] in b
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from .analysis import (
     similarity_mask,
     value_array,
 )
+from .compare import best_matches, joint_values, similarity_maps
 from .dataset import Dataset
 from .errors import ConstantDataWarning, DatasetError
 from .format import DatasetInfo
@@ -34,11 +37,24 @@ __version__ = "0.1.0"
 _EXTRACT_EXPORTS = ("capture", "extract_images", "load_model", "preprocess", "save_features")
 
 
+# The notebook viewer needs anywidget (the `notebook` extra): imported on first use too, so
+# `import ifealid` never imports anywidget.
+_NOTEBOOK_EXPORTS = ("Viewer", "view")
+
+
 def __getattr__(name: str):
     if name in _EXTRACT_EXPORTS:
         from . import extract
 
         return getattr(extract, name)
+    if name == "Viewer":
+        from .viewer import Viewer
+
+        return Viewer
+    if name == "view":
+        from .notebook import view
+
+        return view
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -53,9 +69,11 @@ __all__ = [
     "DatasetError",
     "DatasetInfo",
     "PCAResult",
+    "best_matches",
     "channel_stats",
     "dequantise",
     "label_components",
+    "joint_values",
     "load_dataset",
     "pca",
     "quantise",
@@ -64,8 +82,10 @@ __all__ = [
     "reference_vectors",
     "save_dataset",
     "similarity_map",
+    "similarity_maps",
     "similarity_mask",
     "value_array",
     "write_quantised",
     *_EXTRACT_EXPORTS,
+    *_NOTEBOOK_EXPORTS,
 ]

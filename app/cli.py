@@ -162,8 +162,15 @@ def cmd_map(args) -> int:
             raise DatasetError(f"{option} {value!r} is not one of {', '.join(options)}", rule="input")
     refs = [_coordinates(text, 2, "--ref", "X,Y") for text in args.ref]
     regions = [_coordinates(text, 4, "--region", "x0,y0,x1,y1") for text in args.region]
-    if not refs and not regions:
-        raise DatasetError("no reference: give --ref X,Y or --region x0,y0,x1,y1 (several allowed)", rule="input")
+    foreign = []  # (path, (x, y)) of --ref-from
+    for text in args.ref_from:
+        path, sep, pixel = text.rpartition(":")
+        if not sep or not path:
+            raise DatasetError(f"--ref-from {text!r} must be OTHER.zip:X,Y", rule="input")
+        foreign.append((path, _coordinates(pixel, 2, "--ref-from", "OTHER.zip:X,Y")))
+    if not refs and not regions and not foreign:
+        raise DatasetError("no reference: give --ref X,Y, --region x0,y0,x1,y1 or --ref-from OTHER.zip:X,Y "
+                           "(several allowed)", rule="input")
     out = Path(args.out)
     if out.suffix.lower() not in (".npy", ".png"):
         raise DatasetError(f"--out {args.out!r} must end in .npy or .png", rule="input")
@@ -184,8 +191,26 @@ def cmd_map(args) -> int:
         raise DatasetError("--threshold makes a mask: give --mask MASK.png or MASK.npy to write it", rule="input")
     dataset = read_dataset(args.dataset)
     try:
-        smap = analysis.similarity_map(dataset, refs=refs, regions=regions, metric=args.metric,
-                                       values=args.values, combine=args.combine)
+        if foreign:
+            # A comparison (ifealid.compare): one transform for this dataset and the others,
+            # centred/z-scored values with statistics pooled over all of them.
+            from . import compare
+
+            paths = list(dict.fromkeys(path for path, _ in foreign))
+            others = [read_dataset(path) for path in paths]
+            channels = {o.info.features for o in others}
+            if channels != {dataset.info.features}:
+                listed = ", ".join(f"{p} has {o.info.features}" for p, o in zip(paths, others))
+                raise DatasetError(f"--ref-from needs datasets of the same channel count: {args.dataset} has "
+                                   f"{dataset.info.features} channels, {listed}", rule="input")
+            smap = compare.similarity_maps(
+                [dataset, *others],
+                refs=[(0, x, y) for x, y in refs] + [(1 + paths.index(p), x, y) for p, (x, y) in foreign],
+                regions=[(0, *r) for r in regions], metric=args.metric, values=args.values,
+                combine=args.combine)[0]
+        else:
+            smap = analysis.similarity_map(dataset, refs=refs, regions=regions, metric=args.metric,
+                                           values=args.values, combine=args.combine)
         mask = None
         if args.threshold is not None:
             mask = analysis.similarity_mask(smap, threshold, args.metric, connected=args.connected,
@@ -200,7 +225,7 @@ def cmd_map(args) -> int:
         data = exports.encode_map_png16(smap, args.metric, args.values)
     _write(out, data)
     height, width = smap.shape
-    count = len(refs) + len(regions)
+    count = len(refs) + len(regions) + len(foreign)
     print(f"wrote {out}: {width}×{height} {args.metric} map of {args.values} values, "
           f"{count} reference{'s' if count > 1 else ''}"
           + (f" combined by {args.combine}" if count > 1 else "")
@@ -461,6 +486,10 @@ def build_parser() -> argparse.ArgumentParser:
     smap.add_argument("dataset", help="dataset ZIP")
     smap.add_argument("--ref", action="append", default=[], metavar="X,Y",
                       help="a reference pixel (column X, row Y, from 0 at the top left); repeatable")
+    smap.add_argument("--ref-from", action="append", default=[], metavar="OTHER.zip:X,Y",
+                      help="a reference pixel of another dataset of the same channel count (a comparison: "
+                           "centred and zscore values then use statistics pooled over both; true values "
+                           "need both ranges, stored ones are used without); repeatable")
     smap.add_argument("--region", action="append", default=[], metavar="x0,y0,x1,y1",
                       help="a reference region, inclusive corners, clipped to the map; its reference is the "
                            "mean of its vectors (normalised first for angular, cosine, correlation); repeatable "

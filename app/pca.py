@@ -59,9 +59,10 @@ other than 0, ``flip`` = −1 without ``fit='foreground'``, ``regions``/``mask``
 ``fit='region'``, and any other malformed argument.
 
 Joint PCA (``data`` a list or tuple of datasets of the same channel count; several with
-different counts are refused with a message naming them): each dataset's values setting is
-applied on its own (``centred``: each minus its own channel means; ``true`` puts datasets
-quantised from different ranges on one scale, which ``stored`` does not); the fit set is the
+different counts are refused with a message naming them): one values transform for all of
+them, as ``ifealid.compare.joint_values`` defines it (``centred`` and ``zscore`` with statistics
+pooled over every dataset's pixels; true values only when every dataset records its range, else
+the stored ones), so that one vector has one colour wherever it is; the fit set is the
 concatenation of each dataset's fit set, in the order given (pixel p of dataset j after all of
 datasets 0 … j−1's; sampled as above over that concatenated list; ``foreground``: the first fit
 and λ_1 are the joint ones, and each dataset's foreground is taken by the same rule; ``regions``
@@ -80,7 +81,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import analysis
+from . import analysis, compare
 
 __all__ = ["FITS", "GOLDEN", "N_MAX", "PCAResult", "SCALES", "pca", "sample_positions", "signed"]
 
@@ -307,11 +308,19 @@ def pca(data, components=(1, 2, 3), values: str = "stored", fit: str = "all", th
     if fit == "region" and not regions and mask is None:
         raise ValueError("fit='region' needs regions [(x0, y0, x1, y1), ...] or a mask")
 
-    vals = [analysis.value_array(item, values) for item in items]
-    channels = [v.shape[2] for v in vals]
+    if joint:
+        # One transform for every dataset (centred/z-scored with pooled statistics: ifealid.compare),
+        # so that a colour means the same vector in each.
+        loaded = [analysis._load(item) for item in items]
+        channels = [x.shape[2] if isinstance(x, np.ndarray) else x.info.features for x in loaded]
+    else:
+        vals = [analysis.value_array(items[0], values)]
+        channels = [vals[0].shape[2]]
     if len(set(channels)) > 1:
         listed = ", ".join(f"{_label(item, j)} {c}" for j, (item, c) in enumerate(zip(items, channels)))
         raise ValueError(f"a joint PCA needs datasets of the same channel count, not {listed} channels")
+    if joint:
+        vals = compare.joint_values(loaded, values)
     C = channels[0]
     if max(index) > C:
         raise ValueError(f"component {max(index)} is beyond the {C} channel{'s' if C > 1 else ''} "

@@ -9,20 +9,22 @@ import { Explorer } from './ui/explorer.js';
 import { Address } from './ui/address.js';
 import { Exports } from './ui/exports.js';
 import { DeviceLimitError } from './render/device.js';
-import { LoadError, resolveDatasetLink, download, linkKind, enviDataCandidates } from './data/loader.js';
+import { LoadError, resolveDatasetLink, download, linkKind, enviDataCandidates, shortened } from './data/loader.js';
 import { axisSummary } from './model/channels.js';
 import { DatasetCache } from './data/dataset-cache.js';
 import { installDropzone } from './data/dropzone.js';
 import { registerServiceWorker } from './data/offline.js';
 import { formatBytes } from './format.js';
+import { readMapOf, readMaskOf } from './readback.js';
 
 const $ = (id) => document.getElementById(id);
 
 export const state = {
   boot: { stage: 'pyodide', ready: false, error: null, versions: null, bootMs: null },
   gpuError: null,         // why the explorer cannot run here (no WebGL 2, ...), or null
-  loading: null,          // {name, stage, done, total, bytes} while a dataset is being read/decoded/uploaded
-                          // (bytes: done/total count bytes of a download; total 0: unknown)
+  loading: null,          // {name, stage, done, total, bytes, stalledMs} while a dataset is being read/decoded/uploaded
+                          // (bytes: done/total count bytes of a download; total 0: unknown; stalledMs > 0:
+                          // the server has sent nothing for that long, and Cancel is offered)
   error: null,            // {file, message, rule, entry} of the last refused dataset
   notice: null,           // something to know that is no error (what a link's view could not apply)
   source: null,           // what the dataset on screen was converted from (DATASET's source), or null for a ZIP
@@ -58,8 +60,9 @@ function render() {
     if (loading.bytes) {
       const { done, total } = loading;
       if (total) bar.value = done / total; else bar.removeAttribute('value');
-      $('progress-text').textContent = `${loading.stage} ${loading.name}: ${formatBytes(done)}`
-        + (total ? ` of ${formatBytes(total)} (${Math.floor((100 * done) / total)} %)` : '');
+      $('progress-text').textContent = `${loading.stage} ${shortened(loading.name, 80)}: ${formatBytes(done)}`
+        + (total ? ` of ${formatBytes(total)} (${Math.floor((100 * done) / total)} %)` : '')
+        + (loading.stalledMs ? ` (the server has sent nothing for ${Math.round(loading.stalledMs / 1000)} s)` : '');
     } else if (loading.stage === CHOOSING) {
       bar.removeAttribute('value');
       $('progress-text').textContent = `${loading.name}: choose how to convert it`;
@@ -71,6 +74,7 @@ function render() {
       $('progress-text').textContent = loading.stage;
     }
   }
+  $('progress-cancel').hidden = !loading?.stalledMs;
 
   $('notice').hidden = !state.notice;
   $('notice').textContent = state.notice ?? '';
@@ -78,7 +82,7 @@ function render() {
   // (Messages about a file that is not a ZIP name it first themselves: an ENVI header of two files
   // opened together, "cube.hdr + cube.img", is named alone.)
   const named = error?.file && `${error.file} + `.split(' + ').some((n) => n && error.message.startsWith(n));
-  const prefix = error?.file && !named ? `${error.file}: ` : '';
+  const prefix = error?.file && !named ? `${shortened(error.file, 80)}: ` : '';
   $('error').textContent = error ? `${prefix}${error.message}` : '';
 
   const showing = state.screen === 'explorer';
@@ -163,7 +167,7 @@ const STAGES = { decode: 'Decoding', range: 'Reading the values of', convert: 'C
 // with several arrays). `onShown` runs once it is on screen. May be called at any time: before
 // Python is up (the worker queues the request), or with a dataset on screen (the explorer
 // replaces it and frees its GPU memory).
-export async function openDataset(name, read, { onShown = null, ask = false } = {}) {
+export async function openDataset(name, read, { onShown = null, ask = false, add = false } = {}) {
   const token = ++openCount;
   openAbort?.abort();
   const abort = new AbortController();
@@ -176,9 +180,9 @@ export async function openDataset(name, read, { onShown = null, ask = false } = 
   try {
     const got = await read({
       signal: abort.signal,
-      progress: ({ done, total, stage = 'Downloading', name: part = null }) => {
+      progress: ({ done, total, stage = 'Downloading', name: part = null, stalledMs = 0 }) => {
         if (!current()) return;
-        Object.assign(state.loading, { stage, done, total, bytes: true }, part ? { name: part } : {});
+        Object.assign(state.loading, { stage, done, total, bytes: true, stalledMs }, part ? { name: part } : {});
         render();
       },
     });
@@ -188,7 +192,7 @@ export async function openDataset(name, read, { onShown = null, ask = false } = 
     let options = { ask };
     let dataset = null;
     for (;;) {
-      Object.assign(state.loading, { stage: bridge.versions ? 'Decoding' : 'Waiting for Python', done: 0, total: 0, bytes: false });
+      Object.assign(state.loading, { stage: bridge.versions ? 'Decoding' : 'Waiting for Python', done: 0, total: 0, bytes: false, stalledMs: 0 });
       render();
       const reply = await bridge.open(files, options, {
         onProgress: ({ stage, done, total }) => {
@@ -216,11 +220,17 @@ export async function openDataset(name, read, { onShown = null, ask = false } = 
     state.screen = 'explorer';  // laid out before the explorer sizes its canvas
     state.source = dataset.source ?? null;
     render();
-    await explorer.show(dataset);
+    // `add`: beside the datasets on screen (comparing them, issue 16), else in their place.
+    if (add && view.state.dataset) await explorer.addPane(dataset); else await explorer.show(dataset);
     state.notice = dataset.notes?.length ? dataset.notes.join('\n') : null;
     onShown?.(dataset);
   } catch (err) {
     if (!current()) return;
+    if (err instanceof LoadError && err.rule === 'cancelled') {  // the user's choice: no error, the picker stays
+      state.notice = err.message;
+      state.screen = view.state.dataset ? 'explorer' : 'start';
+      return;
+    }
     const known = err instanceof DatasetLoadError || err instanceof LoadError || err instanceof DeviceLimitError;
     state.error = { file: name, message: err.message, rule: known ? err.rule : 'internal', entry: known ? err.entry ?? null : null };
     // The GPU refused it after all: back to what the explorer still shows (or the start screen).
@@ -236,25 +246,45 @@ export async function openDataset(name, read, { onShown = null, ask = false } = 
   }
 }
 
+// Cancel (offered while a server sends nothing): the open ends, and the page is ready for the next.
+export function cancelLoading() {
+  openAbort?.abort(new LoadError(`the download of ${shortened(state.loading?.name ?? 'the file', 80)} was cancelled`, 'cancelled'));
+}
+$('progress-cancel').addEventListener('click', cancelLoading);
+
 // The address bar follows what is open: a link's ?d= value (so that reloading or sharing the
 // address opens it again), nothing for a local file; the fragment then holds that dataset's view
 // (ui/address.js), the previous one's is dropped.
 function showLinkInAddress(d) {
+  showLinksInAddress(d === null ? [] : [d]);
+}
+
+function showLinksInAddress(ds) {
   const url = new URL(location.href);
-  if (d === null) url.searchParams.delete('d'); else url.searchParams.set('d', d);
+  url.searchParams.delete('d');
+  for (const d of ds) url.searchParams.append('d', d);
   url.hash = '';
   if (url.href !== location.href) history.replaceState(history.state, '', url.href.replace(/#$/, ''));
 }
 
 // Files from the picker or a drop: one dataset (a ZIP, .npy, .npz), or an ENVI header with its
 // data file. What needs converting asks first (the conversion dialog).
-export const openFiles = (files) => {
+// Several dataset ZIPs chosen or dropped together are compared side by side (issue 16);
+// `add`: beside those on screen.
+export const openFiles = async (files, { add = false } = {}) => {
   const list = Array.from(files);
-  if (!list.length) return Promise.resolve();
+  if (!list.length) return;
   showLinkInAddress(null);
+  if (list.length > 1 && list.every((f) => /\.zip$/i.test(f.name))) {
+    for (const [i, f] of list.entries()) {
+      await openDataset(f.name, () => f.arrayBuffer(), { add: add || i > 0 });
+      if (state.error) return;  // a refused one says why; those before it stay
+    }
+    return;
+  }
   const name = list.map((f) => f.name).join(' + ');
-  return openDataset(name, async () => (list.length === 1 ? list[0].arrayBuffer()
-    : Promise.all(list.map(async (f) => ({ name: f.name, buffer: await f.arrayBuffer() })))), { ask: true });
+  await openDataset(name, async () => (list.length === 1 ? list[0].arrayBuffer()
+    : Promise.all(list.map(async (f) => ({ name: f.name, buffer: await f.arrayBuffer() })))), { ask: true, add });
 };
 export const openFile = (file) => openFiles([file]);
 
@@ -302,7 +332,7 @@ async function fetchEnviData(headerHref, headerName, options) {
 
 // Download a dataset (a ZIP, an .npy, an .npz, an ENVI header and its data file beside it),
 // decode or convert it with the defaults, and keep a copy once it has opened.
-export function openUrl(url, name = url.split('/').pop(), { fragment = '' } = {}) {
+export function openUrl(url, name = url.split('/').pop(), { fragment = '', add = false } = {}) {
   const href = String(url);
   const copies = [];
   const kind = linkKind(new URL(href).pathname);
@@ -313,6 +343,7 @@ export function openUrl(url, name = url.split('/').pop(), { fragment = '' } = {}
     return [{ name, buffer }, data];
   };
   return openDataset(name, read, {
+    add,
     onShown: () => {
       for (const [key, blob] of copies) datasetCache.put(key, blob);
       if (fragment) address?.apply(fragment);  // the view the link describes
@@ -324,16 +355,28 @@ export function openUrl(url, name = url.split('/').pop(), { fragment = '' } = {}
 // ?d=https://… loads that URL. The download starts now, in parallel with Python's start-up.
 // `fragment`: the view to show it in (model/fragment.js).
 export function openLink(d, { fragment = '' } = {}) {
-  let link;
-  try {
-    link = resolveDatasetLink(d);
-  } catch (err) {
-    state.error = { file: d, message: err.message, rule: err.rule, entry: null };
-    render();
-    return Promise.resolve();
+  return openLinks([d], { fragment });
+}
+
+// ?d=a.zip&d=b.zip: the datasets side by side (issue 16), in that order (pane 0 first); the
+// fragment applies once all are open. A refused one says why; those before it stay.
+export async function openLinks(ds, { fragment = '' } = {}) {
+  const links = [];
+  for (const d of ds) {
+    try {
+      links.push(resolveDatasetLink(d));
+    } catch (err) {
+      state.error = { file: d, message: err.message, rule: err.rule, entry: null };
+      render();
+      return;
+    }
   }
-  showLinkInAddress(d);
-  return openUrl(link.url.href, link.name, { fragment });
+  showLinksInAddress(ds);
+  for (const [i, link] of links.entries()) {
+    const last = i === links.length - 1;
+    await openUrl(link.url.href, link.name, { fragment: last ? fragment : '', add: i > 0 });
+    if (state.error) return;
+  }
 }
 
 // The conversion dialog (index.html #convert-dialog): what a file that is not a dataset ZIP is,
@@ -408,8 +451,8 @@ $('save-zip').addEventListener('click', () => saveDatasetZip().catch((err) => {
 }));
 
 function openFromQuery() {
-  const d = new URLSearchParams(location.search).get('d');
-  if (d !== null) openLink(d, { fragment: location.hash });
+  const ds = new URLSearchParams(location.search).getAll('d');
+  if (ds.length) openLinks(ds, { fragment: location.hash });
 }
 
 // Buttons with data-link open the built-in datasets the way a ?d= link does (in the view of
@@ -423,12 +466,18 @@ $('file-input').addEventListener('change', (event) => {
   event.target.value = '';  // choosing the same file again must fire `change` again
   if (files.length) openFiles(files);
 });
-for (const label of document.querySelectorAll('label[for="file-input"]')) {
+for (const label of document.querySelectorAll('label[for="file-input"], label[for="add-input"]')) {
   label.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); $('file-input').click(); }
+    if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); $(label.htmlFor).click(); }
   });
 }
 installDropzone({ overlay: $('drop-target'), onFiles: openFiles });
+// "Add…" in the explorer: datasets beside those on screen.
+$('add-input').addEventListener('change', (event) => {
+  const files = Array.from(event.target.files);
+  event.target.value = '';
+  if (files.length) openFiles(files, { add: true });
+});
 
 // Exports: the buttons, and their keys on the map (S: the view, Shift+S: the map's picture,
 // N: the map's values). The worker's Python encodes the numeric files.
@@ -456,22 +505,13 @@ bridge.ready.then(whenIdle, () => {});
 // scripting interface (README, "Scripting the page"); the rest may change.
 window.ifealid = {
   state, view, records, bridge, explorer, renderer: explorer?.renderer ?? null, address, exports,
-  openFile, openFiles, openDataset, openUrl, openLink, datasetCache, offline, saveDatasetZip,
-  /**
-   * What the view shows before colouring: {width, height, channels, values: Float32Array, row 0
-   * at the top}; the PCA view's is its components' scores, channels = how many are shown
-   * (interleaved, (H, W, channels) as the .npy export).
-   */
-  readMap() {
-    const { dataset, mode, pcaResult } = view.state;
-    const { info } = dataset;
-    const channels = mode === 'pca' && pcaResult && !pcaResult.error ? pcaResult.components.length : 1;
-    return { width: info.width, height: info.height, channels, values: explorer.renderer.readMap() };
-  },
+  openFile, openFiles, openDataset, openUrl, openLink, openLinks, cancelLoading, datasetCache, offline, saveDatasetZip,
+  /** What the view shows before colouring (glue/readback.js readMapOf). */
+  readMap: (pane = 0) => readMapOf(view, explorer.panes[pane]?.renderer ?? explorer.renderer, pane),
   /** The PCA view's computation (compute/pca-job.js): `pca.jobs.update()` is its promise. */
   get pca() { return explorer?.pca ?? null; },
   /** The threshold's mask: Uint8Array (1 inside, row 0 at the top), or null without a threshold. */
-  readMask: () => explorer.renderer.readMask(),
+  readMask: () => readMaskOf(explorer.renderer),
 };
 render();
 openFromQuery();

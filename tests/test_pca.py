@@ -403,10 +403,16 @@ def test_joint_pca_regions_masks_foreground_and_values():
     assert_components_match(one[0], np.concatenate([a[first], b[first]]))
     with pytest.raises(ValueError, match="one per dataset: 2, not 1"):
         ifealid.pca([a, b], fit="region", mask=[first])
-    # Centred: each dataset minus its own channel means before the joint fit.
-    centred = ifealid.pca([a, b], values="centred")
-    shifted = [x - x.reshape(-1, 6).mean(axis=0) for x in (a, b)]
-    assert_components_match(centred[0], np.concatenate([x.reshape(-1, 6) for x in shifted]))
+    # Centred: both datasets minus the channel means pooled over both (one transform), so the
+    # scores are those of the concatenation (PCA centres once more, on the fit set).
+    centred = ifealid.pca([a, b + 0.5], values="centred")
+    pooled = np.concatenate([a.reshape(-1, 6), (b + 0.5).reshape(-1, 6)])
+    _, lam, vecs = reference(pooled)
+    np.testing.assert_allclose(centred[0].components, vecs[:, :3], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(centred[0].eigenvalues / lam[:3], 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(centred[0].mean, 0.0, rtol=0, atol=1e-12)  # the pooled mean is off already
+    np.testing.assert_allclose(centred[1].scores.reshape(-1, 3),
+                               ((b + 0.5).reshape(-1, 6) - pooled.mean(axis=0)) @ centred[1].components, atol=1e-9)
 
 
 def test_joint_pca_refuses_different_channel_counts_naming_them(tmp_path):

@@ -22,12 +22,13 @@ export class CpuAnalysis {
     this._out = new Float32Array(this.N);
   }
 
-  // Per-pixel |t_p|², Σ t_pc and (one scale) B_p of a values setting, once.
-  _termsOf(values) {
-    let terms = this._terms.get(values);
+  // Per-pixel |t_p|², Σ t_pc and (one scale) B_p of a values setting (and comparison), once.
+  _termsOf(values, joint = null) {
+    const key = `${values}|${joint?.key ?? ''}`;
+    let terms = this._terms.get(key);
     if (terms) return terms;
     const k = this.kernel, N = this.N;
-    const transform = transformOf(this.dataset, values);
+    const transform = transformOf(this.dataset, values, joint);
     const { a, b, scale: s } = transform;
     let bb = 0, sb = 0;
     for (let c = 0; c < b.length; c++) { bb += b[c] * b[c]; sb += b[c]; }
@@ -50,13 +51,16 @@ export class CpuAnalysis {
       }
     }
     terms = { transform, norm, sum, B, bb };
-    this._terms.set(values, terms);
+    this._terms.set(key, terms);
     return terms;
   }
 
-  /** One reference's map (float64, N values): a pixel {kind: 'pixel', x, y} or a region. */
-  referenceMap(ref, values, metric, out = new Float64Array(this.N)) {
-    const terms = this._termsOf(values);
+  /**
+   * One reference's map (float64, N values): a pixel {kind: 'pixel', x, y}, a region, or
+   * another pane's vector {kind: 'vector', vector} (model/analysis.js).
+   */
+  referenceMap(ref, values, metric, out = new Float64Array(this.N), joint = null) {
+    const terms = this._termsOf(values, joint);
     const { transform, norm, sum, B, bb } = terms;
     const { a, b, scale: s } = transform;
     const k = this.kernel, N = this.N, C = this.dataset.info.features;
@@ -69,7 +73,7 @@ export class CpuAnalysis {
       for (let p = 0; p < N; p++) out[p] = f(crossDot(s, D[p], B[p], Br, bb), norm[p], nr, sum[p], sr, C);
       return out;
     }
-    const rho = ref.kind === 'pixel'
+    const rho = ref.kind === 'vector' ? ref.vector : ref.kind === 'pixel'
       ? valuesAt(this.dataset, transform, ref.x, ref.y)
       : regionVector(this.dataset, transform, ref, metric);
     let rr = 0, sr = 0, k0 = 0;
@@ -90,17 +94,17 @@ export class CpuAnalysis {
    * as Float32Array(N), row 0 = top (reused by the next call).
    */
   map(request) {
-    const { values, metric, combine, pointer, statics, count } = request;
+    const { values, metric, combine, pointer, statics, count, joint } = request;
     const out = this._out;
     if (!count) { out.fill(0); return out; }
     const op = combiner(metric, combine);
     if (statics.length && this._static?.key !== request.staticKey) {
-      const acc = this.referenceMap(statics[0], values, metric);
+      const acc = this.referenceMap(statics[0], values, metric, undefined, joint);
       const one = new Float64Array(this.N);
-      for (const ref of statics.slice(1)) combineInto(acc, this.referenceMap(ref, values, metric, one), op);
+      for (const ref of statics.slice(1)) combineInto(acc, this.referenceMap(ref, values, metric, one, joint), op);
       this._static = { key: request.staticKey, acc };
     }
-    const mine = pointer ? this.referenceMap(pointer, values, metric, this._pointer ??= new Float64Array(this.N)) : null;
+    const mine = pointer ? this.referenceMap(pointer, values, metric, this._pointer ??= new Float64Array(this.N), joint) : null;
     const acc = statics.length ? this._static.acc : null;
     const scale = op === 'sum' ? 1 / count : 1;
     if (acc && mine) {

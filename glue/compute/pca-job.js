@@ -12,6 +12,8 @@
 //   colours  each component scaled to [0, 1]; three make the RGB picture
 import { transformOf } from './values.js';
 import { PCA_SAMPLE, sampleOf, gramOf, covarianceOf, topEigen, scoresOf, scaleScores, byteOf } from './pca.js';
+import { JointPcaComputer } from './pca-joint.js';
+import { jointOf, datasetsOf } from '../model/panes.js';
 
 /** A request the data cannot answer (too few pixels, constant values): the message says why. */
 export class PcaError extends Error {}
@@ -30,9 +32,11 @@ const yieldTask = () => new Promise((resolve) => {
 /** Which pixels and values a fit uses: the part of a result's key the components depend on. */
 export function fitKey(view) {
   const { values, pca, regions } = view;
-  if (pca.fit === 'foreground') return `${values}|foreground:${pca.threshold}:${pca.flip ? 'flip' : ''}`;
-  if (pca.fit === 'region') return `${values}|region:${regions.map((r) => `${r.x0},${r.y0},${r.x1},${r.y1}`).join(';')}`;
-  return `${values}|all`;
+  // (comparing datasets: one joint fit over every pane, issue 16)
+  const panes = view.others?.length ? `|panes:${jointOf(view).key}` : '';
+  if (pca.fit === 'foreground') return `${values}${panes}|foreground:${pca.threshold}:${pca.flip ? 'flip' : ''}`;
+  if (pca.fit === 'region') return `${values}${panes}|region:${regions.map((r) => `${r.pane ?? 0}:${r.x0},${r.y0},${r.x1},${r.y1}`).join(';')}`;
+  return `${values}${panes}|all`;
 }
 
 /** The identity of the result a view asks for. */
@@ -234,7 +238,7 @@ export class PcaJobs {
   constructor(model, { onStatus = () => {} } = {}) {
     this.model = model;
     this.onStatus = onStatus;
-    this.computer = model.state.dataset ? new PcaComputer(model.state.dataset) : null;
+    this.computer = computerOf(model.state);
     this.running = null;  // {key, token, promise}
     this._token = 0;
     this.last = null;     // the last status
@@ -247,8 +251,8 @@ export class PcaJobs {
   }
 
   _changed(view, changed) {
-    if (changed.has('dataset')) {
-      this.computer = view.dataset ? new PcaComputer(view.dataset) : null;
+    if (changed.has('dataset') || changed.has('others')) {
+      this.computer = computerOf(view);
       this._cancel();
       // Another dataset's result (the explorer clears it with the dataset; anyone else, here,
       // after the listeners of this change have run).
@@ -260,7 +264,7 @@ export class PcaJobs {
         return;
       }
     }
-    if (!['dataset', 'mode', 'pca', 'values', 'regions', 'pcaBackground', 'pcaResult'].some((k) => changed.has(k))) return;
+    if (!['dataset', 'others', 'mode', 'pca', 'values', 'regions', 'pcaBackground', 'pcaResult'].some((k) => changed.has(k))) return;
     this.update(view);
   }
 
@@ -307,10 +311,18 @@ export class PcaJobs {
         const message = err instanceof PcaError ? err.message : `the principal components could not be computed: ${err.message}`;
         this._status({ state: 'error', message });
         // A refusal is this setting's result too: the map shows none, and asking again is useless.
-        this.model.set({ pcaResult: { computed: true, key, error: message, dataset: computer.dataset } });
+        const refusal = (dataset) => ({ computed: true, key, error: message, dataset });
+        const datasets = computer.datasets ?? [computer.dataset];
+        this.model.set({ pcaResult: { ...refusal(datasets[0]), panes: datasets.map(refusal) } });
       }
     })();
     this.running = { key, token, promise };
     return promise;
   }
+}
+
+// One dataset's computer, or the joint one of datasets compared side by side.
+function computerOf(view) {
+  if (!view.dataset) return null;
+  return view.others.length ? new JointPcaComputer(datasetsOf(view), jointOf(view)) : new PcaComputer(view.dataset);
 }

@@ -17,8 +17,9 @@ import { storedVector } from '../model/layout.js';
  * t_c = a_c·(q_c − mu_c) + offset (mu: Float64Array(C), offset: a number), the form the GPU
  * computes in, where a mean comes off the integers before they are scaled.
  */
-export function transformOf({ info, stats }, values) {
+export function transformOf({ info, stats }, values, joint = null) {
   const C = info.features, M = 2 ** info.precision - 1;
+  if (joint) return jointTransform(info, values, joint);
   const range = info.range ?? null;
   if (values === 'true' && !range) throw new Error('true values need the range the dataset was quantised with; it records none');
   if ((values === 'centred' || values === 'zscore') && !stats) throw new Error(`${values} values need the dataset's statistics`);
@@ -40,6 +41,72 @@ export function transformOf({ info, stats }, values) {
   }
   return { values, a, b, scale, mu, offset, key: values };
 }
+
+/**
+ * A comparison's one transform (issue 16; app/compare.py defines it): the base is the true
+ * values when every dataset records its range, else the stored ones (`stored`); centred and
+ * z-scored values subtract the mean pooled over every dataset's pixels and divide by the pooled
+ * standard deviation, both in the base's units.
+ * joint: {key, stored, mean: Float64Array(C), std: Float64Array(C)} (jointStats).
+ */
+function jointTransform(info, values, joint) {
+  const C = info.features, M = 2 ** info.precision - 1;
+  const range = values === 'stored' || joint.stored ? null : info.range;
+  if (values === 'true' && !range) throw new Error('true values need every dataset\'s range');
+  const s = range ? (range[1] - range[0]) / M : 1 / M, o = range ? range[0] : 0;
+  const a = new Float64Array(C).fill(s), b = new Float64Array(C).fill(o), mu = new Float64Array(C);
+  let scale = s, offset = o;  // stored, true: as for one dataset
+  if (values === 'centred' || values === 'zscore') {
+    offset = 0;
+    for (let c = 0; c < C; c++) {
+      // t = o + s·q − mean = s·(q − mu): mu in the integers' units, for the GPU's centring
+      b[c] = o - joint.mean[c];
+      mu[c] = (joint.mean[c] - o) / s;
+      if (values === 'zscore') {
+        const sd = joint.std[c];
+        a[c] = sd > 0 ? s / sd : 0;
+        b[c] = sd > 0 ? b[c] / sd : 0;
+        if (!(sd > 0)) mu[c] = 0;
+      }
+    }
+    if (values === 'zscore') scale = null;
+  }
+  return { values, a, b, scale, mu, offset, key: `${values}|${joint.key}` };
+}
+
+/**
+ * The statistics of a comparison of datasets [{info, stats}] (app/compare.py joint_values, in
+ * its order of operations): {key, stored, mean, std} pooled over all their pixels, in the base's
+ * units (true values when every dataset has a range, else stored). null for one dataset: it
+ * keeps its own transform.
+ */
+export function jointStats(datasets) {
+  if (datasets.length < 2) return null;
+  const C = datasets[0].info.features;
+  const stored = datasets.some((d) => !d.info.range);
+  const mean = new Float64Array(C), std = new Float64Array(C);
+  const parts = datasets.map(({ info, stats }) => {
+    const M = 2 ** info.precision - 1;
+    const s = stored ? 1 / M : (info.range[1] - info.range[0]) / M, o = stored ? 0 : info.range[0];
+    const m = new Float64Array(C), v = new Float64Array(C);
+    for (let c = 0; c < C; c++) {
+      m[c] = o + s * stats.mean[c];
+      const sd = s * stats.std[c];
+      v[c] = sd * sd;
+    }
+    return { n: info.width * info.height, m, v };
+  });
+  const total = parts.reduce((t, p) => t + p.n, 0);
+  for (const p of parts) for (let c = 0; c < C; c++) mean[c] += p.n * p.m[c];
+  for (let c = 0; c < C; c++) mean[c] /= total;
+  for (const p of parts) {
+    for (let c = 0; c < C; c++) { const d = p.m[c] - mean[c]; std[c] += p.n * (p.v[c] + d * d); }
+  }
+  for (let c = 0; c < C; c++) std[c] = Math.sqrt(std[c] / total);
+  const key = `joint${++jointCount}`;
+  return Object.freeze({ key, stored, mean, std });
+}
+let jointCount = 0;
 
 /** t = a ⊙ q + b for a vector of stored integers q. */
 export function apply(transform, q) {

@@ -2,11 +2,16 @@
 // points, the download with progress in bytes, a message of its own for each way it can fail,
 // and a check that what came back is what the link's name says (a ZIP, an .npy, an ENVI
 // header) before Python is asked to read it. An ENVI header's data file is looked for beside it.
+// Links come from strangers, so a download cannot hurt: a file larger than the page can hold is
+// refused from its declared length before a byte is read, one without a length is cut off at
+// the same size, a server that stops sending is reported (the page offers to cancel), relative
+// links stay inside datasets/, and what a message quotes of a link is shortened.
 import { formatBytes } from '../format.js';
+import { defaultMemoryBudget } from '../render/device.js';
 
 export class LoadError extends Error {
-  // rule: 'url' | 'scheme' | 'mixed-content' | 'http' | 'cors' | 'network' | 'offline' | 'not-zip'
-  //       | 'not-npy' | 'envi-header' | 'envi-pair'
+  // rule: 'url' | 'outside-datasets' | 'scheme' | 'mixed-content' | 'http' | 'cors' | 'network'
+  //       | 'offline' | 'too-large' | 'cancelled' | 'not-zip' | 'not-npy' | 'envi-header' | 'envi-pair'
   constructor(message, rule, { status = null } = {}) {
     super(message);
     this.name = 'LoadError';
@@ -18,6 +23,37 @@ export class LoadError extends Error {
 const HAS_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 
 /**
+ * `text` as a message may quote it: at most `max` characters, the middle cut out (the start
+ * names the server, the end the file), so a 20,000-character link cannot bury the message.
+ */
+export function shortened(text, max = 160) {
+  const s = String(text);
+  if (s.length <= max) return s;
+  const head = Math.ceil((max - 1) * 0.6);
+  return `${s.slice(0, head)}…${s.slice(s.length - (max - 1 - head))}`;
+}
+
+/**
+ * How downloads are bounded: `maxBytes`, the most a file may have (the memory budget the
+ * renderer allows itself, device.js defaultMemoryBudget: a file the page cannot hold is no use
+ * downloading), and `stallMs`, how long a server may send nothing before the page says so.
+ * An init script may lower them through globalThis.IFEALID_DOWNLOAD (the tests do, to stay fast).
+ */
+export function downloadLimits() {
+  const given = globalThis.IFEALID_DOWNLOAD ?? {};
+  return { maxBytes: given.maxBytes ?? defaultMemoryBudget(), stallMs: given.stallMs ?? 10_000 };
+}
+
+// size: the declared length, or null when the read was cut off at maxBytes.
+function tooLarge(href, size, maxBytes) {
+  const what = size !== null ? `is ${formatBytes(size)} (as the server declares), not downloaded`
+    : `was cut off after ${formatBytes(maxBytes)} with more to come`;
+  return new LoadError(`${shortened(href)} ${what}: the file is larger than the page can hold (at most `
+    + `${formatBytes(maxBytes)} on this device). A crop, fewer channels or a lower precision (ifealid create) `
+    + 'makes a smaller dataset.', 'too-large');
+}
+
+/**
  * The dataset a ?d= value names: a relative value is a file in datasets/ beside the page
  * (the original app's links: ?d=000000015746.jpg.C1.npz.8.zip), an absolute one any
  * http(s) address. Other schemes are refused. Returns {url: URL, name}.
@@ -26,17 +62,24 @@ export function resolveDatasetLink(value, pageUrl = location.href) {
   const d = String(value ?? '').trim();
   if (!d) throw new LoadError('the ?d= link names no dataset', 'url');
   let url;
+  const datasets = new URL('datasets/', pageUrl);
   try {
     url = HAS_SCHEME.test(d) ? new URL(d) : new URL(`datasets/${d}`, pageUrl);
   } catch {
-    throw new LoadError(`"${d}" is not a valid address`, 'url');
+    throw new LoadError(`"${shortened(d)}" is not a valid address`, 'url');
+  }
+  // A relative link names a file in datasets/: "../" (also as %2e%2e or with backslashes, which
+  // the URL parser resolves alike) must not lead out of it to the rest of the site.
+  if (!HAS_SCHEME.test(d) && (url.origin !== datasets.origin || !url.pathname.startsWith(datasets.pathname))) {
+    throw new LoadError(`"${shortened(d)}" leads outside the datasets/ folder beside the page (to ${shortened(url.pathname)}); `
+      + 'a relative ?d= link names a file in datasets/, an absolute one a full http(s) address', 'outside-datasets');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new LoadError(`?d= accepts only http and https addresses, not ${url.protocol} (${d})`, 'scheme');
+    throw new LoadError(`?d= accepts only http and https addresses, not ${shortened(url.protocol, 40)} (${shortened(d)})`, 'scheme');
   }
   const page = new URL(pageUrl);
   if (page.protocol === 'https:' && url.protocol === 'http:') {
-    throw new LoadError(`this page is served over https and may not download from an http:// address (${url.href}); `
+    throw new LoadError(`this page is served over https and may not download from an http:// address (${shortened(url.href)}); `
       + 'use the https:// address of the file', 'mixed-content');
   }
   let name = url.pathname.split('/').pop();
@@ -58,7 +101,7 @@ function httpError(url, response) {
       : s === 429 ? 'the server is busy; try again later'
         : s >= 500 ? 'the server failed; try again later'
           : 'the server refused the request';
-  return new LoadError(`could not download ${url}: HTTP ${s}${text ? ` ${text}` : ''} (${why})`, 'http', { status: s });
+  return new LoadError(`could not download ${shortened(url)}: HTTP ${s}${text ? ` ${text}` : ''} (${why})`, 'http', { status: s });
 }
 
 // fetch() rejects with the same bare TypeError when a cross-origin server refuses to be read
@@ -68,7 +111,7 @@ function httpError(url, response) {
 async function fetchFailure(url, signal) {
   if (signal?.aborted) return signal.reason ?? new DOMException('aborted', 'AbortError');
   if (typeof navigator !== 'undefined' && navigator.onLine === false) {
-    return new LoadError(`could not download ${url}: this computer is offline`, 'offline');
+    return new LoadError(`could not download ${shortened(url)}: this computer is offline`, 'offline');
   }
   if (new URL(url).origin !== location.origin) {
     const probe = new AbortController();
@@ -76,7 +119,7 @@ async function fetchFailure(url, signal) {
     signal?.addEventListener('abort', stop);
     try {
       await fetch(url, { mode: 'no-cors', cache: 'no-store', credentials: 'omit', signal: probe.signal });
-      return new LoadError(`could not read ${url}: the server ${new URL(url).host} answered but does not let `
+      return new LoadError(`could not read ${shortened(url)}: the server ${shortened(new URL(url).host, 80)} answered but does not let `
         + 'other sites read the file. It must send CORS headers (Access-Control-Allow-Origin: * or this '
         + "page's origin) for ?d= links to work; or download the file and open it here.", 'cors');
     } catch {
@@ -86,7 +129,7 @@ async function fetchFailure(url, signal) {
       signal?.removeEventListener('abort', stop);
     }
   }
-  return new LoadError(`could not download ${url}: network error (the server cannot be reached: `
+  return new LoadError(`could not download ${shortened(url)}: network error (the server cannot be reached: `
     + 'wrong address, server down or no connection)', 'network');
 }
 
@@ -109,14 +152,15 @@ function looksLikeHtml(bytes, contentType) {
     || (head.startsWith('<') && head.includes('<body'));
 }
 
-export function checkZip(bytes, contentType, url) {
+export function checkZip(bytes, contentType, href) {
   if (looksLikeZip(bytes)) return;
+  const url = shortened(href);
   if (bytes.length === 0) throw new LoadError(`${url} is empty, not a dataset ZIP`, 'not-zip');
   if (looksLikeHtml(bytes, contentType)) {
     throw new LoadError(`${url} is a web page (HTML), not a dataset ZIP: the link probably leads to a page `
       + 'about the file rather than to the file itself', 'not-zip');
   }
-  throw new LoadError(`${url} is not a ZIP archive${contentType ? ` (the server calls it ${contentType})` : ''}, `
+  throw new LoadError(`${url} is not a ZIP archive${contentType ? ` (the server calls it ${shortened(contentType, 80)})` : ''}, `
     + 'so it cannot be a dataset', 'not-zip');
 }
 
@@ -132,8 +176,9 @@ export function linkKind(name) {
 }
 
 /** Refuse what came back when it is not `kind` (linkKind's, or 'any': anything but a web page). */
-export function checkKind(bytes, contentType, url, kind = 'zip') {
-  if (kind === 'zip') return checkZip(bytes, contentType, url);
+export function checkKind(bytes, contentType, href, kind = 'zip') {
+  if (kind === 'zip') return checkZip(bytes, contentType, href);
+  const url = shortened(href);
   const what = { npy: 'an .npy file', 'envi-header': 'an ENVI header', any: 'a data file' }[kind];
   const rule = kind === 'npy' ? 'not-npy' : kind === 'envi-header' ? 'envi-header' : 'not-zip';
   const fits = kind === 'npy' ? NPY_MAGIC.every((b, i) => bytes[i] === b)
@@ -145,7 +190,7 @@ export function checkKind(bytes, contentType, url, kind = 'zip') {
     throw new LoadError(`${url} is a web page (HTML), not ${what}: the link probably leads to a page about the `
       + 'file rather than to the file itself', rule);
   }
-  throw new LoadError(`${url} is not ${what}${contentType ? ` (the server calls it ${contentType})` : ''}`, rule);
+  throw new LoadError(`${url} is not ${what}${contentType ? ` (the server calls it ${shortened(contentType, 80)})` : ''}`, rule);
 }
 
 /**
@@ -162,66 +207,107 @@ export function enviDataCandidates(headerName) {
 }
 
 /**
- * Download a file of `kind` (checkKind's: 'zip' by default). onProgress({done, total}) in bytes;
- * total is 0 when the server does not say (an indeterminate bar). Resolves to an ArrayBuffer of
- * exactly the file's bytes; rejects with a LoadError (or the signal's AbortError).
+ * Download a file of `kind` (checkKind's: 'zip' by default). onProgress({done, total, stalledMs})
+ * in bytes; total is 0 when the server does not say (an indeterminate bar); stalledMs, while the
+ * server has sent nothing for `stallMs` or longer (before its answer or between two parts), is
+ * how long that has lasted, else 0. A file over `maxBytes` (declared or as read) is refused.
+ * The limits default to downloadLimits()'s. Resolves to an ArrayBuffer of exactly the file's
+ * bytes; rejects with a LoadError (or the signal's reason: the page's cancel).
  */
-export async function download(url, { onProgress = () => {}, signal, kind = 'zip' } = {}) {
+export async function download(url, { onProgress = () => {}, signal, kind = 'zip', maxBytes, stallMs } = {}) {
+  const limits = downloadLimits();
+  maxBytes ??= limits.maxBytes;
+  stallMs ??= limits.stallMs;
   const href = String(url);
-  let response;
+  let done = 0;
+  let total = 0;
+  let lastData = performance.now();
+  let stalled = false;
+  // The watchdog: a server's silence is reported while it lasts (so the page can say so and
+  // offer to cancel); the next byte ends it.
+  const watchdog = setInterval(() => {
+    const quiet = performance.now() - lastData;
+    if (quiet >= stallMs) { stalled = true; onProgress({ done, total, stalledMs: quiet }); }
+  }, Math.max(10, Math.min(1000, stallMs / 2)));
   try {
-    response = await fetch(href, { signal });
-  } catch {
-    throw await fetchFailure(href, signal);
-  }
-  if (!response.ok) {
-    response.body?.cancel().catch(() => {});
-    throw httpError(href, response);
-  }
-  // Content-Length counts the encoded body; a compressed response overruns it and the bar
-  // turns indeterminate.
-  let total = Number(response.headers.get('Content-Length')) || 0;
-  const contentType = response.headers.get('Content-Type') || '';
-  let bytes;
-  if (!response.body) {
-    bytes = new Uint8Array(await response.arrayBuffer());
-    onProgress({ done: bytes.length, total: bytes.length });
-  } else {
-    const reader = response.body.getReader();
-    let buffer = total ? new Uint8Array(total) : null;
-    const chunks = [];
-    let done = 0;
-    let lastReport = 0;
-    onProgress({ done: 0, total });
-    for (;;) {
-      let part;
+    let response;
+    try {
+      response = await fetch(href, { signal });
+    } catch {
+      throw await fetchFailure(href, signal);
+    }
+    lastData = performance.now();
+    if (!response.ok) {
+      response.body?.cancel().catch(() => {});
+      throw httpError(href, response);
+    }
+    // Content-Length counts the encoded body; a compressed response overruns it and the bar
+    // turns indeterminate. A declared length over the limit is refused before the body is read.
+    total = Number(response.headers.get('Content-Length')) || 0;
+    if (total > maxBytes) {
+      response.body?.cancel().catch(() => {});
+      throw tooLarge(href, total, maxBytes);
+    }
+    const contentType = response.headers.get('Content-Type') || '';
+    const allocate = (n) => {
       try {
-        part = await reader.read();
-      } catch (err) {
-        if (signal?.aborted) throw signal.reason ?? err;
-        throw new LoadError(`the download of ${href} broke off after ${formatBytes(done)}: ${err.message}`, 'network');
+        return new Uint8Array(n);
+      } catch {
+        throw new LoadError(`the browser could not set aside ${formatBytes(n)} of memory for ${shortened(href)}`, 'too-large');
       }
-      if (part.done) break;
-      const chunk = part.value;
-      if (buffer && done + chunk.length <= buffer.length) {
-        buffer.set(chunk, done);
-      } else {
-        if (buffer) { chunks.push(buffer.subarray(0, done)); buffer = null; total = 0; }
-        chunks.push(chunk);
-      }
-      done += chunk.length;
-      const now = performance.now();
-      if (now - lastReport > 50) { lastReport = now; onProgress({ done, total }); }
-    }
-    onProgress({ done, total: total || done });
-    if (buffer) {
-      bytes = done === buffer.length ? buffer : buffer.slice(0, done);
+    };
+    let bytes;
+    if (!response.body) {
+      bytes = new Uint8Array(await response.arrayBuffer());
+      if (bytes.length > maxBytes) throw tooLarge(href, null, maxBytes);
+      onProgress({ done: bytes.length, total: bytes.length, stalledMs: 0 });
     } else {
-      bytes = new Uint8Array(done);
-      let offset = 0;
-      for (const c of chunks) { bytes.set(c, offset); offset += c.length; }
+      const reader = response.body.getReader();
+      let buffer = total ? allocate(total) : null;
+      const chunks = [];
+      let lastReport = 0;
+      onProgress({ done: 0, total, stalledMs: 0 });
+      for (;;) {
+        let part;
+        try {
+          part = await reader.read();
+        } catch (err) {
+          if (signal?.aborted) throw signal.reason ?? err;
+          throw new LoadError(`the download of ${shortened(href)} broke off after ${formatBytes(done)}: ${err.message}`, 'network');
+        }
+        if (part.done) break;
+        const chunk = part.value;
+        lastData = performance.now();
+        // Without a length (or past the declared one) what is read is capped at the same limit.
+        if (done + chunk.length > maxBytes) {
+          reader.cancel().catch(() => {});
+          throw tooLarge(href, null, maxBytes);
+        }
+        if (buffer && done + chunk.length <= buffer.length) {
+          buffer.set(chunk, done);
+        } else {
+          if (buffer) { chunks.push(buffer.subarray(0, done)); buffer = null; total = 0; }
+          chunks.push(chunk);
+        }
+        done += chunk.length;
+        if (stalled || lastData - lastReport > 50) {
+          stalled = false;
+          lastReport = lastData;
+          onProgress({ done, total, stalledMs: 0 });
+        }
+      }
+      onProgress({ done, total: total || done, stalledMs: 0 });
+      if (buffer) {
+        bytes = done === buffer.length ? buffer : buffer.slice(0, done);
+      } else {
+        bytes = allocate(done);
+        let offset = 0;
+        for (const c of chunks) { bytes.set(c, offset); offset += c.length; }
+      }
     }
+    checkKind(bytes, contentType, href, kind);
+    return bytes.buffer;
+  } finally {
+    clearInterval(watchdog);
   }
-  checkKind(bytes, contentType, href, kind);
-  return bytes.buffer;
 }

@@ -11,7 +11,10 @@
 //     pc=1,2,3 | pc=K         its components (three as R, G, B; one through the colour map)
 //     pcscale=robust|minmax|sigmoid                      pcbg=1 (the similarity over its colours)
 //     pcfit=all | foreground[:T[:flip]] | region         (region: the regions key's rectangles)
-import { METRICS, VALUES, COMBINE, STRETCHES, MAX_PINS, MAX_REGIONS, VIEW_DEFAULTS, PCA_SCALES, PCA_MAX_COMPONENT } from './view.js';
+//   comparing datasets (issue 16; ?d=a&d=b, pane K counted from 0 in ?d= order):
+//     ref=K:X,Y  pins=K:X,Y;…  regions=K:x0,y0,x1,y1;…    a pixel or region of pane K (K: 0 if left out)
+//     sync=1 (views move together)  scale=pane (a colour scale per pane)  matches=K  radius=R
+import { METRICS, VALUES, COMBINE, STRETCHES, MAX_PINS, MAX_REGIONS, MAX_MATCHES, VIEW_DEFAULTS, PCA_SCALES, PCA_MAX_COMPONENT } from './view.js';
 
 export const MAX_FRAGMENT = 4096;  // characters: 16 pins and 16 regions take well under 1000
 const MAX_QUOTE = 40;
@@ -24,7 +27,7 @@ const quote = (text) => JSON.stringify(text.length > MAX_QUOTE ? `${text.slice(0
  * Parse a fragment (with or without '#') for a dataset's info ({width, height, features, range})
  * and the colour-map names. Returns {patch (view fields), zoom, center, problems: [text]}.
  */
-export function parseFragment(hash, info, colormaps = []) {
+export function parseFragment(hash, info, colormaps = [], others = []) {
   const out = { patch: {}, zoom: null, center: null, problems: [] };
   let text = String(hash ?? '');
   if (text.startsWith('#')) text = text.slice(1);
@@ -34,18 +37,28 @@ export function parseFragment(hash, info, colormaps = []) {
     return out;
   }
   const W = info.width, H = info.height;
+  const panes = [info, ...others];
+  const where = panes.length > 1 ? 'of a pane on screen' : `on this ${W}×${H} map`;
   const bad = (key, value, why) => { out.problems.push(`${key}=${quote(value)} in the address: ${why}; left out`); };
   const int = (s, lo, hi) => (INT.test(s) && Number(s) >= lo && Number(s) <= hi ? Number(s) : null);
-  const pixel = (s) => {
-    const [x, y, ...rest] = s.split(',');
-    const p = { x: int(x ?? '', 0, W - 1), y: int(y ?? '', 0, H - 1) };
-    return rest.length || p.x === null || p.y === null ? null : p;
+  // "K:rest" names pane K (K < the panes on screen); without "K:", pane 0.
+  const inPane = (s, parse) => {
+    const m = /^(\d{1,2}):(.*)$/.exec(s);
+    const k = m ? int(m[1], 0, panes.length - 1) : 0;
+    if (k === null) return null;
+    const p = parse(m ? m[2] : s, panes[k]);
+    return p && (k ? { ...p, pane: k } : p);
   };
+  const pixel = (s) => inPane(s, (text, { width, height }) => {
+    const [x, y, ...rest] = text.split(',');
+    const p = { x: int(x ?? '', 0, width - 1), y: int(y ?? '', 0, height - 1) };
+    return rest.length || p.x === null || p.y === null ? null : p;
+  });
   const list = (key, value, max, item, what) => {
     const parts = value.split(';').filter((s) => s !== '');
     if (parts.length > max) return bad(key, value, `at most ${max} ${what}`), null;
     const items = parts.map(item);
-    if (items.some((v) => v === null)) return bad(key, value, `not ${what} on this ${W}×${H} map`), null;
+    if (items.some((v) => v === null)) return bad(key, value, `not ${what} ${where}`), null;
     return items;
   };
   const pca = {};  // the PCA settings the link names (the rest: a fresh view's)
@@ -62,15 +75,19 @@ export function parseFragment(hash, info, colormaps = []) {
         if (value === 'none') { set('pointer', false); break; }
         const p = pixel(value);
         if (p) Object.assign(out.patch, { reference: p, locked: true, pointer: true });
-        else bad(key, value, `not a pixel X,Y of this ${W}×${H} map (or none)`);
+        else bad(key, value, `not a pixel X,Y ${where} (or none)`);
         break;
       }
       case 'pins': set('pins', list(key, value, MAX_PINS, pixel, 'pixels X,Y')); break;
-      case 'regions': set('regions', list(key, value, MAX_REGIONS, (s) => region(s, int, W, H), 'rectangles x0,y0,x1,y1')); break;
+      case 'regions': set('regions', list(key, value, MAX_REGIONS, (s) => inPane(s, (t, d) => region(t, int, d.width, d.height)), 'rectangles x0,y0,x1,y1')); break;
+      case 'sync': set('syncCameras', { 1: true, 0: false }[value] ?? bad(key, value, 'not 1 or 0')); break;
+      case 'scale': set('jointStretch', { pane: false, joint: true }[value] ?? bad(key, value, 'not pane or joint')); break;
+      case 'matches': set('matches', int(value, 0, MAX_MATCHES) ?? bad(key, value, `not a count from 0 to ${MAX_MATCHES}`)); break;
+      case 'radius': set('matchRadius', number(0, 1e4)); break;
       case 'combine': set('combine', oneOf(COMBINE)); break;
       case 'metric': set('metric', oneOf(METRICS)); break;
       case 'values':
-        if (value === 'true' && !info.range) bad(key, value, 'this dataset records no range, so it has no true values');
+        if (value === 'true' && !panes.every((d) => d.range)) bad(key, value, 'a dataset on screen records no range, so it has no true values');
         else set('values', oneOf(VALUES));
         break;
       case 'cmap': set('colormap', colormaps.length ? oneOf(colormaps) : value); break;
@@ -133,10 +150,15 @@ const round = (v, digits) => String(Number(v.toFixed(digits)));
 export function fragmentOf(view, { camera = null } = {}) {
   const keys = [];
   const add = (k, v) => keys.push(`${k}=${v}`);
+  const pane = (p) => (p.pane ? `${p.pane}:` : '');
   if (!view.pointer) add('ref', 'none');
-  else if (view.locked && view.reference) add('ref', `${view.reference.x},${view.reference.y}`);
-  if (view.pins.length) add('pins', view.pins.map((p) => `${p.x},${p.y}`).join(';'));
-  if (view.regions.length) add('regions', view.regions.map((r) => `${r.x0},${r.y0},${r.x1},${r.y1}`).join(';'));
+  else if (view.locked && view.reference) add('ref', `${pane(view.reference)}${view.reference.x},${view.reference.y}`);
+  if (view.pins.length) add('pins', view.pins.map((p) => `${pane(p)}${p.x},${p.y}`).join(';'));
+  if (view.regions.length) add('regions', view.regions.map((r) => `${pane(r)}${r.x0},${r.y0},${r.x1},${r.y1}`).join(';'));
+  if (view.syncCameras) add('sync', '1');
+  if (!view.jointStretch) add('scale', 'pane');
+  if (view.matches !== 1) add('matches', String(view.matches));
+  if (view.matchRadius) add('radius', round(view.matchRadius, 3));
   if (view.combine !== 'max') add('combine', view.combine);
   if (view.values !== 'stored') add('values', view.values);
   if (view.metric !== 'angular') add('metric', view.metric);

@@ -16,6 +16,8 @@ export const PCA_FITS = Object.freeze(['all', 'foreground', 'region']);
 export const PCA_MAX_COMPONENT = 64;
 export const COMPUTE = Object.freeze(['auto', 'gpu', 'cpu']);
 export const MAX_PINS = 16;
+export const MAX_PANES = 8;     // datasets compared side by side (issue 16)
+export const MAX_MATCHES = 16;  // best matches marked per pane
 export const MAX_REGIONS = 16;
 
 export const VIEW_DEFAULTS = Object.freeze({
@@ -48,30 +50,51 @@ export const VIEW_DEFAULTS = Object.freeze({
   pcaResult: null,      // the components of the current settings, once computed (compute/pca-job.js)
   pcaBackground: false, // the similarity map over the PCA colours instead of over the overlay
   camera: null,         // {scale, offsetX, offsetY}: canvas pixel = offset + scale · map pixel
+  // Comparing datasets (issue 16): `dataset` is pane 0, `others` panes 1, 2, …; a pixel or
+  // region of pane k > 0 (hover, reference, pins, regions) carries `pane: k` (pane 0's carry
+  // none), and references from any pane apply to every pane's map (model/panes.js).
+  others: [],
+  cameras: [],          // the cameras of panes 1, 2, … (null: fitted when shown)
+  syncCameras: false,   // zoom and pan every pane together (the same part of each map)
+  jointStretch: true,   // one colour scale over every pane's map (false: each its own)
+  matches: 1,           // the best matches marked in every other pane (0: none)
+  matchRadius: 0,       // top-k: none within this distance (map pixels) of one marked before
 });
 
-const pixelIn = (ds) => (p) => p === null || (p && Number.isInteger(p.x) && Number.isInteger(p.y)
-  && p.x >= 0 && p.y >= 0 && (!ds || (p.x < ds.info.width && p.y < ds.info.height)));
-const regionIn = (ds) => (r) => r && [r.x0, r.y0, r.x1, r.y1].every(Number.isInteger)
-  && r.x0 >= 0 && r.y0 >= 0 && r.x0 <= r.x1 && r.y0 <= r.y1
-  && (!ds || (r.x1 < ds.info.width && r.y1 < ds.info.height));
+// The dataset of a pixel's or region's pane (undefined: no such pane), given the state.
+const paneOf = (s, p) => {
+  if (p.pane === undefined) return s.dataset;
+  return Number.isInteger(p.pane) && p.pane >= 1 ? s.others[p.pane - 1] : undefined;
+};
+const pixelIn = (s) => (p) => {
+  if (p === null) return true;
+  if (!p || !Number.isInteger(p.x) || !Number.isInteger(p.y) || p.x < 0 || p.y < 0) return false;
+  const ds = paneOf(s, p);
+  return ds !== undefined && (!ds || (p.x < ds.info.width && p.y < ds.info.height));
+};
+const regionIn = (s) => (r) => {
+  if (!r || ![r.x0, r.y0, r.x1, r.y1].every(Number.isInteger) || r.x0 < 0 || r.y0 < 0 || r.x0 > r.x1 || r.y0 > r.y1) return false;
+  const ds = paneOf(s, r);
+  return ds !== undefined && (!ds || (r.x1 < ds.info.width && r.y1 < ds.info.height));
+};
+const isDataset = (v) => typeof v === 'object' && v !== null && Boolean(v.info && v.layers);
 const oneOf = (list) => (v) => list.includes(v);
 const listOf = (max, item) => (v) => Array.isArray(v) && v.length <= max && v.every((x) => x !== null && item(x));
 
 // Each field's rule, given the state the change applies to (pixels must lie on its dataset).
 const VALID = {
-  dataset: (v) => v === null || (typeof v === 'object' && v.info && v.layers),
-  hover: (v, s) => pixelIn(s.dataset)(v),
-  reference: (v, s) => pixelIn(s.dataset)(v),
+  dataset: (v) => v === null || isDataset(v),
+  hover: (v, s) => pixelIn(s)(v),
+  reference: (v, s) => pixelIn(s)(v),
   locked: (v) => typeof v === 'boolean',
   pointer: (v) => typeof v === 'boolean',
-  pins: (v, s) => listOf(MAX_PINS, pixelIn(s.dataset))(v),
-  regions: (v, s) => listOf(MAX_REGIONS, regionIn(s.dataset))(v),
+  pins: (v, s) => listOf(MAX_PINS, pixelIn(s))(v),
+  regions: (v, s) => listOf(MAX_REGIONS, regionIn(s))(v),
   combine: oneOf(COMBINE),
   mode: oneOf(MODES),
   channel: (v, s) => v === null || (Number.isInteger(v) && v >= 0 && (!s.dataset || v < s.dataset.info.features)),
-  // True values need the range the dataset was quantised with.
-  values: (v, s) => VALUES.includes(v) && (v !== 'true' || !s.dataset || Boolean(s.dataset.info.range)),
+  // True values need the range every dataset was quantised with.
+  values: (v, s) => VALUES.includes(v) && (v !== 'true' || [s.dataset, ...s.others].every((d) => !d || Boolean(d.info.range))),
   metric: oneOf(METRICS),
   threshold: (v) => v === null || (typeof v === 'number' && Number.isFinite(v)),
   connected: (v) => typeof v === 'boolean',
@@ -89,15 +112,27 @@ const VALID = {
     && typeof v.threshold === 'number' && Number.isFinite(v.threshold) && typeof v.flip === 'boolean',
   pcaResult: (v) => v === null || (typeof v === 'object' && v.computed === true && typeof v.key === 'string'),
   pcaBackground: (v) => typeof v === 'boolean',
-  camera: (v) => v === null || (v.scale > 0 && Number.isFinite(v.scale)
-    && Number.isFinite(v.offsetX) && Number.isFinite(v.offsetY)),
+  camera: (v) => isCamera(v),
+  // Panes compare vectors: every dataset has pane 0's channel count.
+  others: (v, s) => Array.isArray(v) && v.length < MAX_PANES && v.every(isDataset)
+    && (!s.dataset || v.every((d) => d.info.features === s.dataset.info.features)),
+  cameras: (v, s) => Array.isArray(v) && v.length <= s.others.length && v.every(isCamera),
+  syncCameras: (v) => typeof v === 'boolean',
+  jointStretch: (v) => typeof v === 'boolean',
+  matches: (v) => Number.isInteger(v) && v >= 0 && v <= MAX_MATCHES,
+  matchRadius: (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1e4,
 };
+
+function isCamera(v) {
+  return v === null || (v.scale > 0 && Number.isFinite(v.scale) && Number.isFinite(v.offsetX) && Number.isFinite(v.offsetY));
+}
 
 // Value objects ({x, y}, the camera, the PCA settings) are equal when their fields are; lists
 // of them when their items are. The dataset and computed results are compared by identity.
 function same(a, b) {
   if (a === b) return true;
-  if (!a || !b || typeof a !== 'object' || typeof b !== 'object' || !isValue(a) || !isValue(b)) return false;
+  if (!a || !b || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (!isValue(a) || !isValue(b)) return false;
   if (Array.isArray(a) || Array.isArray(b)) {
     return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => same(x, b[i]));
   }
@@ -141,8 +176,8 @@ export class ViewModel {
     }
     if (!changed.size) return changed;
     for (const key of Object.keys(VALID)) {
-      // A new dataset re-checks every pixel and channel against its size.
-      if ((changed.has(key) || changed.has('dataset')) && !VALID[key](next[key], next)) {
+      // A new dataset (or set of panes) re-checks every pixel and channel against its size.
+      if ((changed.has(key) || changed.has('dataset') || changed.has('others')) && !VALID[key](next[key], next)) {
         throw new RangeError(`view: invalid ${key}: ${JSON.stringify(next[key]?.info ? next[key].info : next[key])}`);
       }
     }

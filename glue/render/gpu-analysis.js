@@ -16,7 +16,7 @@ export const analysisBlockBytes = (layers) => (3 * layers + 1) * 16;
 
 /** The reference vector ρ of the chord, euclid or dot form, and whether it is zero. */
 function referenceVector(dataset, transform, ref, metric) {
-  const v = ref.kind === 'pixel'
+  const v = ref.kind === 'vector' ? ref.vector : ref.kind === 'pixel'
     ? valuesAt(dataset, transform, ref.x, ref.y) : regionVector(dataset, transform, ref, metric);
   return FAMILY[metric] === 'chord' ? unitVector(v, metric === 'correlation') : { v, zero: false };
 }
@@ -85,7 +85,7 @@ export class GpuAnalysis {
 
   // (α_p, β_p, γ_p) for the chord form of this values setting (termsFS's modes).
   _terms(values, mode, transform) {
-    const key = `${values}:${mode}`;
+    const key = `${transform.key}:${mode}`;
     const gpu = this.gpu, gl = gpu.gl;
     const { W, H } = this.data.layout;
     this.terms ??= { ...gpu.target(gl.RGBA32F, W, H), key: null };
@@ -107,7 +107,7 @@ export class GpuAnalysis {
   drawReference(t, draws, ref, request, { prev = null, op = null, scale = 1 } = {}) {
     const gpu = this.gpu, gl = gpu.gl;
     const { values, metric } = request;
-    const transform = transformOf(this.dataset, values);
+    const transform = transformOf(this.dataset, values, request.joint);
     const family = FAMILY[metric];
     // Correlation with one scale centres each pixel in the integers (γ), where b cancels.
     const mode = metric !== 'correlation' ? 'unit' : transform.scale !== null ? 'integer' : 'values';

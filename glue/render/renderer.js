@@ -25,7 +25,7 @@ export { DeviceLimitError };
 
 // View fields whose change changes the picture (the reference and the camera apart).
 const MAP_FIELDS = ['metric', 'values', 'pins', 'regions', 'combine', 'pointer', 'mode', 'channel', 'stretch',
-  'opacity', 'overlayColour', 'compute', 'threshold', 'connected', 'pcaResult', 'pcaBackground'];
+  'opacity', 'overlayColour', 'compute', 'threshold', 'connected', 'pcaResult', 'pcaBackground', 'joint', 'stretchRange'];
 
 // Options (RENDERER.md has the measurements behind the defaults).
 const DEFAULTS = {
@@ -235,7 +235,9 @@ export class Renderer {
     if (!scale.relative) this.frames.stretch = { min: scale.absolute[0], max: scale.absolute[1] };
     if (view.dataset !== prev.dataset) { this.scheduler.change({ interactive: true }); return; }
     // The pointer's reference matters only while it takes part in the map.
-    if (view.reference !== prev.reference && view.pointer && view.mode === 'similarity') {
+    // (comparing datasets: or another pane's, model/panes.js)
+    if ((view.reference !== prev.reference || view.foreignReference !== prev.foreignReference)
+      && view.pointer && view.mode === 'similarity') {
       this.scheduler.change({ interactive: true, atOnce: true });
     }
     if (view.camera !== prev.camera) this.scheduler.change({ interactive: true });
@@ -328,6 +330,15 @@ export class Renderer {
   mapValues() {
     const source = this.source();
     return source.mapOf ? source.mapOf(this.view) : this.readMap();
+  }
+
+  /**
+   * The similarity map a view state (of this renderer's dataset) asks for, where the CPU
+   * computes it (kept for the frame that draws it), else null: the GPU's is on the GPU.
+   */
+  cpuMap(view) {
+    if (!this.ds || view.dataset !== this._dataset || view.mode !== 'similarity' || this.computeOn !== 'cpu') return null;
+    return this.ds.sources.cpu.mapOf(view);
   }
 
   /** The threshold's mask of the last full frame (Uint8Array, 1 inside, row 0 = top), or null. */

@@ -3,6 +3,7 @@
 // a link with a fragment or the fragment is edited in place.
 import { parseFragment, fragmentOf } from '../model/fragment.js';
 import { fitCamera, zoomCenterOf, cameraAt } from '../render/camera.js';
+import { syncedCameras } from '../model/panes.js';
 
 const THROTTLE_MS = 250;
 const FIT_PADDING = 10;
@@ -55,11 +56,14 @@ export class Address {
   apply(hash) {
     const view = this.model.state;
     if (!view.dataset) return;
-    const { patch, zoom, center, problems } = parseFragment(hash, view.dataset.info, Object.keys(this.explorer.panels.colormaps ?? {}));
+    const { patch, zoom, center, problems } = parseFragment(hash, view.dataset.info, Object.keys(this.explorer.panels.colormaps ?? {}),
+      view.others.map((d) => d.info));
     if (zoom !== null || center !== null) {
       const { canvas, dpr } = this.explorer;
       const now = zoomCenterOf(view.camera, canvas.width, canvas.height, dpr);
       patch.camera = cameraAt(zoom ?? now.zoom, center ?? now.center, canvas.width, canvas.height, dpr);
+      // Synchronised views: every pane shows the same part of its map (model/panes.js).
+      if ((patch.syncCameras ?? view.syncCameras) && view.others.length) Object.assign(patch, syncedCameras(view, 0, patch.camera));
     }
     try {
       this.model.set(patch);

@@ -8,21 +8,22 @@ import { compareAt, thresholdText } from './readout.js';
 import { REFERENCE_COLOURS } from './marks.js';
 import { formatValue as fmt } from '../format.js';
 
-const $ = (id) => document.getElementById(id);
+import { byId } from './dom.js';
 const STEPS = 1000;  // the threshold slider's positions
 
 export class AnalysisPanel {
-  constructor(model) {
+  constructor(model, { root = document } = {}) {
+    this.$ = byId(root);
     this.model = model;
     this.mapRange = null;  // [min, max] of the map shown last (the slider's span where the metric has none)
     this.mask = null;      // {count, total} of the last full frame's mask
-    $('values').addEventListener('change', (e) => this.model.set({ values: e.target.value }));
-    $('metric').addEventListener('change', (e) => this.setMetric(e.target.value));
-    $('combine').addEventListener('change', (e) => this.model.set({ combine: e.target.value }));
-    $('pointer').addEventListener('change', (e) => this.model.set({ pointer: e.target.checked }));
-    $('threshold-on').addEventListener('change', (e) => this.toggleMask(e.target.checked));
-    $('threshold').addEventListener('input', (e) => this.model.set({ threshold: this.valueAt(Number(e.target.value)) }));
-    $('connected').addEventListener('change', (e) => this.model.set({ connected: e.target.checked }));
+    this.$('values').addEventListener('change', (e) => this.model.set({ values: e.target.value }));
+    this.$('metric').addEventListener('change', (e) => this.setMetric(e.target.value));
+    this.$('combine').addEventListener('change', (e) => this.model.set({ combine: e.target.value }));
+    this.$('pointer').addEventListener('change', (e) => this.model.set({ pointer: e.target.checked }));
+    this.$('threshold-on').addEventListener('change', (e) => this.toggleMask(e.target.checked));
+    this.$('threshold').addEventListener('input', (e) => this.model.set({ threshold: this.valueAt(Number(e.target.value)) }));
+    this.$('connected').addEventListener('change', (e) => this.model.set({ connected: e.target.checked }));
     model.subscribe((view, changed) => this._changed(view, changed));
   }
 
@@ -45,7 +46,7 @@ export class AnalysisPanel {
     if (f.mode === 'similarity' && f.stretch && f.scale.relative) this.mapRange = [f.stretch.min, f.stretch.max];
     if (f.kind === 'full') {
       this.mask = f.mask;
-      $('mask-count').textContent = f.mask
+      this.$('mask-count').textContent = f.mask
         ? `${f.mask.count} px (${((100 * f.mask.count) / f.mask.total).toFixed(1)} %)` : '';
     }
   }
@@ -77,30 +78,31 @@ export class AnalysisPanel {
   }
 
   _controls(view) {
-    const hasRange = Boolean(view.dataset?.info.range);
-    const trueOption = $('values').querySelector('option[value="true"]');
+    // (comparing datasets: every one needs its range)
+    const hasRange = [view.dataset, ...view.others].every((d) => Boolean(d?.info.range));
+    const trueOption = this.$('values').querySelector('option[value="true"]');
     trueOption.disabled = !hasRange;
     trueOption.title = hasRange ? '' : 'This dataset records no range (made before ifealid wrote one), so its true values are unknown';
-    $('values').value = view.values;
-    $('metric').value = view.metric;
-    $('combine').value = view.combine;
-    $('pointer').checked = view.pointer;
+    this.$('values').value = view.values;
+    this.$('metric').value = view.metric;
+    this.$('combine').value = view.combine;
+    this.$('pointer').checked = view.pointer;
     const on = view.threshold !== null;
-    $('threshold-on').checked = on;
-    $('threshold').disabled = !on;
-    $('connected').disabled = !on;
-    $('connected').checked = view.connected;
+    this.$('threshold-on').checked = on;
+    this.$('threshold').disabled = !on;
+    this.$('connected').disabled = !on;
+    this.$('connected').checked = view.connected;
     if (on) {
       const [lo, hi] = this.span(view);
-      $('threshold').value = String(hi > lo ? Math.round(((view.threshold - lo) / (hi - lo)) * STEPS) : 0);
+      this.$('threshold').value = String(hi > lo ? Math.round(((view.threshold - lo) / (hi - lo)) * STEPS) : 0);
     }
-    $('threshold-text').textContent = on ? thresholdText(view.metric, view.threshold) : '';
-    if (!on) $('mask-count').textContent = '';
+    this.$('threshold-text').textContent = on ? thresholdText(view.metric, view.threshold) : '';
+    if (!on) this.$('mask-count').textContent = '';
   }
 
   // The references, each with its colour and its value at the hovered pixel.
   _references(view) {
-    const list = $('references');
+    const list = this.$('references');
     if (!view.dataset || view.mode !== 'similarity') { list.replaceChildren(); return; }
     const request = mapRequest(view);
     const at = view.hover ?? view.reference;
@@ -134,7 +136,7 @@ export class AnalysisPanel {
       `region ${k + 1} · ${r.x0},${r.y0}–${r.x1},${r.y1}`,
       () => this.model.set({ regions: this.model.state.regions.filter((_, j) => j !== k) })));
     list.replaceChildren(...rows);
-    $('references-count').textContent = request.count ? String(request.count) : '';
-    $('combine-box').hidden = request.count < 2;
+    this.$('references-count').textContent = request.count ? String(request.count) : '';
+    this.$('combine-box').hidden = request.count < 2;
   }
 }

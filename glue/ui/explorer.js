@@ -2,14 +2,18 @@
 // the view model. The renderer (render/renderer.js) and the panels (panels.js) subscribe to the
 // model and show them; nothing here draws.
 import { Renderer, DeviceLimitError } from '../render/renderer.js';
-import { fitCamera, zoomCamera, panCamera, canvasToPixel } from '../render/camera.js';
-import { MAX_PINS, MAX_REGIONS } from '../model/view.js';
+import { fitCamera, zoomCamera, panCamera, canvasToPixel, visibleRect } from '../render/camera.js';
+import { MAX_PINS, MAX_REGIONS, MAX_PANES } from '../model/view.js';
+import { PaneStates, paneOf, inPane, cameraOf, cameraPatch, syncedCameras, fittedCameras, datasetsOf } from '../model/panes.js';
+import { colourScale } from '../model/analysis.js';
+import { bestMatches } from '../compute/matches.js';
 import { Panels } from './panels.js';
 import { AnalysisPanel } from './analysis-panel.js';
 import { PcaPanel } from './pca-panel.js';
+import { ComparePanel } from './compare-panel.js';
 import { Marks } from './marks.js';
 
-const $ = (id) => document.getElementById(id);
+import { byId } from './dom.js';
 const ZOOM_STEP = 1.25;
 const PAN_STEP = 60;       // CSS pixels per arrow key
 const DRAG_THRESHOLD = 4;  // CSS pixels before a press becomes a drag, not a click
@@ -27,37 +31,37 @@ export class Explorer {
    * model: the view model (model/view.js); onFrame(frame): every frame the renderer reports;
    * onNotice(text): something the user should know that is not an error (a limit reached).
    */
-  constructor(model, { onFrame = () => {}, onNotice = () => {} } = {}) {
+  constructor(model, { onFrame = () => {}, onNotice = () => {}, root = document } = {}) {
+    this.root = root;
+    this.$ = byId(root);
     this.model = model;
     this.onNotice = onNotice;
-    this.canvas = $('map');
-    // Throws with a clear message where WebGL 2 or float render targets are missing.
-    this.renderer = new Renderer(this.canvas, {
-      // An opaque canvas in the stage's colour: the compositor blends nothing beneath it.
-      background: cssRGB(getComputedStyle($('stage')).backgroundColor),
-      onFrame: (frame) => {
-        // (a superseded frame brings none; the PCA view's scale is the panels' own)
-        if (frame.stretch && frame.mode !== 'pca') this.panels.showStretch(frame.stretch);
-        this.analysis.frame(frame);
-        onFrame(frame);
-      },
-      // A lost WebGL context (GPU reset, driver update): the renderer uploads the dataset
-      // again once the browser restores it, with the same view.
-      onContextLost: () => { this.contextLosses += 1; this.panels.updateHover({ now: true }); },
-      onContextRestored: () => { this.contextRestores += 1; this.panels.updateHover({ now: true }); },
-    });
+    this.canvas = this.$('map');
     this.contextLosses = 0;
     this.contextRestores = 0;
-    // The renderer first: a pointer move's frame is issued before anything else reacts to it.
-    model.subscribe((view) => this.renderer.sync(view));
-    this.panels = new Panels(model, this.renderer, this.canvas);
-    this.analysis = new AnalysisPanel(model);
-    this.pca = new PcaPanel(model);
-    this.marks = new Marks(model, this.canvas, { onRemovePin: (i) => this.removePin(i) });
+    this.states = new PaneStates();  // what each pane sees of the view (model/panes.js)
+    // Pane 0 is the page's own canvas; panes 1, 2, … are made when datasets are added.
+    this.panes = [];
+    // Throws with a clear message where WebGL 2 or float render targets are missing.
+    this.renderer = this._makeRenderer(this.canvas, 0, onFrame);
+    this._onFrame = onFrame;
+    this.panes.push({ element: this.canvas.parentElement, canvas: this.canvas, renderer: this.renderer, label: null, marks: null });
+    // The renderers first: a pointer move's frames are issued before anything else reacts to it.
+    model.subscribe((view) => this._syncPanes(view));
+    // The panels describe the pane under the pointer (or holding the reference).
+    this.panels = new Panels(model, this.renderer, this.canvas, { root, stateOf: (view) => this.states.of(view, this.focusPane(view)) });
+    this.analysis = new AnalysisPanel(model, { root });
+    this.pca = new PcaPanel(model, { root });
+    this.compare = new ComparePanel(model, { root });
+    this.marks = new Marks(model, this.canvas, {
+      onRemovePin: (i) => this.removePin(i), root, stateOf: (view) => this.states.of(view, 0),
+    });
+    this.panes[0].marks = this.marks;
+    this.matches = [];  // per pane: [{x, y, value}] of the best matches marked
     this._drag = null;
     this.shortcuts = {};  // more keys (the exports'), set by the page
     this._bind();
-    new ResizeObserver(() => this._resize()).observe($('stage'));
+    new ResizeObserver(() => this._resize()).observe(this.$('stage'));
   }
 
   get view() { return this.model.state; }
@@ -66,9 +70,32 @@ export class Explorer {
 
   get dpr() { return this.canvas.width / Math.max(1, this.canvas.clientWidth); }
 
+  // A renderer for pane k's canvas: its frames go to the panels (the pane under the pointer's
+  // colour scale), the analysis panel (the mask's count, pane 0) and the page's recorder.
+  _makeRenderer(canvas, k, onFrame) {
+    return new Renderer(canvas, {
+      // An opaque canvas in the stage's colour: the compositor blends nothing beneath it.
+      background: cssRGB(getComputedStyle(this.$('stage')).backgroundColor),
+      onFrame: (frame) => {
+        const pane = this.panes.indexOf(this.panes.find((p) => p.canvas === canvas));
+        frame.pane = pane;
+        // (a superseded frame brings none; the PCA view's scale is the panels' own)
+        if (frame.stretch && frame.mode !== 'pca' && pane === this.focusPane(this.view)) this.panels.showStretch(frame.stretch);
+        if (pane === 0) this.analysis.frame(frame);
+        this._frameStretch(pane, frame);
+        (onFrame ?? this._onFrame)(frame);
+      },
+      // A lost WebGL context (GPU reset, driver update): the renderer uploads the dataset
+      // again once the browser restores it, with the same view.
+      onContextLost: () => { this.contextLosses += 1; this.panels?.updateHover({ now: true }); },
+      onContextRestored: () => { this.contextRestores += 1; this.panels?.updateHover({ now: true }); },
+    });
+  }
+
   /** The colour tables from the worker ({name: 768 RGB bytes}, the default first). */
   setColormaps(tables) {
-    this.renderer.setColormaps(tables);
+    this._colormaps = tables;
+    for (const p of this.panes) p.renderer.setColormaps(tables);
     this.panels.setColormaps(tables);
     if (!(this.view.colormap in tables)) this.model.set({ colormap: Object.keys(tables)[0] });
   }
@@ -83,15 +110,14 @@ export class Explorer {
 
   /**
    * Show a decoded dataset (a DATASET message): the GPU's copy replaces the previous one, and the
-   * view starts afresh (reference in the centre, fitted). When the GPU refuses it (a
-   * DeviceLimitError, as check() would have said), the previous dataset stays on screen.
+   * view starts afresh (reference in the centre, fitted; any other panes closed). When the GPU
+   * refuses it (a DeviceLimitError, as check() would have said), the previous dataset stays.
    */
   async show(dataset) {
     const { info } = dataset;
     if (this.renderer.isContextLost()) {
       throw new Error('the graphics (WebGL) context is lost at the moment; open the file again once the map is back');
     }
-    this._resize(true);
     const previous = this.dataset;
     try {
       this.renderer.setDataset(dataset);
@@ -99,7 +125,9 @@ export class Explorer {
       if (previous) this.renderer.setDataset(previous);  // it fitted before: back on screen
       throw err;
     }
-    const hasOverlay = Boolean(dataset.overlay);
+    this._closeExtraPanes();
+    this._layout();
+    this._resize(true);
     this.renderer.setOverlay(null);
     // A fresh view of the new dataset; the values, metric and colours chosen stay (true values
     // only where the dataset records its range).
@@ -107,16 +135,105 @@ export class Explorer {
     const pca = this.view.pca.components.every((k) => k <= info.features) ? this.view.pca
       : { ...this.view.pca, components: info.features >= 3 ? [1, 2, 3] : [1] };
     this.model.set({
-      dataset, hover: null, pins: [], regions: [], locked: false, pointer: true, mode: 'similarity', channel: null,
+      dataset, others: [], cameras: [], hover: null, pins: [], regions: [], locked: false, pointer: true, mode: 'similarity', channel: null,
       pca: { ...pca, fit: pca.fit === 'region' ? 'all' : pca.fit }, pcaResult: null, pcaBackground: false,
       threshold: null, values: this.view.values === 'true' && !info.range ? 'stored' : this.view.values,
       reference: { x: Math.floor(info.width / 2), y: Math.floor(info.height / 2) },
       camera: this._fitted(info),
-      opacity: hasOverlay ? 0.9 : 1,  // the original: 0.9 with an overlay, opaque without
+      opacity: hasOverlayOf(dataset) ? 0.9 : 1,  // the original: 0.9 with an overlay, opaque without
     });
-    if (!hasOverlay) return;
+    await this._overlay(0, dataset);
+  }
+
+  /**
+   * Add a dataset as a pane beside those on screen (comparing them, issue 16). Refused with a
+   * message, nothing on screen changed, when no dataset is shown yet, eight are, its channel
+   * count differs from the first's, or the GPU cannot hold it.
+   */
+  async addPane(dataset) {
+    const first = this.dataset;
+    const { info } = dataset;
+    if (!first) throw new Error('open a dataset first: a comparison adds datasets to the one on screen');
+    if (this.panes.length >= MAX_PANES) throw new Error(`at most ${MAX_PANES} datasets side by side: close one to add ${quoted(info.name)}`);
+    if (info.features !== first.info.features) {
+      throw new Error(`${quoted(info.name)} has ${info.features} channels and ${quoted(first.info.name)} has ${first.info.features}: `
+        + 'datasets compared side by side must have the same channel count (the same layer of one model); it was not added');
+    }
+    this.check(info);
+    const element = document.createElement('div');
+    element.className = 'pane';
+    const canvas = document.createElement('canvas');
+    canvas.className = 'pane-map';
+    canvas.tabIndex = 0;
+    canvas.setAttribute('aria-label', `Similarity map of ${info.name}`);
+    const layer = document.createElement('div');
+    layer.className = 'marks';
+    const box = document.createElement('div');
+    box.className = 'drag-box';
+    box.hidden = true;
+    element.append(canvas, layer, box);
+    this.$('panes').append(element);
+    const k = this.panes.length;
+    let renderer;
+    try {
+      renderer = this._makeRenderer(canvas, k);
+      if (this._colormaps) renderer.setColormaps(this._colormaps);
+      renderer.setDataset(dataset);
+    } catch (err) {
+      renderer?.dispose();
+      element.remove();
+      throw err;
+    }
+    const pane = { element, canvas, renderer, label: null, marks: null };
+    this.panes.push(pane);
+    pane.marks = new Marks(this.model, canvas, {
+      onRemovePin: (i) => this.removePin(i), layer, box, stateOf: (view) => this.states.of(view, this.panes.indexOf(pane)),
+    });
+    this._bindPane(pane);
+    this._layout();
+    this._resize(true);
+    const view = this.view;
+    // True values only where every dataset records its range.
+    const values = view.values === 'true' && !info.range ? 'stored' : view.values;
+    const patch = { others: [...view.others, dataset], values };
+    const size = [canvas.width, canvas.height];
+    const fitted = fittedCameras({ ...view, ...patch }, size[0], size[1], FIT_PADDING * this.dpr);
+    this.model.set({ ...patch, ...fitted, pcaResult: null });
+    await this._overlay(k, dataset);
+  }
+
+  /** Close pane k > 0: its references go, later panes move up. */
+  removePane(k) {
+    if (k < 1 || k >= this.panes.length) return;
+    const view = this.view;
+    const renumber = (list) => list.filter((p) => paneOf(p) !== k).map((p) => (paneOf(p) > k ? inPane(p, paneOf(p) - 1) : p));
+    const hover = view.hover && paneOf(view.hover) === k ? null : renumber(view.hover ? [view.hover] : [])[0] ?? null;
+    const reference = view.reference && paneOf(view.reference) === k ? null : renumber(view.reference ? [view.reference] : [])[0] ?? null;
+    const [pane] = this.panes.splice(k, 1);
+    this.model.set({
+      others: view.others.filter((_, i) => i !== k - 1), cameras: view.cameras.filter((_, i) => i !== k - 1),
+      pins: renumber(view.pins), regions: renumber(view.regions), hover, pcaResult: null,
+      reference: reference ?? { x: Math.floor(view.dataset.info.width / 2), y: Math.floor(view.dataset.info.height / 2) },
+    });
+    pane.renderer.dispose();
+    pane.element.remove();
+    this._layout();
+    this._resize(true);
+  }
+
+  _closeExtraPanes() {
+    for (const pane of this.panes.splice(1)) {
+      pane.renderer.dispose();
+      pane.element.remove();
+    }
+  }
+
+  // The overlay image of pane k's dataset (decoded by the browser), once it is known.
+  async _overlay(k, dataset) {
+    if (!hasOverlayOf(dataset)) return;
+    const renderer = this.panes[k].renderer;
     // No larger than the device's largest texture (the reader allows up to 64 megapixels).
-    const max = this.renderer.limits.maxTextureSize;
+    const max = renderer.limits.maxTextureSize;
     const [w, h] = dataset.overlaySize ?? [0, 0];
     const scale = Math.min(1, max / Math.max(w, h, 1));
     const resize = scale < 1
@@ -128,7 +245,48 @@ export class Explorer {
     } catch (err) {
       throw new Error(`overlay.jpg could not be decoded by the browser (${err.message}); the heat map is shown without it`);
     }
-    if (this.dataset === dataset) this.renderer.setOverlay(bitmap);
+    if (this.panes[k]?.renderer === renderer && datasetsOf(this.view)[k] === dataset) renderer.setOverlay(bitmap);
+  }
+
+  // The panes' grid: the columns that give the maps the most room, names on every pane.
+  _layout() {
+    const n = this.panes.length;
+    const grid = this.$('panes');
+    const stage = this.$('stage');
+    grid.classList.toggle('compare', n > 1);
+    const datasets = datasetsOf(this.view);
+    const first = datasets[0]?.info ?? { width: 1, height: 1 };
+    const W = Math.max(1, stage.clientWidth), H = Math.max(1, stage.clientHeight);
+    let best = 1, bestScale = 0;
+    for (let cols = 1; cols <= n; cols++) {
+      const rows = Math.ceil(n / cols);
+      const scale = Math.min(W / cols / first.width, H / rows / first.height);
+      if (scale > bestScale) { best = cols; bestScale = scale; }
+    }
+    grid.style.gridTemplateColumns = `repeat(${best}, minmax(0, 1fr))`;
+    grid.style.gridTemplateRows = `repeat(${Math.ceil(n / best)}, minmax(0, 1fr))`;
+    this.panes.forEach((pane, k) => {
+      if (n > 1 && !pane.label) {
+        pane.label = document.createElement('div');
+        pane.label.className = 'pane-label';
+        pane.element.append(pane.label);
+      }
+      if (!pane.label) return;
+      pane.label.hidden = n < 2;
+      const ds = datasets[k];
+      const info = ds?.info;
+      if (!info) return;
+      pane.label.replaceChildren(`${k}: ${info.name} · ${info.width}×${info.height} @${info.precision}`);
+      if (k > 0) {
+        const close = document.createElement('button');
+        close.type = 'button';
+        close.className = 'pane-close';
+        close.textContent = '×';
+        close.title = `Close ${info.name}`;
+        close.addEventListener('click', () => this.removePane(this.panes.indexOf(pane)));
+        pane.label.append(close);
+      }
+    });
   }
 
   _fitted(info = this.dataset.info) {
@@ -141,64 +299,156 @@ export class Explorer {
   /** 'cpu' or 'gpu': where the current dataset's similarity maps are computed. */
   get computeOn() { return this.renderer.computeOn; }
 
+  /** The pane the panels describe: under the pointer, else holding the reference. */
+  focusPane(view) { return paneOf(view.hover ?? view.reference ?? null); }
+
+  // ------------------------------------------------------------ the panes' views
+
+  // Every pane's renderer gets its state (model/panes.js): with one colour scale over all panes,
+  // the range of every map, computed first where the CPU computes them; then the best matches.
+  _syncPanes(view) {
+    const n = this.panes.length;
+    if (n === 1 || !view.others.length) {
+      this.renderer.sync(this.states.of(view, 0));
+      this._scheduleMatches();
+      return;
+    }
+    const states = this.panes.map((_, k) => this.states.of(view, k));
+    const joint = view.jointStretch && states[0].mode === 'similarity' && colourScale(states[0]).relative;
+    let range = null;
+    if (joint) {
+      const ranges = this.panes.map((p, k) => visibleRange(p, states[k]));
+      if (ranges.every(Boolean)) range = union(ranges);
+      else if (this._gpuRange?.key === rangeKey(states)) range = this._gpuRange.range;
+    }
+    this._stretchRange = range && (this._stretchRange && this._stretchRange[0] === range[0] && this._stretchRange[1] === range[1]
+      ? this._stretchRange : Object.freeze(range));
+    this.panes.forEach((p, k) => {
+      const state = range ? this._withRange(k, states[k], this._stretchRange) : states[k];
+      p.renderer.sync(state);
+    });
+    this._scheduleMatches();
+  }
+
+  // Pane k's state with the joint colour scale (the same object while neither changes).
+  _withRange(k, state, range) {
+    this._ranged ??= [];
+    const last = this._ranged[k];
+    if (last && last.state === state && last.range === range) return last.out;
+    const out = Object.freeze({ ...state, stretchRange: range });
+    this._ranged[k] = { state, range, out };
+    return out;
+  }
+
+  // On the GPU each pane's range comes with its frame: once every pane has drawn the current
+  // maps, their union is the joint scale (the panes are drawn again with it).
+  _frameStretch(k, frame) {
+    const view = this.view;
+    if (this.panes.length < 2 || !view.jointStretch || !frame.stretch || frame.scale?.relative === false) return;
+    this._gpuStretch ??= new Map();
+    this._gpuStretch.set(k, { key: frame.key, stretch: frame.stretch });
+    const states = this.panes.map((_, i) => this.states.of(view, i));
+    const keys = states.map((st, i) => this.panes[i].renderer.ds && this.panes[i].renderer.source().key(st));
+    if (!this.panes.every((_, i) => this._gpuStretch.get(i)?.key === keys[i])) return;
+    const range = union(this.panes.map((_, i) => [this._gpuStretch.get(i).stretch.min, this._gpuStretch.get(i).stretch.max]));
+    const key = rangeKey(states);
+    if (this._gpuRange?.key === key) return;
+    this._gpuRange = { key, range };
+    setTimeout(() => this._syncPanes(this.view), 0);
+  }
+
+  // The best matches of every pane but the reference's: after the frames, at the next animation frame.
+  _scheduleMatches() {
+    if (this._matchFrame || (this.panes.length === 1 && !this.matches.some((m) => m.length))) return;
+    this._matchFrame = requestAnimationFrame(() => {
+      this._matchFrame = 0;
+      this._updateMatches();
+    });
+  }
+
+  _updateMatches() {
+    const view = this.view;
+    const shown = this.panes.length > 1 && view.matches > 0 && view.mode === 'similarity';
+    const from = view.pointer && view.reference ? paneOf(view.reference) : -1;
+    this.matches = this.panes.map((p, k) => {
+      if (!shown || k === from) return [];
+      const state = this.states.of(view, k);
+      try {
+        const map = p.renderer.cpuMap(state) ?? (p.renderer.ds ? p.renderer.readMap() : null);
+        if (!map || !state.dataset) return [];
+        return bestMatches(map, state.dataset.info.width, view.metric, view.matches, view.matchRadius);
+      } catch {
+        return [];
+      }
+    });
+    this.panes.forEach((p, k) => p.marks?.showMatches(this.matches[k] ?? []));
+  }
+
   // ---------------------------------------------------------------- input
 
   _bind() {
-    const c = this.canvas;
-    c.addEventListener('pointermove', (e) => this._pointerMove(e));
+    this._bindPane(this.panes[0]);
+    this.$('zoom-in').addEventListener('click', () => this._zoomAll(ZOOM_STEP));
+    this.$('zoom-out').addEventListener('click', () => this._zoomAll(1 / ZOOM_STEP));
+    this.$('zoom-fit').addEventListener('click', () => this.fit());
+    this.$('lock').addEventListener('click', () => this.toggleLock());
+    this.$('colour-toggle').addEventListener('click', () => this.toggleOverlayColour());
+    this.$('opacity').addEventListener('input', (e) => this.model.set({ opacity: Number(e.target.value) }));
+    this.$('stretch').addEventListener('change', (e) => this.model.set({ stretch: e.target.value }));
+    this.$('colormap').addEventListener('change', (e) => this.model.set({ colormap: e.target.value }));
+    const chart = this.$('chart');
+    chart.addEventListener('pointermove', (e) => this.showChannel(this.panels.chart.channelAt(e.offsetY)));
+    chart.addEventListener('pointerleave', () => this.showChannel(null));
+    // The page listens on the document; a widget on its own element (it takes the focus).
+    (this.root === document ? document : this.root).addEventListener('keydown', (e) => this._key(e));
+  }
+
+  // Pointer, wheel and clicks on one pane's canvas (k: its place now; panes move up when one closes).
+  _bindPane(pane) {
+    const c = pane.canvas;
+    const k = () => this.panes.indexOf(pane);
+    c.addEventListener('pointermove', (e) => this._pointerMove(e, k()));
     // pointermove is aligned to animation frames: Chromium dispatches it only at the next
     // frame. pointerrawupdate comes as the move arrives, and
     // the renderer draws from it at once. pointermove still pans, and its hover repeats the raw
     // event's pixel, which changes nothing.
     if ('onpointerrawupdate' in c) {
-      c.addEventListener('pointerrawupdate', (e) => { if (!this._drag) this.hoverAt(e.offsetX, e.offsetY, e.timeStamp); });
+      c.addEventListener('pointerrawupdate', (e) => { if (!this._drag) this.hoverAt(e.offsetX, e.offsetY, e.timeStamp, k()); });
     }
     c.addEventListener('pointerdown', (e) => {
       if (e.button !== 0) return;
       c.setPointerCapture(e.pointerId);
       // Shift: a region from here to where the button is let go; otherwise a pan or a click.
-      const start = e.shiftKey ? this.pixelAt(e.offsetX, e.offsetY) : null;
-      this._drag = { x: e.offsetX, y: e.offsetY, moved: false, region: start && { x0: start.x, y0: start.y, x1: start.x, y1: start.y } };
+      const start = e.shiftKey ? this.pixelAt(e.offsetX, e.offsetY, k()) : null;
+      this._drag = { pane: k(), x: e.offsetX, y: e.offsetY, moved: false, region: start && { x0: start.x, y0: start.y, x1: start.x, y1: start.y } };
     });
     c.addEventListener('pointerup', (e) => {
       const drag = this._drag;
       this._drag = null;
-      if (drag?.region) this.addRegion(drag.region);
-      else if (drag && !drag.moved) this._click(e);
+      if (drag?.region) this.addRegion(drag.region, drag.pane);
+      else if (drag && !drag.moved) this._click(e, k());
     });
-    c.addEventListener('pointerleave', () => { if (this.dataset) this.model.set({ hover: null }); });
+    c.addEventListener('pointerleave', () => { if (this.dataset && paneOf(this.view.hover) === k()) this.model.set({ hover: null }); });
     c.addEventListener('wheel', (e) => {
       e.preventDefault();
       const factor = Math.exp(-e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015));
-      this._zoom(factor, e.offsetX, e.offsetY);
+      this._zoom(factor, e.offsetX, e.offsetY, k());
     }, { passive: false });
     c.addEventListener('dblclick', (e) => {
       clearTimeout(this._clickTimer);
-      this._zoom(2, e.offsetX, e.offsetY);
+      this._zoom(2, e.offsetX, e.offsetY, k());
     });
-    $('zoom-in').addEventListener('click', () => this._zoom(ZOOM_STEP));
-    $('zoom-out').addEventListener('click', () => this._zoom(1 / ZOOM_STEP));
-    $('zoom-fit').addEventListener('click', () => this.fit());
-    $('lock').addEventListener('click', () => this.toggleLock());
-    $('colour-toggle').addEventListener('click', () => this.toggleOverlayColour());
-    $('opacity').addEventListener('input', (e) => this.model.set({ opacity: Number(e.target.value) }));
-    $('stretch').addEventListener('change', (e) => this.model.set({ stretch: e.target.value }));
-    $('colormap').addEventListener('change', (e) => this.model.set({ colormap: e.target.value }));
-    const chart = $('chart');
-    chart.addEventListener('pointermove', (e) => this.showChannel(this.panels.chart.channelAt(e.offsetY)));
-    chart.addEventListener('pointerleave', () => this.showChannel(null));
-    document.addEventListener('keydown', (e) => this._key(e));
   }
 
   _key(e) {
-    if (!this.dataset || $('explorer').hidden) return;
+    if (!this.dataset || this.$('explorer')?.hidden) return;
     if (e.target.closest?.('select, input[type=range], input[type=text], input[type=number]') || e.ctrlKey || e.metaKey || e.altKey) return;
     const actions = {
-      '+': () => this._zoom(ZOOM_STEP), '=': () => this._zoom(ZOOM_STEP), '-': () => this._zoom(1 / ZOOM_STEP),
+      '+': () => this._zoomAll(ZOOM_STEP), '=': () => this._zoomAll(ZOOM_STEP), '-': () => this._zoomAll(1 / ZOOM_STEP),
       0: () => this.fit(), l: () => this.toggleLock(), L: () => this.toggleLock(),
       c: () => this.toggleOverlayColour(), C: () => this.toggleOverlayColour(),
-      ArrowLeft: () => this._pan(PAN_STEP, 0), ArrowRight: () => this._pan(-PAN_STEP, 0),
-      ArrowUp: () => this._pan(0, PAN_STEP), ArrowDown: () => this._pan(0, -PAN_STEP),
+      ArrowLeft: () => this._panAll(PAN_STEP, 0), ArrowRight: () => this._panAll(-PAN_STEP, 0),
+      ArrowUp: () => this._panAll(0, PAN_STEP), ArrowDown: () => this._panAll(0, -PAN_STEP),
       Escape: () => this.removeLast(),
       h: () => this.togglePointer(), H: () => this.togglePointer(),
       p: () => this.pca.toggle(), P: () => this.pca.toggle(),
@@ -214,12 +464,12 @@ export class Explorer {
     }
   }
 
-  _pointerMove(e) {
+  _pointerMove(e, k = 0) {
     const drag = this._drag;
     if (drag?.region) {
-      const p = this._clampedPixel(e.offsetX, e.offsetY);
+      const p = this._clampedPixel(e.offsetX, e.offsetY, drag.pane);
       if (p) Object.assign(drag.region, { x1: p.x, y1: p.y });
-      this.marks.showDrag(drag.region);
+      this.panes[drag.pane]?.marks.showDrag(drag.region);
       return;
     }
     if (drag) {
@@ -228,56 +478,64 @@ export class Explorer {
         drag.moved = true;
         drag.x = e.offsetX;
         drag.y = e.offsetY;
-        this._pan(dx, dy);
+        this._pan(dx, dy, drag.pane);
         return;
       }
     }
-    this.hoverAt(e.offsetX, e.offsetY, e.timeStamp);
+    this.hoverAt(e.offsetX, e.offsetY, e.timeStamp, k);
   }
 
-  // The map pixel nearest CSS offset (ox, oy): a drag may leave the map.
-  _clampedPixel(ox, oy) {
-    const { dataset: ds, camera } = this.view;
+  _paneDpr(k) {
+    const c = this.panes[k]?.canvas ?? this.canvas;
+    return c.width / Math.max(1, c.clientWidth);
+  }
+
+  // The map pixel nearest CSS offset (ox, oy) of pane k: a drag may leave the map.
+  _clampedPixel(ox, oy, k = 0) {
+    const ds = datasetsOf(this.view)[k], camera = cameraOf(this.view, k);
     if (!ds || !camera) return null;
+    const dpr = this._paneDpr(k);
     const clamp = (v, n) => Math.max(0, Math.min(n - 1, Math.floor(v)));
     return {
-      x: clamp((ox * this.dpr - camera.offsetX) / camera.scale, ds.info.width),
-      y: clamp((oy * this.dpr - camera.offsetY) / camera.scale, ds.info.height),
+      x: clamp((ox * dpr - camera.offsetX) / camera.scale, ds.info.width),
+      y: clamp((oy * dpr - camera.offsetY) / camera.scale, ds.info.height),
     };
   }
 
-  /** The map pixel under CSS offset (ox, oy) of the canvas, or null. */
-  pixelAt(ox, oy) {
-    const { dataset: ds, camera } = this.view;
-    return ds && camera ? canvasToPixel(camera, ds.info.width, ds.info.height, ox * this.dpr, oy * this.dpr) : null;
+  /** The map pixel under CSS offset (ox, oy) of pane k's canvas (in that pane's terms), or null. */
+  pixelAt(ox, oy, k = 0) {
+    const ds = datasetsOf(this.view)[k], camera = cameraOf(this.view, k);
+    const dpr = this._paneDpr(k);
+    return ds && camera ? canvasToPixel(camera, ds.info.width, ds.info.height, ox * dpr, oy * dpr) : null;
   }
 
-  /** Hover at CSS offset (ox, oy) of the canvas: the hot path. Never waits on the worker. */
-  hoverAt(ox, oy, timeStamp = performance.now()) {
+  /** Hover at CSS offset (ox, oy) of pane k's canvas: the hot path. Never waits on the worker. */
+  hoverAt(ox, oy, timeStamp = performance.now(), k = 0) {
     const v = this.view;
     if (!v.dataset) return;
-    const p = this.pixelAt(ox, oy);
-    if (!p) {
-      if (v.hover) this.model.set({ hover: null });
+    const at = this.pixelAt(ox, oy, k);
+    if (!at) {
+      if (v.hover && paneOf(v.hover) === k) this.model.set({ hover: null });
       return;
     }
-    if (v.hover && v.hover.x === p.x && v.hover.y === p.y) return;
+    const p = inPane(at, k);
+    if (v.hover && v.hover.x === p.x && v.hover.y === p.y && paneOf(v.hover) === k) return;
     this.model.set(v.locked ? { hover: p } : { hover: p, reference: p }, { time: timeStamp });
   }
 
-  _click(e) {
-    const p = this.pixelAt(e.offsetX, e.offsetY);
+  _click(e, k = 0) {
+    const p = this.pixelAt(e.offsetX, e.offsetY, k);
     clearTimeout(this._clickTimer);
-    if (p && e.detail < 2) this._clickTimer = setTimeout(() => this.pin(p), CLICK_DELAY);
+    if (p && e.detail < 2) this._clickTimer = setTimeout(() => this.pin(inPane(p, k)), CLICK_DELAY);
   }
 
   // --------------------------------------------------------------- actions
 
-  /** Pin pixel p (a reference of its own), or remove the pin already there. */
+  /** Pin pixel p ({x, y, pane?}: a reference of its own), or remove the pin already there. */
   pin(p) {
     if (!this.dataset) return;
     const pins = this.view.pins;
-    const at = pins.findIndex((q) => q.x === p.x && q.y === p.y);
+    const at = pins.findIndex((q) => q.x === p.x && q.y === p.y && paneOf(q) === paneOf(p));
     if (at >= 0) { this.removePin(at); return; }
     if (pins.length >= MAX_PINS) { this.onNotice(`At most ${MAX_PINS} pins: remove one to pin another.`); return; }
     this.model.set({ pins: [...pins, p] });
@@ -285,12 +543,12 @@ export class Explorer {
 
   removePin(i) { this.model.set({ pins: this.view.pins.filter((_, j) => j !== i) }); }
 
-  /** A region reference from two corners (inclusive, any order). */
-  addRegion({ x0, y0, x1, y1 }) {
-    this.marks.showDrag(null);
+  /** A region reference of pane k from two corners (inclusive, any order). */
+  addRegion({ x0, y0, x1, y1 }, k = 0) {
+    for (const p of this.panes) p.marks?.showDrag(null);
     if (!this.dataset) return;
     if (this.view.regions.length >= MAX_REGIONS) { this.onNotice(`At most ${MAX_REGIONS} regions: remove one to add another.`); return; }
-    const r = { x0: Math.min(x0, x1), y0: Math.min(y0, y1), x1: Math.max(x0, x1), y1: Math.max(y0, y1) };
+    const r = inPane({ x0: Math.min(x0, x1), y0: Math.min(y0, y1), x1: Math.max(x0, x1), y1: Math.max(y0, y1) }, k);
     this.model.set({ regions: [...this.view.regions, r] });
   }
 
@@ -322,32 +580,96 @@ export class Explorer {
     this.model.set({ mode: 'channel', channel: k });
   }
 
-  fit() { if (this.dataset) this.model.set({ camera: this._fitted() }); }
-
-  _zoom(factor, ox, oy) {
+  /** Fit every pane's map to its canvas. */
+  fit() {
     if (!this.dataset) return;
-    const cx = ox === undefined ? this.canvas.width / 2 : ox * this.dpr;
-    const cy = oy === undefined ? this.canvas.height / 2 : oy * this.dpr;
-    this.model.set({ camera: zoomCamera(this.view.camera, cx, cy, factor) });
+    this.model.set(fittedCameras(this.view, this.canvas.width, this.canvas.height, FIT_PADDING * this.dpr));
   }
 
-  _pan(dx, dy) {
-    if (this.dataset) this.model.set({ camera: panCamera(this.view.camera, dx * this.dpr, dy * this.dpr) });
+  // Pane k's camera changed: the others follow when the views are synchronised.
+  _setCamera(k, camera) {
+    const view = this.view;
+    this.model.set(view.syncCameras && view.others.length ? syncedCameras(view, k, camera) : cameraPatch(view, k, camera));
+  }
+
+  _zoom(factor, ox, oy, k = 0) {
+    if (!this.dataset) return;
+    const c = this.panes[k].canvas, dpr = this._paneDpr(k);
+    const cx = ox === undefined ? c.width / 2 : ox * dpr;
+    const cy = oy === undefined ? c.height / 2 : oy * dpr;
+    this._setCamera(k, zoomCamera(cameraOf(this.view, k), cx, cy, factor));
+  }
+
+  _pan(dx, dy, k = 0) {
+    const dpr = this._paneDpr(k);
+    if (this.dataset) this._setCamera(k, panCamera(cameraOf(this.view, k), dx * dpr, dy * dpr));
+  }
+
+  // The buttons and keys act on every pane (each about its own centre).
+  _zoomAll(factor) {
+    if (!this.dataset) return;
+    const view = this.view;
+    const all = this.panes.map((p, k) => zoomCamera(cameraOf(view, k), p.canvas.width / 2, p.canvas.height / 2, factor));
+    this.model.set({ camera: all[0], cameras: all.slice(1) });
+  }
+
+  _panAll(dx, dy) {
+    if (!this.dataset) return;
+    const view = this.view;
+    const all = this.panes.map((_, k) => panCamera(cameraOf(view, k), dx * this._paneDpr(k), dy * this._paneDpr(k)));
+    this.model.set({ camera: all[0], cameras: all.slice(1) });
   }
 
   _resize(force = false) {
     const dpr = window.devicePixelRatio || 1;
-    const w = Math.max(1, Math.round(this.canvas.clientWidth * dpr));
-    const h = Math.max(1, Math.round(this.canvas.clientHeight * dpr));
-    if (!force && w === this.canvas.width && h === this.canvas.height) return;
-    const firstLayout = this.canvas.width <= 1;
-    this.canvas.width = w;
-    this.canvas.height = h;
+    let changed = force;
+    let firstLayout = false;
+    for (const pane of this.panes) {
+      const c = pane.canvas;
+      const w = Math.max(1, Math.round(c.clientWidth * dpr));
+      const h = Math.max(1, Math.round(c.clientHeight * dpr));
+      if (w === c.width && h === c.height) continue;
+      if (c === this.canvas && c.width <= 1) firstLayout = true;
+      c.width = w;
+      c.height = h;
+      changed = true;
+    }
+    if (!changed) return;
     if (this.dataset) {
       if (firstLayout) this.fit();
-      this.renderer.requestRender();
-      this.marks.place();
+      for (const pane of this.panes) {
+        pane.renderer.requestRender();
+        pane.marks?.place();
+      }
     }
     this.panels.chart.draw();
   }
+}
+
+const hasOverlayOf = (dataset) => Boolean(dataset.overlay);
+const quoted = (name) => `"${name.length > 60 ? `${name.slice(0, 60)}…` : name}"`;
+const union = (ranges) => {
+  let lo = Infinity, hi = -Infinity;
+  for (const [a, b] of ranges) { if (a < lo) lo = a; if (b > hi) hi = b; }
+  return [lo, hi];
+};
+const rangeKey = (states) => states.map((s) => `${s.camera?.scale},${s.camera?.offsetX},${s.camera?.offsetY}|${s.pins.length}`).join(';')
+  + `|${states[0].reference?.x},${states[0].reference?.y},${states[0].foreignReference?.x},${states[0].foreignReference?.y}`;
+
+// The min and max of pane p's map over its visible part, where the CPU computes the map; else null.
+function visibleRange(pane, state) {
+  const map = pane.renderer.cpuMap(state);
+  if (!map || !state.camera) return null;
+  const { width: W, height: H } = state.dataset.info;
+  const rect = visibleRect(state.camera, W, H, pane.canvas.width, pane.canvas.height);
+  if (!rect) return null;
+  let lo = Infinity, hi = -Infinity;
+  for (let y = rect.y0; y < rect.y1; y++) {
+    for (let p = y * W + rect.x0, end = y * W + rect.x1; p < end; p++) {
+      const v = map[p];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  return lo <= hi ? [lo, hi] : null;
 }

@@ -3,7 +3,7 @@
 // shift-drag draws while it makes a region.
 import { pixelToCanvas } from '../render/camera.js';
 
-const $ = (id) => document.getElementById(id);
+import { byId } from './dom.js';
 
 // One colour per pin and region, in order: distinct on the colour maps and the overlay.
 export const REFERENCE_COLOURS = Object.freeze([
@@ -13,31 +13,49 @@ export const REFERENCE_COLOURS = Object.freeze([
 
 export class Marks {
   /** onRemovePin(index): a pin marker was clicked. */
-  constructor(model, canvas, { onRemovePin }) {
+  /**
+   * onRemovePin(index): a pin marker was clicked; stateOf(view): the state of this marks' pane
+   * (model/panes.js: its own dataset and camera; pins and regions of other panes are not drawn
+   * here); layer, box: the pane's elements (pane 0: #marks, #drag-box).
+   */
+  constructor(model, canvas, { onRemovePin, root = document, stateOf = (v) => v, layer = null, box = null }) {
+    this.$ = byId(root);
     this.model = model;
     this.canvas = canvas;
-    this.layer = $('marks');
-    this.box = $('drag-box');
+    this.stateOf = stateOf;
+    this.layer = layer ?? this.$('marks');
+    this.box = box ?? this.$('drag-box');
     this.onRemovePin = onRemovePin;
+    this.matches = [];
     model.subscribe((view, changed) => {
-      if (['dataset', 'pins', 'regions', 'camera'].some((k) => changed.has(k))) this.place();
+      if (['dataset', 'others', 'pins', 'regions', 'camera', 'cameras'].some((k) => changed.has(k))) this.place();
     });
+  }
+
+  /** The best matches to mark ([{x, y, value}], nearest first). */
+  showMatches(list) {
+    const same = list.length === this.matches.length && list.every((m, i) => m.x === this.matches[i].x && m.y === this.matches[i].y);
+    this.matches = list;
+    if (!same) this.place();
   }
 
   get dpr() { return this.canvas.width / Math.max(1, this.canvas.clientWidth); }
 
   // CSS position of map point (x, y).
   _css(x, y) {
-    const c = pixelToCanvas(this.model.state.camera, x, y);
+    const c = pixelToCanvas(this.stateOf(this.model.state).camera, x, y);
     return { x: c.x / this.dpr, y: c.y / this.dpr };
   }
 
   /** Put every marker and outline where its pixels are now. */
   place() {
-    const { pins, regions, camera, dataset } = this.model.state;
+    const view = this.stateOf(this.model.state);
+    const { pins, regions, camera, dataset } = view;
+    const here = view.pane ?? 0;
     const items = [];
     if (dataset && camera) {
       pins.forEach((p, i) => {
+        if ((p.pane ?? 0) !== here) return;  // another pane's
         const marker = document.createElement('button');
         marker.type = 'button';
         marker.className = 'marker';
@@ -50,11 +68,23 @@ export class Marks {
         items.push(marker);
       });
       regions.forEach((r, i) => {
+        if ((r.pane ?? 0) !== here) return;
         const box = document.createElement('div');
         box.className = 'region-mark';
         box.style.borderColor = REFERENCE_COLOURS[(pins.length + i) % REFERENCE_COLOURS.length];
         this._frame(box, r.x0, r.y0, r.x1 + 1, r.y1 + 1);
         items.push(box);
+      });
+      this.matches.forEach((m, i) => {
+        const ring = document.createElement('div');
+        ring.className = 'match-mark';
+        ring.dataset.x = String(m.x);
+        ring.dataset.y = String(m.y);
+        ring.title = `Best match ${i + 1} at ${m.x}, ${m.y}`;
+        ring.textContent = this.matches.length > 1 ? String(i + 1) : '';
+        const c = this._css(m.x + 0.5, m.y + 0.5);
+        ring.style.transform = `translate(${c.x}px, ${c.y}px)`;
+        items.push(ring);
       });
     }
     this.layer.replaceChildren(...items);

@@ -5,7 +5,7 @@
 import { PCA_MAX_COMPONENT } from '../model/view.js';
 import { PcaJobs, shownPca } from '../compute/pca-job.js';
 
-const $ = (id) => document.getElementById(id);
+import { byId } from './dom.js';
 const CHANNEL_COLOURS = ['#ff4d4d', '#4dff66', '#4d8dff'];
 const FIT_TEXT = { all: 'all pixels', foreground: 'the foreground', region: 'the regions' };
 const PROGRESS_AFTER_MS = 250;  // a computation shows its progress once it has run this long
@@ -28,25 +28,26 @@ export function parseComponents(text, C) {
 const percent = (r) => `${(100 * r).toFixed(r < 0.1 ? 2 : 1)} %`;
 
 export class PcaPanel {
-  constructor(model) {
+  constructor(model, { root = document } = {}) {
+    this.$ = byId(root);
     this.model = model;
     this.jobs = new PcaJobs(model, { onStatus: (s) => this._status(s) });
     const setPca = (patch) => this.model.set({ pca: { ...this.model.state.pca, ...patch } });
-    $('pca-on').addEventListener('change', (e) => this.show(e.target.checked));
-    $('pca-components').addEventListener('change', (e) => this.setComponents(e.target.value));
-    $('pca-scale').addEventListener('change', (e) => setPca({ scale: e.target.value }));
-    $('pca-fit').addEventListener('change', (e) => setPca({ fit: e.target.value }));
-    $('pca-threshold').addEventListener('change', (e) => {
+    this.$('pca-on').addEventListener('change', (e) => this.show(e.target.checked));
+    this.$('pca-components').addEventListener('change', (e) => this.setComponents(e.target.value));
+    this.$('pca-scale').addEventListener('change', (e) => setPca({ scale: e.target.value }));
+    this.$('pca-fit').addEventListener('change', (e) => setPca({ fit: e.target.value }));
+    this.$('pca-threshold').addEventListener('change', (e) => {
       const t = Number(e.target.value);
       if (e.target.value !== '' && Number.isFinite(t)) setPca({ threshold: t });
       else this._controls(this.model.state);
     });
-    $('pca-flip').addEventListener('change', (e) => setPca({ flip: e.target.checked }));
-    $('pca-background').addEventListener('change', (e) => this.model.set({ pcaBackground: e.target.checked }));
+    this.$('pca-flip').addEventListener('change', (e) => setPca({ flip: e.target.checked }));
+    this.$('pca-background').addEventListener('change', (e) => this.model.set({ pcaBackground: e.target.checked }));
     model.subscribe((view, changed) => {
       if (['dataset', 'mode', 'pca', 'pcaBackground', 'pcaResult'].some((k) => changed.has(k))) this._controls(view);
       // Whichever way the PCA colours come on (key, link), their panel opens.
-      if ((changed.has('mode') || changed.has('pcaBackground')) && (view.mode === 'pca' || view.pcaBackground)) $('pca-box').open = true;
+      if ((changed.has('mode') || changed.has('pcaBackground')) && (view.mode === 'pca' || view.pcaBackground)) this.$('pca-box').open = true;
     });
   }
 
@@ -64,7 +65,7 @@ export class PcaPanel {
   setComponents(text) {
     const view = this.model.state;
     if (!view.dataset) return;
-    const field = $('pca-components');
+    const field = this.$('pca-components');
     try {
       const components = parseComponents(text, view.dataset.info.features);
       field.setAttribute('aria-invalid', 'false');
@@ -77,18 +78,18 @@ export class PcaPanel {
 
   _controls(view) {
     const { pca } = view;
-    $('pca-on').checked = view.mode === 'pca';
-    const field = $('pca-components');
+    this.$('pca-on').checked = view.mode === 'pca';
+    const field = this.$('pca-components');
     if (document.activeElement !== field) {
       field.value = pca.components.join(',');
       field.setAttribute('aria-invalid', 'false');
     }
-    $('pca-scale').value = pca.scale;
-    $('pca-fit').value = pca.fit;
-    $('pca-foreground').hidden = pca.fit !== 'foreground';
-    if (document.activeElement !== $('pca-threshold')) $('pca-threshold').value = String(pca.threshold);
-    $('pca-flip').checked = pca.flip;
-    $('pca-background').checked = view.pcaBackground;
+    this.$('pca-scale').value = pca.scale;
+    this.$('pca-fit').value = pca.fit;
+    this.$('pca-foreground').hidden = pca.fit !== 'foreground';
+    if (document.activeElement !== this.$('pca-threshold')) this.$('pca-threshold').value = String(pca.threshold);
+    this.$('pca-flip').checked = pca.flip;
+    this.$('pca-background').checked = view.pcaBackground;
     this._legend(view);
   }
 
@@ -110,8 +111,8 @@ export class PcaPanel {
         rows.push(li);
       });
     }
-    $('pca-legend').replaceChildren(...rows);
-    $('pca-count').textContent = r ? r.components.map((k) => `PC${k}`).join(' ') : '';
+    this.$('pca-legend').replaceChildren(...rows);
+    this.$('pca-count').textContent = r ? r.components.map((k) => `PC${k}`).join(' ') : '';
     if (r && this.jobs.last?.state !== 'error' && this.jobs.last?.state !== 'running') this._status(this.jobs.last ?? { state: 'done' });
   }
 
@@ -120,7 +121,7 @@ export class PcaPanel {
   // second: every change repaints the page, which under software rendering takes the CPU time
   // the computation needs.
   _status(s) {
-    const bar = $('pca-progress'), text = $('pca-status');
+    const bar = this.$('pca-progress'), text = this.$('pca-status');
     const now = performance.now();
     if (s.state === 'running') {
       this._since ??= now;

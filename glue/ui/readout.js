@@ -21,11 +21,12 @@ function vectorsOf(view) {
   const { dataset: ds, values, metric } = view;
   if (!cacheKeys.has(ds)) { cache.clear(); cacheKeys.set(ds, true); }
   const request = mapRequest(view);
-  const transform = transformOf(ds, values);
+  const transform = transformOf(ds, values, view.joint);
   const refs = [...(request.pointer ? [request.pointer] : []), ...request.statics];
   return refs.map((r) => {
+    if (r.kind === 'vector') return r.vector;  // another pane's (model/analysis.js)
     if (r.kind === 'pixel') return valuesAt(ds, transform, r.x, r.y);
-    const key = `${values}:${metric}:${r.x0},${r.y0},${r.x1},${r.y1}`;
+    const key = `${values}:${view.joint?.key ?? ''}:${metric}:${r.x0},${r.y0},${r.x1},${r.y1}`;
     if (!cache.has(key)) {
       if (cache.size > 64) cache.clear();
       cache.set(key, regionVector(ds, transform, r, metric));
@@ -41,7 +42,7 @@ function vectorsOf(view) {
 export function compareAt(view, p) {
   const vectors = vectorsOf(view);
   if (!vectors.length) return { each: [], combined: 0 };
-  const here = valuesAt(view.dataset, transformOf(view.dataset, view.values), p.x, p.y);
+  const here = valuesAt(view.dataset, transformOf(view.dataset, view.values, view.joint), p.x, p.y);
   const each = vectors.map((r) => similarity(here, r, view.metric));
   const op = combiner(view.metric, view.combine);
   const combined = op === 'sum' ? each.reduce((a, b) => a + b, 0) / each.length
@@ -56,7 +57,7 @@ export function readoutText(view, { contextLost = false } = {}) {
   if (contextLost) parts.push('the graphics context was lost; restoring the map…');
   if (hover && ds) {
     parts.push(`x ${hover.x}, y ${hover.y}`);
-    if (mode === 'channel') parts.push(`${channelLabel(ds.info, channel)} = ${fmt(valuesAt(ds, transformOf(ds, view.values), hover.x, hover.y)[channel])}`);
+    if (mode === 'channel') parts.push(`${channelLabel(ds.info, channel)} = ${fmt(valuesAt(ds, transformOf(ds, view.values, view.joint), hover.x, hover.y)[channel])}`);
     else if (mode === 'pca') parts.push(...pcaScoresAt(view, hover));
     else if (mapRequest(view).count) parts.push(`${METRIC_LABEL[metric]} ${fmt(compareAt(view, hover).combined)}`);
   }
@@ -77,12 +78,12 @@ export function chartText(view) {
   if (!ds) return '0 channels';
   if (mode !== 'channel') return `${ds.info.features} channels, ${values} values`;
   const at = hover ?? reference;
-  const pin = pins.at(-1);
-  const transform = transformOf(ds, values);
+  const pin = pins.filter((q) => (q.pane ?? 0) === (view.pane ?? 0)).at(-1);  // this pane's newest
+  const transform = transformOf(ds, values, view.joint);
   const value = (p) => fmt(valuesAt(ds, transform, p.x, p.y)[channel]);
   let text = channelLabel(ds.info, channel);
   if (at) text += `: ${value(at)}`;
-  if (pin) text += ` · pin ${pins.length} ${value(pin)}`;
+  if (pin) text += ` · pin ${pins.indexOf(pin) + 1} ${value(pin)}`;
   return text;
 }
 
