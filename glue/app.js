@@ -481,8 +481,15 @@ $('add-input').addEventListener('change', (event) => {
 
 // Exports: the buttons, and their keys on the map (S: the view, Shift+S: the map's picture,
 // N: the map's values). The worker's Python encodes the numeric files.
+// Comparing datasets, the exports are of the pane holding the reference (or under the pointer).
 const exports = explorer && new Exports(view, explorer.renderer,
-  (what, array, shape, meta) => bridge.encode(what, array, shape, meta), { onError: notify });
+  (what, array, shape, meta) => bridge.encode(what, array, shape, meta), {
+    onError: notify,
+    pane: () => {
+      const k = explorer.focusPane(view.state);
+      return { renderer: explorer.panes[k].renderer, view: explorer.states.of(view.state, k) };
+    },
+  });
 if (exports) {
   for (const button of document.querySelectorAll('button[data-export]')) {
     button.addEventListener('click', () => exports.save(button.dataset.export));

@@ -6,7 +6,7 @@ const KEEP = 500;
 export class Records {
   constructor(model) {
     this.moves = [];     // {x, y, t}: t the pointer event's timeStamp (newest last)
-    this.frames = [];    // {kind, t, issued, mode, key, reference, channel} (newest last)
+    this.frames = [];    // {kind, t, issued, mode, key, reference, channel, pane} (newest last)
     this.shownAt = null; // performance.now() of the current dataset's first full frame
     model.subscribe((view, changed, meta) => {
       if (changed.has('dataset')) this.shownAt = null;
@@ -21,7 +21,7 @@ export class Records {
 
   /** A frame the renderer reported. */
   frame(f) {
-    keep(this.frames, { kind: f.kind, t: f.t, issued: f.issued, mode: f.mode, key: f.key, reference: f.reference, channel: f.channel });
+    keep(this.frames, { kind: f.kind, t: f.t, issued: f.issued, mode: f.mode, key: f.key, reference: f.reference, channel: f.channel, pane: f.pane ?? 0 });
     if (f.kind === 'full' && this.shownAt === null && this._model.state.dataset) this.shownAt = f.t;
   }
 }

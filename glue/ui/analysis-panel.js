@@ -12,8 +12,9 @@ import { byId } from './dom.js';
 const STEPS = 1000;  // the threshold slider's positions
 
 export class AnalysisPanel {
-  constructor(model, { root = document } = {}) {
+  constructor(model, { root = document, stateOf = (v) => v } = {}) {
     this.$ = byId(root);
+    this.stateOf = stateOf;  // the state of the pane described (model/panes.js)
     this.model = model;
     this.mapRange = null;  // [min, max] of the map shown last (the slider's span where the metric has none)
     this.mask = null;      // {count, total} of the last full frame's mask
@@ -101,7 +102,8 @@ export class AnalysisPanel {
   }
 
   // The references, each with its colour and its value at the hovered pixel.
-  _references(view) {
+  _references(model) {
+    const view = this.stateOf(model);
     const list = this.$('references');
     if (!view.dataset || view.mode !== 'similarity') { list.replaceChildren(); return; }
     const request = mapRequest(view);
@@ -129,11 +131,13 @@ export class AnalysisPanel {
       rows.push(li);
       i += 1;
     };
-    if (request.pointer) row('#f2f2f2', false, `pointer ${request.pointer.x}, ${request.pointer.y}`, null);
-    view.pins.forEach((p, k) => row(REFERENCE_COLOURS[k % 16], false, `pin ${k + 1} · ${p.x}, ${p.y}`,
+    const pane = (p) => (p.pane ? `pane ${p.pane}: ` : '');
+    const pointer = request.pointer?.kind === 'vector' ? { ...request.pointer.shape, pane: request.pointer.pane } : request.pointer;
+    if (pointer) row('#f2f2f2', false, `pointer ${pane(pointer)}${pointer.x}, ${pointer.y}`, null);
+    view.pins.forEach((p, k) => row(REFERENCE_COLOURS[k % 16], false, `pin ${k + 1} · ${pane(p)}${p.x}, ${p.y}`,
       () => this.model.set({ pins: this.model.state.pins.filter((_, j) => j !== k) })));
     view.regions.forEach((r, k) => row(REFERENCE_COLOURS[(view.pins.length + k) % 16], true,
-      `region ${k + 1} · ${r.x0},${r.y0}–${r.x1},${r.y1}`,
+      `region ${k + 1} · ${pane(r)}${r.x0},${r.y0}–${r.x1},${r.y1}`,
       () => this.model.set({ regions: this.model.state.regions.filter((_, j) => j !== k) })));
     list.replaceChildren(...rows);
     this.$('references-count').textContent = request.count ? String(request.count) : '';

@@ -50,7 +50,7 @@ export class Explorer {
     model.subscribe((view) => this._syncPanes(view));
     // The panels describe the pane under the pointer (or holding the reference).
     this.panels = new Panels(model, this.renderer, this.canvas, { root, stateOf: (view) => this.states.of(view, this.focusPane(view)) });
-    this.analysis = new AnalysisPanel(model, { root });
+    this.analysis = new AnalysisPanel(model, { root, stateOf: (view) => this.states.of(view, this.focusPane(view)) });
     this.pca = new PcaPanel(model, { root });
     this.compare = new ComparePanel(model, { root });
     this.marks = new Marks(model, this.canvas, {

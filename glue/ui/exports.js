@@ -15,7 +15,8 @@ const LONG_SIDE = 1024;  // the dataset-resolution picture's long side, at least
 export function fileName(view, what, ext) {
   const base = (view.dataset.info.name || 'dataset').replace(/\.zip$/i, '');
   const r = mapRequest(view);
-  const ref = r.pointer ? `ref${r.pointer.x}_${r.pointer.y}` : '';
+  const at = r.pointer?.kind === 'vector' ? { ...r.pointer.shape, pane: r.pointer.pane } : r.pointer;
+  const ref = at ? `ref${at.pane ? `p${at.pane}_` : ''}${at.x}_${at.y}` : '';
   const extra = r.statics?.length ? `${r.statics.length}refs` : '';
   const shows = view.mode === 'channel' ? `channel${view.channel}`
     : view.mode === 'pca' || what.startsWith('pca') ? `${view.values}-pc${view.pca.components.join('_')}-${view.pca.scale}`
@@ -48,34 +49,41 @@ async function png(rgba, width, height, draw = null) {
 export function referenceVectors(view) {
   const r = mapRequest(view);
   const refs = [...(r.pointer ? [r.pointer] : []), ...(r.statics ?? [])];
-  const transform = transformOf(view.dataset, view.values);
+  const transform = transformOf(view.dataset, view.values, view.joint);
   const C = view.dataset.info.features;
   const out = new Float64Array(C * refs.length);
   const labels = [];
+  const label = (r) => (r.kind === 'pixel' ? `${r.x},${r.y}` : `${r.x0},${r.y0},${r.x1},${r.y1}`);
   refs.forEach((ref, k) => {
-    const v = ref.kind === 'pixel' ? valuesAt(view.dataset, transform, ref.x, ref.y)
+    // (comparing datasets: another pane's reference is its vector, labelled "pane K:…")
+    const v = ref.kind === 'vector' ? ref.vector : ref.kind === 'pixel' ? valuesAt(view.dataset, transform, ref.x, ref.y)
       : regionVector(view.dataset, transform, ref, view.metric);
     for (let c = 0; c < C; c++) out[c * refs.length + k] = v[c];
-    labels.push(ref.kind === 'pixel' ? `${ref.x},${ref.y}` : `${ref.x0},${ref.y0},${ref.x1},${ref.y1}`);
+    labels.push(ref.kind === 'vector' ? `pane ${ref.pane}:${label(ref.shape)}` : label(ref));
   });
   return { vectors: out, shape: [C, refs.length], labels };
 }
 
 export class Exports {
   /** model: the view model; renderer; encode(what, typedArray, shape, meta) → Promise<bytes> (the worker). */
-  constructor(model, renderer, encode, { onError }) {
+  /**
+   * pane(): the pane exported when datasets are compared ({renderer, view}: its renderer and
+   * state, model/panes.js); by default the one renderer and the model's state.
+   */
+  constructor(model, renderer, encode, { onError, pane = null }) {
     this.model = model;
     this.renderer = renderer;
     this.encode = encode;
     this.onError = onError;
+    this.pane = pane ?? (() => ({ renderer: this.renderer, view: this.model.state }));
   }
 
-  /** Make and save export `what` (the buttons' data-export names). */
+  /** Make and save export `what` (the buttons' data-export names) of the pane `pane()` names. */
   async save(what) {
-    const view = this.model.state;
+    const { renderer, view } = this.pane();
     if (!view.dataset) return;
     try {
-      const [bytes, name, type] = await this.make(what, view);
+      const [bytes, name, type] = await this.make(what, view, renderer);
       download(bytes, name, type);
     } catch (err) {
       this.onError(`The export could not be made: ${err.message}`);
@@ -83,8 +91,7 @@ export class Exports {
   }
 
   /** [bytes, file name, MIME type] of export `what` for `view`. */
-  async make(what, view) {
-    const r = this.renderer;
+  async make(what, view, r = this.renderer) {
     const { width: W, height: H } = view.dataset.info;
     const npy = 'application/octet-stream';
     switch (what) {
@@ -100,7 +107,7 @@ export class Exports {
           fileName(view, `picture-x${k}`, 'png'), 'image/png'];
       }
       case 'map-npy':
-        if (view.mode === 'pca') return this.make('pca-npy', view);
+        if (view.mode === 'pca') return this.make('pca-npy', view, r);
         return [await this.encode('map-npy', r.readMap(), [H, W]), fileName(view, 'map', 'npy'), npy];
       case 'pca-npy':
       case 'pca-png': {
@@ -145,7 +152,9 @@ export class Exports {
   // The pins and regions as the page draws them over the map (marks.js), in canvas pixels.
   _drawMarks(ctx, view, camera) {
     const k = camera.scale;
+    const here = (p) => (p.pane ?? 0) === (view.pane ?? 0);  // another pane's are not on this map
     view.pins.forEach((p, i) => {
+      if (!here(p)) return;
       const c = pixelToCanvas(camera, p.x + 0.5, p.y + 0.5);
       ctx.beginPath();
       ctx.arc(c.x, c.y, Math.max(4, Math.min(8, k)), 0, 2 * Math.PI);
@@ -156,6 +165,7 @@ export class Exports {
       ctx.stroke();
     });
     view.regions.forEach((reg, i) => {
+      if (!here(reg)) return;
       const a = pixelToCanvas(camera, reg.x0, reg.y0), b = pixelToCanvas(camera, reg.x1 + 1, reg.y1 + 1);
       ctx.lineWidth = 2;
       ctx.strokeStyle = REFERENCE_COLOURS[(view.pins.length + i) % 16];

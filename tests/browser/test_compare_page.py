@@ -226,3 +226,68 @@ def test_the_joint_pca_colours_equal_the_apis(open_page, site, fit):
         assert np.abs(picture - expected).max() <= 1 and (picture != expected).mean() < 0.01
     explained = page.evaluate("window.ifealid.view.state.pcaResult.explained")
     np.testing.assert_allclose(explained, results[0].explained, rtol=1e-9)
+
+
+def test_exports_are_of_the_pane_holding_the_reference(open_page, site):
+    page = open_page(viewport=(1200, 800))
+    visit(page, site, ["a.zip", "b.zip"], "values=true&ref=1:9,4&pins=0:3,5")
+    page.click("#export-box summary")
+
+    def export(what):
+        with page.expect_download() as info:
+            page.click(f"button[data-export='{what}']")
+        return info.value.suggested_filename, Path(info.value.path()).read_bytes()
+
+    name, data = export("map-npy")
+    assert name.startswith("b-map-true-angular-ref9_4")
+    np.testing.assert_array_equal(np.load(io.BytesIO(data)), read_pane(page, 1).astype(np.float32))
+    name, data = export("refs-csv")
+    text = data.decode()
+    assert "9,4" in text.splitlines()[0] and "pane 0:3,5" in text.splitlines()[0]
+    # The vectors are those of ifealid.joint_values: pane 1's pixel and pane 0's pin.
+    vals = compare.joint_values(datasets(site)[:2], "true")
+    rows = np.array([[float(v) for v in line.split(",")[1:]] for line in text.splitlines()[1:]])
+    np.testing.assert_allclose(rows[:, 0], vals[1][4, 9], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(rows[:, 1], vals[0][5, 3], rtol=0, atol=1e-9)
+
+
+def test_one_colour_scale_and_views_that_move_together(open_page, site):
+    page = open_page(viewport=(1200, 800))
+    visit(page, site, ["a.zip", "b.zip", "c.zip"], "values=centred&metric=euclidean&ref=1:2,2")
+    maps = [read_pane(page, k) for k in range(3)]
+    lo, hi = min(m.min() for m in maps), max(m.max() for m in maps)  # every map is wholly visible
+    stretches = page.evaluate("window.ifealid.explorer.panes.map((p) => p.renderer.getStretch())")
+    for s in stretches:
+        assert s["min"] == pytest.approx(lo, abs=1e-6) and s["max"] == pytest.approx(hi, abs=1e-6)
+    # One scale per pane: each its own map's range.
+    page.evaluate("() => window.ifealid.view.set({jointStretch: false})")
+    settle(page)
+    stretches = page.evaluate("window.ifealid.explorer.panes.map((p) => p.renderer.readStretch())")
+    for s, m in zip(stretches, maps):
+        assert s["min"] == pytest.approx(m.min(), abs=1e-6) and s["max"] == pytest.approx(m.max(), abs=1e-6)
+    # Zoom on pane 1: alone, then with every pane following.
+    cams = lambda: page.evaluate("[window.ifealid.view.state.camera, ...window.ifealid.view.state.cameras]")  # noqa: E731
+    before = cams()
+    page.mouse.move(*pane_point(page, 1, 7, 5))
+    page.mouse.wheel(0, -300)
+    wait_for(page, f"window.ifealid.view.state.cameras[0].scale !== {before[1]['scale']}")
+    after = cams()
+    assert after[0] == before[0] and after[2] == before[2] and after[1]["scale"] > before[1]["scale"]
+    page.check("#sync-cameras")
+    page.mouse.move(*pane_point(page, 1, 7, 5))
+    page.mouse.wheel(0, -300)
+    wait_for(page, f"window.ifealid.view.state.camera.scale !== {before[0]['scale']}")
+    synced = cams()
+    # The same part of every map: the fraction of its width at the canvas's left edge.
+    fractions = [(-c["offsetX"] / c["scale"]) / SHAPES[n][1] for c, n in zip(synced, "abc")]
+    assert max(fractions) - min(fractions) < 1e-9
+
+
+def test_at_most_eight_panes(open_page, site):
+    page = open_page(viewport=(1200, 800))
+    query = "&".join(["d=a.zip"] * 9)
+    page.goto(f"{site['server'].url}/index.html?{query}")
+    wait_for(page, "window.ifealid.state.error !== null && window.ifealid.state.loading === null", timeout=240)
+    assert "at most 8 datasets side by side" in page.evaluate("window.ifealid.state.error.message")
+    assert page.evaluate("window.ifealid.view.state.others.length") == 7
+    assert page.evaluate("window.ifealid.explorer.panes.length") == 8

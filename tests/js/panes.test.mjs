@@ -131,4 +131,13 @@ test('links name pixels and regions of any pane, and the comparison settings', (
   const bad = parseFragment('ref=2:0,0&pins=1:4,0&matches=99', a.info, [], [b.info]);
   assert.equal(bad.problems.length, 3);
   assert.equal(bad.patch.reference, undefined);
+  // Hostile values: each named and left out, the rest applies.
+  const hostile = parseFragment('radius=-1&matches=abc&sync=2&scale=%3Cb%3E&ref=01:1,1&regions=1:0,0,9,9&pins=-1:0,0&metric=cosine',
+    a.info, [], [b.info]);
+  assert.equal(hostile.problems.length, 6, hostile.problems.join('\n'));
+  assert.deepEqual(hostile.patch.reference, { x: 1, y: 1, pane: 1 });  // "01" is pane 1
+  assert.equal(hostile.patch.metric, 'cosine');
+  // One dataset: a pane prefix other than 0 names nothing on screen.
+  assert.equal(parseFragment('ref=1:0,0', a.info).problems.length, 1);
+  assert.deepEqual(parseFragment('ref=0:2,3', a.info).patch.reference, { x: 2, y: 3 });
 });
