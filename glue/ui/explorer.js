@@ -19,6 +19,7 @@ const PAN_STEP = 60;       // CSS pixels per arrow key
 const DRAG_THRESHOLD = 4;  // CSS pixels before a press becomes a drag, not a click
 const CLICK_DELAY = 250;   // ms a click waits to be sure it is not half of a double-click (zoom)
 const FIT_PADDING = 10;    // CSS pixels around a fitted map
+const MATCH_REST_MS = 120; // the pointer at rest this long: the GPU panes' best matches are read back
 
 // 'rgb(17, 17, 17)' -> [17, 17, 17]; null (a transparent canvas) for anything translucent.
 function cssRGB(colour) {
@@ -366,15 +367,22 @@ export class Explorer {
     });
   }
 
-  _updateMatches() {
+  // CPU maps are at hand; a GPU map is read back only once the pointer rests (a read-back
+  // waits for the GPU, which would hold up the next move).
+  _updateMatches(settled = false) {
     const view = this.view;
     const shown = this.panes.length > 1 && view.matches > 0 && view.mode === 'similarity';
     const from = view.pointer && view.reference ? paneOf(view.reference) : -1;
+    let waiting = false;
     this.matches = this.panes.map((p, k) => {
       if (!shown || k === from) return [];
       const state = this.states.of(view, k);
       try {
-        const map = p.renderer.cpuMap(state) ?? (p.renderer.ds ? p.renderer.readMap() : null);
+        let map = p.renderer.cpuMap(state);
+        if (!map && p.renderer.ds && state.dataset) {
+          if (!settled) { waiting = true; return this.matches[k] ?? []; }
+          map = p.renderer.readMap();
+        }
         if (!map || !state.dataset) return [];
         return bestMatches(map, state.dataset.info.width, view.metric, view.matches, view.matchRadius);
       } catch {
@@ -382,6 +390,8 @@ export class Explorer {
       }
     });
     this.panes.forEach((p, k) => p.marks?.showMatches(this.matches[k] ?? []));
+    clearTimeout(this._matchTimer);
+    if (waiting) this._matchTimer = setTimeout(() => this._updateMatches(true), MATCH_REST_MS);
   }
 
   // ---------------------------------------------------------------- input

@@ -91,11 +91,13 @@ def datasets(site):
     return [site["folder"] / f"{n}.zip" for n in "abc"]
 
 
-@pytest.mark.parametrize("values,metric", [("true", "angular"), ("centred", "cosine"), ("zscore", "euclidean")])
-def test_every_pane_maps_a_reference_from_each_pane_in_turn(open_page, site, values, metric):
+@pytest.mark.parametrize("values,metric,path", [("true", "angular", "cpu"), ("centred", "cosine", "gpu"),
+                                                ("zscore", "euclidean", "cpu"), ("centred", "correlation", "gpu")])
+def test_every_pane_maps_a_reference_from_each_pane_in_turn(open_page, site, values, metric, path):
     page = open_page(viewport=(1200, 800))
     visit(page, site, ["a.zip", "b.zip", "c.zip"])
-    page.evaluate("(p) => window.ifealid.view.set(p)", {"values": values, "metric": metric})
+    page.evaluate("(p) => window.ifealid.view.set(p)", {"values": values, "metric": metric, "compute": path})
+    assert page.evaluate("window.ifealid.explorer.panes.map((p) => p.renderer.computeOn)") == [path] * 3
     for k, name in enumerate("abc"):
         x, y = 2, 1
         if k == 0:
@@ -118,6 +120,12 @@ def test_best_matches_are_marked_in_every_other_pane(open_page, site):
     page = open_page(viewport=(1200, 800))
     visit(page, site, ["a.zip", "b.zip", "c.zip"], "values=true&ref=0:3,5")
     expected = compare.similarity_maps(datasets(site), refs=[(0, *PLANTED["a"])], values="true")
+    # On the GPU path the maps are read back once the pointer rests.
+    page.evaluate("() => window.ifealid.view.set({compute: 'gpu'})")
+    page.wait_for_timeout(400)
+    assert marked(page, 1) == [PLANTED["b"]] and marked(page, 2) == [PLANTED["c"]]
+    page.evaluate("() => window.ifealid.view.set({compute: 'auto'})")
+    settle(page)
     assert marked(page, 0) == []  # the reference's own pane
     for k, name in ((1, "b"), (2, "c")):
         assert marked(page, k) == [PLANTED[name]]
@@ -251,9 +259,15 @@ def test_exports_are_of_the_pane_holding_the_reference(open_page, site):
     np.testing.assert_allclose(rows[:, 1], vals[0][5, 3], rtol=0, atol=1e-9)
 
 
-def test_one_colour_scale_and_views_that_move_together(open_page, site):
+@pytest.mark.parametrize("path", ["cpu", "gpu"])
+def test_one_colour_scale_and_views_that_move_together(open_page, site, path):
     page = open_page(viewport=(1200, 800))
     visit(page, site, ["a.zip", "b.zip", "c.zip"], "values=centred&metric=euclidean&ref=1:2,2")
+    # (the GPU's ranges come with its frames: the panes are drawn again with their union)
+    page.evaluate("(c) => window.ifealid.view.set({compute: c})", path)
+    settle(page)
+    page.wait_for_timeout(300)
+    settle(page)
     maps = [read_pane(page, k) for k in range(3)]
     lo, hi = min(m.min() for m in maps), max(m.max() for m in maps)  # every map is wholly visible
     stretches = page.evaluate("window.ifealid.explorer.panes.map((p) => p.renderer.getStretch())")
