@@ -200,6 +200,7 @@ export class Explorer {
     const size = [canvas.width, canvas.height];
     const fitted = fittedCameras({ ...view, ...patch }, size[0], size[1], FIT_PADDING * this.dpr);
     this.model.set({ ...patch, ...fitted, pcaResult: null });
+    this._layout();  // its name, now that the model has it
     await this._overlay(k, dataset);
   }
 
@@ -320,7 +321,7 @@ export class Explorer {
     if (joint) {
       const ranges = this.panes.map((p, k) => visibleRange(p, states[k]));
       if (ranges.every(Boolean)) range = union(ranges);
-      else if (this._gpuRange?.key === rangeKey(states)) range = this._gpuRange.range;
+      else if (this._gpuRange?.key === this._rangeKey(states)) range = this._gpuRange.range;
     }
     this._stretchRange = range && (this._stretchRange && this._stretchRange[0] === range[0] && this._stretchRange[1] === range[1]
       ? this._stretchRange : Object.freeze(range));
@@ -352,10 +353,18 @@ export class Explorer {
     const keys = states.map((st, i) => this.panes[i].renderer.ds && this.panes[i].renderer.source().key(st));
     if (!this.panes.every((_, i) => this._gpuStretch.get(i)?.key === keys[i])) return;
     const range = union(this.panes.map((_, i) => [this._gpuStretch.get(i).stretch.min, this._gpuStretch.get(i).stretch.max]));
-    const key = rangeKey(states);
+    const key = this._rangeKey(states);
     if (this._gpuRange?.key === key) return;
     this._gpuRange = { key, range };
     setTimeout(() => this._syncPanes(this.view), 0);
+  }
+
+  // What the panes' ranges depend on: each pane's map and the part of it on screen.
+  _rangeKey(states) {
+    return states.map((st, i) => {
+      const r = this.panes[i].renderer, c = st.camera;
+      return `${r.ds ? r.source().key(st) : '-'}@${c?.scale},${c?.offsetX},${c?.offsetY}`;
+    }).join(';');
   }
 
   // The best matches of every pane but the reference's: after the frames, at the next animation frame.
@@ -663,8 +672,6 @@ const union = (ranges) => {
   for (const [a, b] of ranges) { if (a < lo) lo = a; if (b > hi) hi = b; }
   return [lo, hi];
 };
-const rangeKey = (states) => states.map((s) => `${s.camera?.scale},${s.camera?.offsetX},${s.camera?.offsetY}|${s.pins.length}`).join(';')
-  + `|${states[0].reference?.x},${states[0].reference?.y},${states[0].foreignReference?.x},${states[0].foreignReference?.y}`;
 
 // The min and max of pane p's map over its visible part, where the CPU computes the map; else null.
 function visibleRange(pane, state) {
