@@ -2,11 +2,10 @@
 // the view model. The renderer (render/renderer.js) and the panels (panels.js) subscribe to the
 // model and show them; nothing here draws.
 import { Renderer, DeviceLimitError } from '../render/renderer.js';
-import { fitCamera, zoomCamera, panCamera, canvasToPixel, visibleRect } from '../render/camera.js';
-import { MAX_PINS, MAX_REGIONS, MAX_PANES } from '../model/view.js';
+import { fitCamera, zoomCamera, panCamera, canvasToPixel } from '../render/camera.js';
+import { MAX_PINS, MAX_REGIONS } from '../model/view.js';
 import { PaneStates, paneOf, inPane, cameraOf, cameraPatch, syncedCameras, fittedCameras, datasetsOf } from '../model/panes.js';
-import { colourScale } from '../model/analysis.js';
-import { bestMatches } from '../compute/matches.js';
+import { PaneGrid, FIT_PADDING, hasOverlayOf } from './pane-grid.js';
 import { Panels } from './panels.js';
 import { AnalysisPanel } from './analysis-panel.js';
 import { PcaPanel } from './pca-panel.js';
@@ -18,8 +17,6 @@ const ZOOM_STEP = 1.25;
 const PAN_STEP = 60;       // CSS pixels per arrow key
 const DRAG_THRESHOLD = 4;  // CSS pixels before a press becomes a drag, not a click
 const CLICK_DELAY = 250;   // ms a click waits to be sure it is not half of a double-click (zoom)
-const FIT_PADDING = 10;    // CSS pixels around a fitted map
-const MATCH_REST_MS = 120; // the pointer at rest this long: the GPU panes' best matches are read back
 
 // 'rgb(17, 17, 17)' -> [17, 17, 17]; null (a transparent canvas) for anything translucent.
 function cssRGB(colour) {
@@ -44,11 +41,12 @@ export class Explorer {
     // Pane 0 is the page's own canvas; panes 1, 2, … are made when datasets are added.
     this.panes = [];
     // Throws with a clear message where WebGL 2 or float render targets are missing.
-    this.renderer = this._makeRenderer(this.canvas, 0, onFrame);
+    this.renderer = this.makeRenderer(this.canvas, 0, onFrame);
     this._onFrame = onFrame;
     this.panes.push({ element: this.canvas.parentElement, canvas: this.canvas, renderer: this.renderer, label: null, marks: null });
     // The renderers first: a pointer move's frames are issued before anything else reacts to it.
-    model.subscribe((view) => this._syncPanes(view));
+    this.grid = new PaneGrid(this);
+    model.subscribe((view) => this.grid.sync(view));
     // The panels describe the pane under the pointer (or holding the reference).
     this.panels = new Panels(model, this.renderer, this.canvas, { root, stateOf: (view) => this.states.of(view, this.focusPane(view)) });
     this.analysis = new AnalysisPanel(model, { root, stateOf: (view) => this.states.of(view, this.focusPane(view)) });
@@ -58,11 +56,10 @@ export class Explorer {
       onRemovePin: (i) => this.removePin(i), root, stateOf: (view) => this.states.of(view, 0),
     });
     this.panes[0].marks = this.marks;
-    this.matches = [];  // per pane: [{x, y, value}] of the best matches marked
     this._drag = null;
     this.shortcuts = {};  // more keys (the exports'), set by the page
     this._bind();
-    new ResizeObserver(() => this._resize()).observe(this.$('stage'));
+    new ResizeObserver(() => this.resize()).observe(this.$('stage'));
   }
 
   get view() { return this.model.state; }
@@ -73,7 +70,7 @@ export class Explorer {
 
   // A renderer for pane k's canvas: its frames go to the panels (the pane under the pointer's
   // colour scale), the analysis panel (the mask's count, pane 0) and the page's recorder.
-  _makeRenderer(canvas, k, onFrame) {
+  makeRenderer(canvas, k, onFrame) {
     return new Renderer(canvas, {
       // An opaque canvas in the stage's colour: the compositor blends nothing beneath it.
       background: cssRGB(getComputedStyle(this.$('stage')).backgroundColor),
@@ -83,7 +80,7 @@ export class Explorer {
         // (a superseded frame brings none; the PCA view's scale is the panels' own)
         if (frame.stretch && frame.mode !== 'pca' && pane === this.focusPane(this.view)) this.panels.showStretch(frame.stretch);
         if (pane === 0) this.analysis.frame(frame);
-        this._frameStretch(pane, frame);
+        this.grid.frameStretch(pane, frame);
         (onFrame ?? this._onFrame)(frame);
       },
       // A lost WebGL context (GPU reset, driver update): the renderer uploads the dataset
@@ -95,7 +92,7 @@ export class Explorer {
 
   /** The colour tables from the worker ({name: 768 RGB bytes}, the default first). */
   setColormaps(tables) {
-    this._colormaps = tables;
+    this.colormaps = tables;
     for (const p of this.panes) p.renderer.setColormaps(tables);
     this.panels.setColormaps(tables);
     if (!(this.view.colormap in tables)) this.model.set({ colormap: Object.keys(tables)[0] });
@@ -126,9 +123,9 @@ export class Explorer {
       if (previous) this.renderer.setDataset(previous);  // it fitted before: back on screen
       throw err;
     }
-    this._closeExtraPanes();
-    this._layout();
-    this._resize(true);
+    this.grid.closeExtra();
+    this.grid.layout();
+    this.resize(true);
     this.renderer.setOverlay(null);
     // A fresh view of the new dataset; the values, metric and colours chosen stay (true values
     // only where the dataset records its range).
@@ -143,153 +140,18 @@ export class Explorer {
       camera: this._fitted(info),
       opacity: hasOverlayOf(dataset) ? 0.9 : 1,  // the original: 0.9 with an overlay, opaque without
     });
-    await this._overlay(0, dataset);
+    await this.grid.overlay(0, dataset);
   }
 
   /**
-   * Add a dataset as a pane beside those on screen (comparing them, issue 16). Refused with a
-   * message, nothing on screen changed, when no dataset is shown yet, eight are, its channel
-   * count differs from the first's, or the GPU cannot hold it.
+   * Add a dataset as a pane beside those on screen (comparing them, issue 16; ui/pane-grid.js).
+   * Refused with a message, nothing on screen changed, when no dataset is shown yet, eight are,
+   * its channel count differs from the first's, or the GPU cannot hold it.
    */
-  async addPane(dataset) {
-    const first = this.dataset;
-    const { info } = dataset;
-    if (!first) throw new Error('open a dataset first: a comparison adds datasets to the one on screen');
-    if (this.panes.length >= MAX_PANES) throw new Error(`at most ${MAX_PANES} datasets side by side: close one to add ${quoted(info.name)}`);
-    if (info.features !== first.info.features) {
-      throw new Error(`${quoted(info.name)} has ${info.features} channels and ${quoted(first.info.name)} has ${first.info.features}: `
-        + 'datasets compared side by side must have the same channel count (the same layer of one model); it was not added');
-    }
-    this.check(info);
-    const element = document.createElement('div');
-    element.className = 'pane';
-    const canvas = document.createElement('canvas');
-    canvas.className = 'pane-map';
-    canvas.tabIndex = 0;
-    canvas.setAttribute('aria-label', `Similarity map of ${info.name}`);
-    const layer = document.createElement('div');
-    layer.className = 'marks';
-    const box = document.createElement('div');
-    box.className = 'drag-box';
-    box.hidden = true;
-    element.append(canvas, layer, box);
-    this.$('panes').append(element);
-    const k = this.panes.length;
-    let renderer;
-    try {
-      renderer = this._makeRenderer(canvas, k);
-      if (this._colormaps) renderer.setColormaps(this._colormaps);
-      renderer.setDataset(dataset);
-    } catch (err) {
-      renderer?.dispose();
-      element.remove();
-      throw err;
-    }
-    const pane = { element, canvas, renderer, label: null, marks: null };
-    this.panes.push(pane);
-    pane.marks = new Marks(this.model, canvas, {
-      onRemovePin: (i) => this.removePin(i), layer, box, stateOf: (view) => this.states.of(view, this.panes.indexOf(pane)),
-    });
-    this._bindPane(pane);
-    this._layout();
-    this._resize(true);
-    const view = this.view;
-    // True values only where every dataset records its range.
-    const values = view.values === 'true' && !info.range ? 'stored' : view.values;
-    const patch = { others: [...view.others, dataset], values };
-    const size = [canvas.width, canvas.height];
-    const fitted = fittedCameras({ ...view, ...patch }, size[0], size[1], FIT_PADDING * this.dpr);
-    this.model.set({ ...patch, ...fitted, pcaResult: null });
-    this._layout();  // its name, now that the model has it
-    await this._overlay(k, dataset);
-  }
+  addPane(dataset) { return this.grid.add(dataset); }
 
   /** Close pane k > 0: its references go, later panes move up. */
-  removePane(k) {
-    if (k < 1 || k >= this.panes.length) return;
-    const view = this.view;
-    const renumber = (list) => list.filter((p) => paneOf(p) !== k).map((p) => (paneOf(p) > k ? inPane(p, paneOf(p) - 1) : p));
-    const hover = view.hover && paneOf(view.hover) === k ? null : renumber(view.hover ? [view.hover] : [])[0] ?? null;
-    const reference = view.reference && paneOf(view.reference) === k ? null : renumber(view.reference ? [view.reference] : [])[0] ?? null;
-    const [pane] = this.panes.splice(k, 1);
-    this.model.set({
-      others: view.others.filter((_, i) => i !== k - 1), cameras: view.cameras.filter((_, i) => i !== k - 1),
-      pins: renumber(view.pins), regions: renumber(view.regions), hover, pcaResult: null,
-      reference: reference ?? { x: Math.floor(view.dataset.info.width / 2), y: Math.floor(view.dataset.info.height / 2) },
-    });
-    pane.renderer.dispose();
-    pane.element.remove();
-    this._layout();
-    this._resize(true);
-  }
-
-  _closeExtraPanes() {
-    for (const pane of this.panes.splice(1)) {
-      pane.renderer.dispose();
-      pane.element.remove();
-    }
-  }
-
-  // The overlay image of pane k's dataset (decoded by the browser), once it is known.
-  async _overlay(k, dataset) {
-    if (!hasOverlayOf(dataset)) return;
-    const renderer = this.panes[k].renderer;
-    // No larger than the device's largest texture (the reader allows up to 64 megapixels).
-    const max = renderer.limits.maxTextureSize;
-    const [w, h] = dataset.overlaySize ?? [0, 0];
-    const scale = Math.min(1, max / Math.max(w, h, 1));
-    const resize = scale < 1
-      ? { resizeWidth: Math.max(1, Math.floor(w * scale)), resizeHeight: Math.max(1, Math.floor(h * scale)), resizeQuality: 'high' }
-      : {};
-    let bitmap;
-    try {
-      bitmap = await createImageBitmap(new Blob([dataset.overlay]), resize);
-    } catch (err) {
-      throw new Error(`overlay.jpg could not be decoded by the browser (${err.message}); the heat map is shown without it`);
-    }
-    if (this.panes[k]?.renderer === renderer && datasetsOf(this.view)[k] === dataset) renderer.setOverlay(bitmap);
-  }
-
-  // The panes' grid: the columns that give the maps the most room, names on every pane.
-  _layout() {
-    const n = this.panes.length;
-    const grid = this.$('panes');
-    const stage = this.$('stage');
-    grid.classList.toggle('compare', n > 1);
-    const datasets = datasetsOf(this.view);
-    const first = datasets[0]?.info ?? { width: 1, height: 1 };
-    const W = Math.max(1, stage.clientWidth), H = Math.max(1, stage.clientHeight);
-    let best = 1, bestScale = 0;
-    for (let cols = 1; cols <= n; cols++) {
-      const rows = Math.ceil(n / cols);
-      const scale = Math.min(W / cols / first.width, H / rows / first.height);
-      if (scale > bestScale) { best = cols; bestScale = scale; }
-    }
-    grid.style.gridTemplateColumns = `repeat(${best}, minmax(0, 1fr))`;
-    grid.style.gridTemplateRows = `repeat(${Math.ceil(n / best)}, minmax(0, 1fr))`;
-    this.panes.forEach((pane, k) => {
-      if (n > 1 && !pane.label) {
-        pane.label = document.createElement('div');
-        pane.label.className = 'pane-label';
-        pane.element.append(pane.label);
-      }
-      if (!pane.label) return;
-      pane.label.hidden = n < 2;
-      const ds = datasets[k];
-      const info = ds?.info;
-      if (!info) return;
-      pane.label.replaceChildren(`${k}: ${info.name} · ${info.width}×${info.height} @${info.precision}`);
-      if (k > 0) {
-        const close = document.createElement('button');
-        close.type = 'button';
-        close.className = 'pane-close';
-        close.textContent = '×';
-        close.title = `Close ${info.name}`;
-        close.addEventListener('click', () => this.removePane(this.panes.indexOf(pane)));
-        pane.label.append(close);
-      }
-    });
-  }
+  removePane(k) { this.grid.remove(k); }
 
   _fitted(info = this.dataset.info) {
     return fitCamera(info.width, info.height, this.canvas.width, this.canvas.height, FIT_PADDING * this.dpr);
@@ -304,109 +166,10 @@ export class Explorer {
   /** The pane the panels describe: under the pointer, else holding the reference. */
   focusPane(view) { return paneOf(view.hover ?? view.reference ?? null); }
 
-  // ------------------------------------------------------------ the panes' views
-
-  // Every pane's renderer gets its state (model/panes.js): with one colour scale over all panes,
-  // the range of every map, computed first where the CPU computes them; then the best matches.
-  _syncPanes(view) {
-    const n = this.panes.length;
-    if (n === 1 || !view.others.length) {
-      this.renderer.sync(this.states.of(view, 0));
-      this._scheduleMatches();
-      return;
-    }
-    const states = this.panes.map((_, k) => this.states.of(view, k));
-    const joint = view.jointStretch && states[0].mode === 'similarity' && colourScale(states[0]).relative;
-    let range = null;
-    if (joint) {
-      const ranges = this.panes.map((p, k) => visibleRange(p, states[k]));
-      if (ranges.every(Boolean)) range = union(ranges);
-      else if (this._gpuRange?.key === this._rangeKey(states)) range = this._gpuRange.range;
-    }
-    this._stretchRange = range && (this._stretchRange && this._stretchRange[0] === range[0] && this._stretchRange[1] === range[1]
-      ? this._stretchRange : Object.freeze(range));
-    this.panes.forEach((p, k) => {
-      const state = range ? this._withRange(k, states[k], this._stretchRange) : states[k];
-      p.renderer.sync(state);
-    });
-    this._scheduleMatches();
-  }
-
-  // Pane k's state with the joint colour scale (the same object while neither changes).
-  _withRange(k, state, range) {
-    this._ranged ??= [];
-    const last = this._ranged[k];
-    if (last && last.state === state && last.range === range) return last.out;
-    const out = Object.freeze({ ...state, stretchRange: range });
-    this._ranged[k] = { state, range, out };
-    return out;
-  }
-
-  // On the GPU each pane's range comes with its frame: once every pane has drawn the current
-  // maps, their union is the joint scale (the panes are drawn again with it).
-  _frameStretch(k, frame) {
-    const view = this.view;
-    if (this.panes.length < 2 || !view.jointStretch || !frame.stretch || frame.scale?.relative === false) return;
-    this._gpuStretch ??= new Map();
-    this._gpuStretch.set(k, { key: frame.key, stretch: frame.stretch });
-    const states = this.panes.map((_, i) => this.states.of(view, i));
-    const keys = states.map((st, i) => this.panes[i].renderer.ds && this.panes[i].renderer.source().key(st));
-    if (!this.panes.every((_, i) => this._gpuStretch.get(i)?.key === keys[i])) return;
-    const range = union(this.panes.map((_, i) => [this._gpuStretch.get(i).stretch.min, this._gpuStretch.get(i).stretch.max]));
-    const key = this._rangeKey(states);
-    if (this._gpuRange?.key === key) return;
-    this._gpuRange = { key, range };
-    setTimeout(() => this._syncPanes(this.view), 0);
-  }
-
-  // What the panes' ranges depend on: each pane's map and the part of it on screen.
-  _rangeKey(states) {
-    return states.map((st, i) => {
-      const r = this.panes[i].renderer, c = st.camera;
-      return `${r.ds ? r.source().key(st) : '-'}@${c?.scale},${c?.offsetX},${c?.offsetY}`;
-    }).join(';');
-  }
-
-  // The best matches of every pane but the reference's: after the frames, at the next animation frame.
-  _scheduleMatches() {
-    if (this._matchFrame || (this.panes.length === 1 && !this.matches.some((m) => m.length))) return;
-    this._matchFrame = requestAnimationFrame(() => {
-      this._matchFrame = 0;
-      this._updateMatches();
-    });
-  }
-
-  // CPU maps are at hand; a GPU map is read back only once the pointer rests (a read-back
-  // waits for the GPU, which would hold up the next move).
-  _updateMatches(settled = false) {
-    const view = this.view;
-    const shown = this.panes.length > 1 && view.matches > 0 && view.mode === 'similarity';
-    const from = view.pointer && view.reference ? paneOf(view.reference) : -1;
-    let waiting = false;
-    this.matches = this.panes.map((p, k) => {
-      if (!shown || k === from) return [];
-      const state = this.states.of(view, k);
-      try {
-        let map = p.renderer.cpuMap(state);
-        if (!map && p.renderer.ds && state.dataset) {
-          if (!settled) { waiting = true; return this.matches[k] ?? []; }
-          map = p.renderer.readMap();
-        }
-        if (!map || !state.dataset) return [];
-        return bestMatches(map, state.dataset.info.width, view.metric, view.matches, view.matchRadius);
-      } catch {
-        return [];
-      }
-    });
-    this.panes.forEach((p, k) => p.marks?.showMatches(this.matches[k] ?? []));
-    clearTimeout(this._matchTimer);
-    if (waiting) this._matchTimer = setTimeout(() => this._updateMatches(true), MATCH_REST_MS);
-  }
-
   // ---------------------------------------------------------------- input
 
   _bind() {
-    this._bindPane(this.panes[0]);
+    this.bindPane(this.panes[0]);
     this.$('zoom-in').addEventListener('click', () => this._zoomAll(ZOOM_STEP));
     this.$('zoom-out').addEventListener('click', () => this._zoomAll(1 / ZOOM_STEP));
     this.$('zoom-fit').addEventListener('click', () => this.fit());
@@ -423,7 +186,7 @@ export class Explorer {
   }
 
   // Pointer, wheel and clicks on one pane's canvas (k: its place now; panes move up when one closes).
-  _bindPane(pane) {
+  bindPane(pane) {
     const c = pane.canvas;
     const k = () => this.panes.indexOf(pane);
     c.addEventListener('pointermove', (e) => this._pointerMove(e, k()));
@@ -639,7 +402,7 @@ export class Explorer {
     this.model.set({ camera: all[0], cameras: all.slice(1) });
   }
 
-  _resize(force = false) {
+  resize(force = false) {
     const dpr = window.devicePixelRatio || 1;
     let changed = force;
     let firstLayout = false;
@@ -665,28 +428,3 @@ export class Explorer {
   }
 }
 
-const hasOverlayOf = (dataset) => Boolean(dataset.overlay);
-const quoted = (name) => `"${name.length > 60 ? `${name.slice(0, 60)}…` : name}"`;
-const union = (ranges) => {
-  let lo = Infinity, hi = -Infinity;
-  for (const [a, b] of ranges) { if (a < lo) lo = a; if (b > hi) hi = b; }
-  return [lo, hi];
-};
-
-// The min and max of pane p's map over its visible part, where the CPU computes the map; else null.
-function visibleRange(pane, state) {
-  const map = pane.renderer.cpuMap(state);
-  if (!map || !state.camera) return null;
-  const { width: W, height: H } = state.dataset.info;
-  const rect = visibleRect(state.camera, W, H, pane.canvas.width, pane.canvas.height);
-  if (!rect) return null;
-  let lo = Infinity, hi = -Infinity;
-  for (let y = rect.y0; y < rect.y1; y++) {
-    for (let p = y * W + rect.x0, end = y * W + rect.x1; p < end; p++) {
-      const v = map[p];
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
-  }
-  return lo <= hi ? [lo, hi] : null;
-}
