@@ -29,10 +29,10 @@ export class AnalysisPanel {
   }
 
   _changed(view, changed) {
-    if (['dataset', 'values', 'metric', 'combine', 'pointer', 'threshold', 'connected', 'mode'].some((k) => changed.has(k))) {
+    if (['dataset', 'others', 'values', 'metric', 'combine', 'pointer', 'threshold', 'connected', 'mode'].some((k) => changed.has(k))) {
       this._controls(view);
     }
-    const fields = ['dataset', 'pins', 'regions', 'pointer', 'reference', 'hover', 'values', 'metric', 'combine', 'mode'];
+    const fields = ['dataset', 'others', 'pins', 'regions', 'pointer', 'reference', 'hover', 'values', 'metric', 'combine', 'mode'];
     if (!fields.some((k) => changed.has(k))) return;
     // A pointer move's values wait for the animation frame (after the renderer's commands).
     if ([...changed].every((k) => k === 'hover' || k === 'reference')) {

@@ -39,6 +39,8 @@ def site(tmp_path_factory):
         buffer = io.BytesIO()
         ifealid.save_dataset(features(name), buffer, precision=p, name=name)
         files[f"{name}.zip"] = buffer.getvalue()
+    # A dataset without a range (as the original's files): a comparison falls back to stored values.
+    files["norange.zip"] = without_range(files["c.zip"])
     five = io.BytesIO()
     ifealid.save_dataset(features("a")[..., :5], five, precision=8, name="five")
     files["five.zip"] = five.getvalue()
@@ -47,6 +49,21 @@ def site(tmp_path_factory):
     server = Server(make_site(folder / "site", files))
     yield {"server": server, "folder": folder}
     server.stop()
+
+
+def without_range(data: bytes) -> bytes:
+    import json
+    import zipfile
+    src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            content = src.read(info)
+            if info.filename == "metadata.json":
+                meta = json.loads(content)
+                del meta["range"]
+                content = json.dumps(meta).encode()
+            dst.writestr(info, content)
+    return out.getvalue()
 
 
 def visit(page, site, names, fragment=""):
@@ -305,3 +322,26 @@ def test_at_most_eight_panes(open_page, site):
     assert "at most 8 datasets side by side" in page.evaluate("window.ifealid.state.error.message")
     assert page.evaluate("window.ifealid.view.state.others.length") == 7
     assert page.evaluate("window.ifealid.explorer.panes.length") == 8
+
+
+def test_several_zips_chosen_together_and_a_dataset_without_a_range(open_page, site):
+    page = open_page(viewport=(1200, 800))
+    page.goto(f"{site['server'].url}/index.html")
+    wait_for(page, "window.ifealid && window.ifealid.state.boot.ready")
+    page.set_input_files("#file-input", [str(site["folder"] / n) for n in ("a.zip", "norange.zip")])
+    wait_for(page, f"({SHOWN}) && window.ifealid.view.state.others.length === 1")
+    assert page.evaluate("window.ifealid.state.error") is None
+    assert page.locator("#compare-box").is_visible()
+    note = page.locator("#compare-note")
+    assert note.is_visible() and "c records no range" in note.text_content()
+    # No true values: the option is off, and a link asking for them says why.
+    assert page.evaluate("document.querySelector('#values option[value=\"true\"]').disabled")
+    page.evaluate("window.ifealid.address.apply('#values=true&ref=1:2,2')")
+    assert "records no range" in page.evaluate("window.ifealid.state.notice")
+    # Centred values: the stored ones pooled over both, as ifealid.joint_values defines them.
+    page.evaluate("() => window.ifealid.view.set({values: 'centred', metric: 'cosine'})")
+    settle(page)
+    expected = compare.similarity_maps([site["folder"] / "a.zip", site["folder"] / "norange.zip"], refs=[(1, 2, 2)],
+                                       metric="cosine", values="centred")
+    for k in range(2):
+        np.testing.assert_allclose(read_pane(page, k), expected[k], rtol=0, atol=2e-5)
