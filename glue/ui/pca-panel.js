@@ -80,14 +80,14 @@ export class PcaPanel {
     const { pca } = view;
     this.$('pca-on').checked = view.mode === 'pca';
     const field = this.$('pca-components');
-    if (document.activeElement !== field) {
+    if (field.getRootNode().activeElement !== field) {  // (the page's document, or a widget's shadow root)
       field.value = pca.components.join(',');
       field.setAttribute('aria-invalid', 'false');
     }
     this.$('pca-scale').value = pca.scale;
     this.$('pca-fit').value = pca.fit;
     this.$('pca-foreground').hidden = pca.fit !== 'foreground';
-    if (document.activeElement !== this.$('pca-threshold')) this.$('pca-threshold').value = String(pca.threshold);
+    if (this.$('pca-threshold').getRootNode().activeElement !== this.$('pca-threshold')) this.$('pca-threshold').value = String(pca.threshold);
     this.$('pca-flip').checked = pca.flip;
     this.$('pca-background').checked = view.pcaBackground;
     this._legend(view);
