@@ -2,7 +2,8 @@
 //
 // What it caches, and how (README "Offline"):
 //
-// * runtime/ (the Pyodide core and numpy/Pillow pre-extracted, site-packages.bin; 20 MB): cache-first, from the cache
+// * runtime/ (the Pyodide core, numpy/Pillow pre-extracted, site-packages.bin, and the started
+//   Python's snapshot, python-snapshot.bin; 26 MB): cache-first, from the cache
 //   `ifealid-runtime-<version>`. The build (scripts/build_runtime.py) checks these files against
 //   pyodide-lock.json and writes runtime/offline-manifest.json with their sha256 and a version
 //   derived from the hashes. Every navigation reads that manifest from the network (in parallel
@@ -18,7 +19,7 @@
 // On install everything in offline-manifest.json is cached; on activation every other
 // `ifealid-shell-*` and `ifealid-runtime-*` cache is removed (a new SCHEMA below, or a new
 // runtime version, leaves nothing of the old one behind). Caches the page owns stay: the
-// datasets, and the worker's snapshot of the started Python (`ifealid-python-snapshot`).
+// datasets (the worker itself deletes the Python snapshot cache of earlier versions).
 const SCHEMA = 'v1';
 const SHELL_CACHE = `ifealid-shell-${SCHEMA}`;
 const RUNTIME_PREFIX = 'ifealid-runtime-';
@@ -87,8 +88,7 @@ async function fill(manifest, { strict = false } = {}) {
   return !failed;
 }
 
-// Old shell and runtime caches go; others (the datasets, the worker's Python snapshot
-// `ifealid-python-snapshot`) belong to the page and stay.
+// Old shell and runtime caches go; others (the datasets) belong to the page and stay.
 async function removeOldCaches() {
   const keep = new Set([SHELL_CACHE, RUNTIME_PREFIX + await currentVersion()]);
   for (const name of await caches.keys()) {

@@ -19,8 +19,17 @@ const started = performance.now();
 // then dropped (the bundle is tens of MB once unpacked).
 let bundle = fetchBundle();
 let sources = fetchAppSources();
+let snapshot = fetchSnapshot();
 bundle.catch(() => {});
 sources.catch(() => {});
+snapshot.catch(() => {});
+
+// The bytes of a runtime file, gunzipped when the build gzipped it (unless a server already did).
+async function gunzipped(bytes) {
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
 
 // The package's browser-facing sources (scripts/build_runtime.py decides which), fetched as
 // soon as the worker starts (in parallel with Python's start).
@@ -41,11 +50,7 @@ async function fetchAppSources() {
 async function fetchBundle() {
   const response = await fetch(new URL('site-packages.bin', RUNTIME_URL));
   if (!response.ok) throw new Error(`runtime/site-packages.bin: HTTP ${response.status}`);
-  let bytes = new Uint8Array(await response.arrayBuffer());
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {  // gzip, unless a server already decoded it
-    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
-    bytes = new Uint8Array(await new Response(stream).arrayBuffer());
-  }
+  const bytes = await gunzipped(new Uint8Array(await response.arrayBuffer()));
   const length = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
   const index = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
   return { index, data: bytes.subarray(4 + length) };
@@ -72,40 +77,43 @@ async function installPackages(pyodide, bundle, sources) {
   pyodide.runPython(`import sys\nfor d in ${dirs}: sys.path_importer_cache.pop(d, None)\nsys.path.insert(0, ${dirs}[1])`);
 }
 
-// Python's own start-up (about half of the boot) is skipped on later visits: the first
-// boot saves a snapshot of the freshly initialised interpreter's memory (Pyodide's
-// _makeSnapshot, taken before any package is loaded) in Cache Storage, and later boots
-// restore it. Pyodide refuses a snapshot from another build; any failure falls back to
-// a normal start and drops the snapshot, so a bad one costs one slow boot at most.
-const SNAPSHOT_CACHE = 'ifealid-python-snapshot';
-const SNAPSHOT_KEY = new URL('python-snapshot.bin', RUNTIME_URL).href;
-
-async function startPython() {
-  let cache = null;
-  try {
-    cache = await caches.open(SNAPSHOT_CACHE);
-    const hit = await cache.match(SNAPSHOT_KEY);
-    if (hit) {
-      try {
-        const bytes = new Uint8Array(await hit.arrayBuffer());
-        return { pyodide: await loadPyodide({ indexURL: RUNTIME_URL, _loadSnapshot: bytes }), snapshot: 'restored' };
-      } catch (err) {
-        console.warn('IFeaLiD: the saved Python snapshot did not load; starting afresh', err);
-        await cache.delete(SNAPSHOT_KEY);
-      }
-    }
-  } catch {
-    cache = null;  // no Cache Storage here (e.g. an insecure origin): plain start-up
-  }
-  const pyodide = await loadPyodide({ indexURL: RUNTIME_URL, _makeSnapshot: Boolean(cache) });
-  if (!cache) return { pyodide, snapshot: 'unavailable' };
-  try {
-    await cache.put(SNAPSHOT_KEY, new Response(pyodide.makeMemorySnapshot()));
-    return { pyodide, snapshot: 'created' };
-  } catch {
-    return { pyodide, snapshot: 'unavailable' };
-  }
+// Python's own start-up (about half of the boot) is skipped, on the first visit too: the runtime
+// ships a snapshot of the freshly started interpreter's memory (runtime/python-snapshot.bin, made
+// by scripts/build_runtime.py with this very core under Node.js; cached for offline use like the
+// rest of the runtime), fetched as soon as the worker starts, and restored. Pyodide refuses a
+// snapshot of another build (the build id is in it); then, or when it is missing or damaged,
+// Python starts the ordinary way: a bad snapshot costs the time it saves, no more.
+async function fetchSnapshot() {
+  const response = await fetch(new URL('python-snapshot.bin', RUNTIME_URL)).catch(() => null);
+  if (!response?.ok) return null;  // missing (a runtime built without one, or no network)
+  return gunzipped(new Uint8Array(await response.arrayBuffer()));  // rejects when damaged
 }
+
+// {pyodide, snapshot: 'restored' | 'refused' (damaged, or of another build) | 'missing'}
+async function startPython() {
+  let bytes = null;
+  try {
+    bytes = await snapshot;
+  } catch (err) {
+    console.warn('IFeaLiD: the Python snapshot is damaged; starting Python afresh', err);
+    return { pyodide: await loadPyodide({ indexURL: RUNTIME_URL }), snapshot: 'refused' };
+  } finally {
+    snapshot = null;
+  }
+  if (bytes) {
+    try {
+      return { pyodide: await loadPyodide({ indexURL: RUNTIME_URL, _loadSnapshot: bytes }), snapshot: 'restored' };
+    } catch (err) {
+      console.warn('IFeaLiD: the Python snapshot was refused; starting Python afresh', err);
+      return { pyodide: await loadPyodide({ indexURL: RUNTIME_URL }), snapshot: 'refused' };
+    }
+  }
+  return { pyodide: await loadPyodide({ indexURL: RUNTIME_URL }), snapshot: 'missing' };
+}
+
+// Earlier versions kept a snapshot made at the first visit in this cache; the runtime's own
+// replaces it, so the old one's 20 MB go.
+const OLD_SNAPSHOT_CACHE = 'ifealid-python-snapshot';
 
 async function boot() {
   const stages = {};
@@ -114,8 +122,8 @@ async function boot() {
   postMessage({ type: MSG.BOOT, stage: 'pyodide' });
   const python = await startPython();
   pyodide = python.pyodide;
-  const { snapshot } = python;
-  stages.snapshot = snapshot;
+  stages.snapshot = python.snapshot;
+  self.caches?.delete(OLD_SNAPSHOT_CACHE).catch(() => {});
   self.ifealid = { pyodide };  // a handle for the browser tests' memory checks (Playwright's worker.evaluate)
   lap('pyodide');
   postMessage({ type: MSG.BOOT, stage: 'packages', detail: 'numpy, Pillow' });

@@ -16,6 +16,13 @@ runtime/ (git-ignored) receives:
   a 4-byte little-endian length, that many bytes of JSON index ({"packages":
   {name: version}, "files": [[path, offset, size], ...]}, offsets from the end
   of the index), then the files' bytes;
+* python-snapshot.bin: a memory snapshot of the runtime's Python just after its
+  start-up (Pyodide's _makeSnapshot), made by the runtime itself under Node.js
+  and gzipped, so that even a first visit restores Python instead of starting
+  it (the worker falls back to a plain start when Pyodide refuses it, e.g. a
+  snapshot of another build). It holds the interpreter only: Pyodide 0.27
+  cannot snapshot loaded extension modules (numpy's, Pillow's). Its Python's
+  string-hash key is the same for every visitor (made once, here);
 * ifealid-manifest.json: the app/*.py modules that the browser runs, with their
   sha256, so the worker can fetch the package's sources from /app/ without a
   hand-kept list: __init__.py, browser.py (the worker's entry) and what they
@@ -117,6 +124,8 @@ TEST_PACKAGES = (  # (name in pyodide-lock.json, version, wheel, sha256 of PyPI'
 STAMP_NAME = ".build-stamp.json"
 BUNDLE_NAME = "site-packages.bin"
 BUNDLE_FORMAT = 1  # raise when build_bundle() changes what it makes
+SNAPSHOT_NAME = "python-snapshot.bin"
+SNAPSHOT_FORMAT = 1  # raise when make_snapshot() changes what it makes
 # Wheel members the running app never reads: C headers and static libraries, Cython and
 # typing stubs (a prefix ends with "/", anything else is a file name suffix).
 BUNDLE_SKIP = ("numpy/_core/include/", "numpy/_core/lib/", ".h", ".a", ".pxd", ".pyx", ".c", ".pyi")
@@ -480,14 +489,13 @@ for folder, _, names in os.walk('/src'):
 """
 
 
-def compile_sources(runtime: Path, files: dict[str, bytes]) -> dict[str, bytes]:
-    """The __pycache__/*.pyc of every .py in `files` (path -> bytes), made by the runtime's Python."""
+def run_core_in_node(runtime: Path, script: str, *args: str, what: str) -> None:
+    """Run `script` (an ES module) under Node.js with a copy of the runtime's core as its
+    first argument, then `args`."""
     node = shutil.which("node")
     if node is None:
-        raise BuildError("node is not on PATH: it runs the runtime's Python to compile numpy's and "
-                         "Pillow's sources (install Node.js >= 18)")
-    with tempfile.TemporaryDirectory(prefix="ifealid-pyc-") as tmp, \
-            tempfile.TemporaryDirectory(prefix="ifealid-core-") as core_tmp:
+        raise BuildError(f"node is not on PATH: it runs the runtime's Python for {what} (install Node.js >= 18)")
+    with tempfile.TemporaryDirectory(prefix="ifealid-core-") as core_tmp:
         # Node reads pyodide.asm.js as CommonJS only outside a package.json saying
         # "type": "module" (the repository's own says so), so the core runs from a copy.
         core = Path(core_tmp)
@@ -495,17 +503,43 @@ def compile_sources(runtime: Path, files: dict[str, bytes]) -> dict[str, bytes]:
             if (runtime / name).is_file():
                 shutil.copyfile(runtime / name, core / name)
         (core / "package.json").write_text('{"type": "commonjs"}\n', "utf-8")
+        result = subprocess.run([node, "--input-type=module", "-e", script, str(core), *args],
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BuildError(f"{what} with Pyodide under Node.js failed:\n{(result.stdout + result.stderr).strip()}")
+
+
+def compile_sources(runtime: Path, files: dict[str, bytes]) -> dict[str, bytes]:
+    """The __pycache__/*.pyc of every .py in `files` (path -> bytes), made by the runtime's Python."""
+    with tempfile.TemporaryDirectory(prefix="ifealid-pyc-") as tmp:
         root = Path(tmp)
         for name, data in files.items():
             if name.endswith(".py"):
                 (root / name).parent.mkdir(parents=True, exist_ok=True)
                 (root / name).write_bytes(data)
-        result = subprocess.run([node, "--input-type=module", "-e", PYC_SCRIPT, str(core), tmp],
-                                stdin=subprocess.DEVNULL, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise BuildError(f"compiling the packages' sources with Pyodide under Node.js failed:\n"
-                             f"{(result.stdout + result.stderr).strip()}")
+        run_core_in_node(runtime, PYC_SCRIPT, tmp, what="compiling numpy's and Pillow's sources")
         return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.pyc"))}
+
+
+# The snapshot the worker restores (pyworker/worker.js startPython): Python started exactly as the
+# worker starts it, nothing imported beyond what Pyodide's own start-up imports.
+SNAPSHOT_SCRIPT = r"""
+import { pathToFileURL } from 'node:url';
+import { writeFileSync } from 'node:fs';
+const [runtime, out] = process.argv.slice(1);
+const { loadPyodide } = await import(pathToFileURL(`${runtime}/pyodide.mjs`).href);
+const py = await loadPyodide({ indexURL: `${runtime}/`, _makeSnapshot: true });
+writeFileSync(out, py.makeMemorySnapshot());
+"""
+
+
+def make_snapshot(runtime: Path) -> bytes:
+    """python-snapshot.bin: the started interpreter's memory (Pyodide's format, which carries the
+    core's build id), gzipped (a quarter of the size: most of the heap is empty)."""
+    with tempfile.TemporaryDirectory(prefix="ifealid-snapshot-") as tmp:
+        out = Path(tmp) / "snapshot"
+        run_core_in_node(runtime, SNAPSHOT_SCRIPT, str(out), what="making the Python snapshot")
+        return gzip.compress(out.read_bytes(), compresslevel=9, mtime=0)
 
 
 def build_bundle(runtime: Path, wheels: list[tuple[dict, Path]]) -> bytes:
@@ -731,6 +765,19 @@ def build(out: Path, wheels_from: str, app_dir: Path, log: Log, test_packages: b
         record = {"size": len(bundle), "sha256": hashlib.sha256(bundle).hexdigest(), "inputs": inputs}
         bundle_status = "written"
     new_files[BUNDLE_NAME] = record
+
+    # The Python snapshot, made by the core now in place; rebuilt when the core changes.
+    inputs = hashlib.sha256(json.dumps(
+        [SNAPSHOT_FORMAT, [new_files[name]["sha256"] for name in CORE_FILES]]).encode()).hexdigest()
+    record = old_files.get(SNAPSHOT_NAME)
+    if record and record.get("inputs") == inputs and file_matches(out / SNAPSHOT_NAME, record["sha256"], record["size"]):
+        snapshot_status = "unchanged"
+    else:
+        snapshot = make_snapshot(out)
+        write_if_changed(out / SNAPSHOT_NAME, snapshot)
+        record = {"size": len(snapshot), "sha256": hashlib.sha256(snapshot).hexdigest(), "inputs": inputs}
+        snapshot_status = "written"
+    new_files[SNAPSHOT_NAME] = record
     loaded = {name: record for name, record in new_files.items() if not name.endswith(".whl")}
 
     # 3. Files an earlier build put here that this one no longer wants (e.g. an old wheel).
@@ -756,6 +803,7 @@ def build(out: Path, wheels_from: str, app_dir: Path, log: Log, test_packages: b
         log(f"  in place  {len(in_place)} of {len(new_files)} files"
             + (" (all)" if not fetched else ""))
     log(f"  bundle    {BUNDLE_NAME}: {format_bytes(new_files[BUNDLE_NAME]['size'])} ({bundle_status})")
+    log(f"  snapshot  {SNAPSHOT_NAME}: {format_bytes(new_files[SNAPSHOT_NAME]['size'])} ({snapshot_status})")
     log(f"  manifest  {MANIFEST_NAME}: {n_sources} of the {len(list(app_dir.glob('*.py')))} "
         f"{rel(app_dir)}/*.py files, those the browser runs"
         f" ({'written' if manifest_written else 'unchanged'})")

@@ -123,6 +123,23 @@ def test_bundle_holds_the_wheels_extracted_and_compiled(good_build, wheel_entrie
     assert not [p for p in paths if p.endswith(".whl")]
 
 
+def test_the_python_snapshot_is_made_by_the_runtime_and_kept_for_offline_use(good_build):
+    """python-snapshot.bin: Pyodide's memory snapshot of the started Python, made by this very
+    core (its build id inside), gzipped, listed with its hash for the service worker. (That
+    Chromium's worker restores it, and falls back when it cannot: tests/browser/test_worker.py.)"""
+    raw = gzip.decompress((good_build / "python-snapshot.bin").read_bytes())
+    magic, header_end = int.from_bytes(raw[:4], "little"), int.from_bytes(raw[4:8], "little")
+    assert magic == 0x706E7300  # Pyodide's snapshot magic
+    assert len(raw) - header_end >= 16 * 2**20  # the heap: the interpreter, started
+    # The build id in it (eight 32-bit words) is the core's own, which pyodide.mjs checks against.
+    words = [int.from_bytes(raw[i:i + 4], "little") for i in range(16, 48, 4)]
+    build_id = "".join(f"{w:08x}" for w in words)
+    assert f'"{build_id}"' in (good_build / "pyodide.mjs").read_text("utf-8"), build_id
+    offline = json.loads((good_build / "offline-manifest.json").read_text())
+    [entry] = [e for e in offline["runtime"] if e["path"] == "runtime/python-snapshot.bin"]
+    assert entry["sha256"] == sha256(good_build / "python-snapshot.bin")
+
+
 def test_corrupt_wheel_stops_the_build(wheel_folder, wheel_entries, tmp_path):
     numpy_wheel = wheel_folder / wheel_entries["numpy"]["file_name"]
     data = bytearray(numpy_wheel.read_bytes())
@@ -181,7 +198,7 @@ def test_second_run_fetches_nothing_and_touches_nothing(wheel_folder, wheel_entr
         assert "fetched" not in result.stdout and "copied" not in result.stdout
     assert mtimes(out) == before
     assert {*CORE_FILES, *(e["file_name"] for e in wheel_entries.values()),
-            "ifealid-manifest.json", "site-packages.bin"} <= set(before)
+            "ifealid-manifest.json", "site-packages.bin", "python-snapshot.bin"} <= set(before)
 
 
 def test_damaged_wheel_in_place_is_replaced(wheel_folder, wheel_entries, tmp_path):

@@ -7,6 +7,7 @@ tests/browser/test_notebook_lab.py."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import json
 import os
@@ -204,6 +205,13 @@ def test_an_export_is_encoded_as_the_page_s_worker_encodes_it(viewer):
     assert viewer.sent[-1][0]["ok"] is False and "nonsense" in viewer.sent[-1][0]["error"]
 
 
+def run_async(coroutine):
+    """asyncio.run in a thread of its own: a test session that has driven a browser with
+    Playwright's sync API keeps an event loop running in the main thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 class _Shell:
     kernel = object()
 
@@ -230,15 +238,15 @@ def test_read_backs_ask_the_front_end_and_decode_its_reply(viewer, monkeypatch):
 
     states = []
     viewer.send = front_end
-    np.testing.assert_array_equal(asyncio.run(viewer.map()), values)
+    np.testing.assert_array_equal(run_async(viewer.map()), values)
     viewer.set_state({"locked": True, "reference": [5, 5]})  # as the front end's own changes arrive
     viewer.metric = "cosine"
-    assert asyncio.run(viewer.mask()) is None
+    assert run_async(viewer.mask()) is None
     # What Python set travels with a request (the front end may not have applied it yet); what the
     # front end set does not (Python's copy of it may be older than the front end's).
     assert states == [{"reference": [2, 3]}, {"metric": "cosine"}]
     with pytest.raises(RuntimeError, match="no canvas"):
-        asyncio.run(viewer.save_png("x.png"))
+        run_async(viewer.save_png("x.png"))
     # A reply nobody waits for (a second view's, or a late one) is dropped.
     viewer._handle_custom_msg({"type": "reply", "id": 99, "ok": True}, [])
     assert 99 not in viewer._replies
@@ -249,12 +257,12 @@ def test_a_viewer_not_displayed_times_out_with_the_reason(viewer, monkeypatch):
 
     monkeypatch.setattr(IPython, "get_ipython", lambda: _Shell())
     with pytest.raises(TimeoutError, match="must be displayed"):
-        asyncio.run(viewer.map(timeout=0.05))
+        run_async(viewer.map(timeout=0.05))
 
 
 def test_read_backs_need_a_kernel(viewer):
     with pytest.raises(RuntimeError, match="Jupyter kernel"):
-        asyncio.run(viewer.map())
+        run_async(viewer.map())
 
 
 @pytest.mark.parametrize("trait, value, message", [

@@ -6453,10 +6453,13 @@ function render({ model, el }) {
   el.classList.add("ifealid-host");
   el.setAttribute("data-lm-suppress-shortcuts", "true");
   const root = el.shadowRoot ?? el.attachShadow({ mode: "open" });
-  root.innerHTML = `<style>${STYLE}</style><div class="ifealid-widget">
+  const markup = new DOMParser().parseFromString(`<div class="ifealid-widget">
     <div class="widget-status"><div id="progress" class="progress" hidden><progress id="progress-bar" max="1" value="0"></progress><span id="progress-text"></span></div>
     <div id="error" class="alert" role="alert" hidden></div><div id="notice" class="notice" role="status" hidden></div></div>
-    ${EXPLORER_HTML}</div>`;
+    ${EXPLORER_HTML}</div>`, "text/html");
+  const style = document.createElement("style");
+  style.textContent = STYLE;
+  root.replaceChildren(style, ...[...markup.body.childNodes].map((n) => document.importNode(n, true)));
   const $ = (id) => root.querySelector(`#${id}`);
   root.querySelector(".ifealid-widget").style.height = `${model.get("height")}px`;
   $("explorer").hidden = false;

@@ -96,10 +96,15 @@ function render({ model, el }) {
   // A shadow root: the explorer's ids and the page's styles stay inside, so several viewers can
   // share a notebook and the notebook's styles do not reach in.
   const root = el.shadowRoot ?? el.attachShadow({ mode: 'open' });
-  root.innerHTML = `<style>${STYLE}</style><div class="ifealid-widget">
+  // The markup is the bundle's own (index.html's explorer section), parsed inert: no script in
+  // it runs, and the page's policy forbids innerHTML.
+  const markup = new DOMParser().parseFromString(`<div class="ifealid-widget">
     <div class="widget-status"><div id="progress" class="progress" hidden><progress id="progress-bar" max="1" value="0"></progress><span id="progress-text"></span></div>
     <div id="error" class="alert" role="alert" hidden></div><div id="notice" class="notice" role="status" hidden></div></div>
-    ${EXPLORER_HTML}</div>`;
+    ${EXPLORER_HTML}</div>`, 'text/html');
+  const style = document.createElement('style');
+  style.textContent = STYLE;
+  root.replaceChildren(style, ...[...markup.body.childNodes].map((n) => document.importNode(n, true)));
   const $ = (id) => root.querySelector(`#${id}`);
   root.querySelector('.ifealid-widget').style.height = `${model.get('height')}px`;
   $('explorer').hidden = false;

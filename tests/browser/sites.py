@@ -6,6 +6,7 @@ runtime/ (so what is tested is the working tree) and holds its own datasets/ fol
 """
 from __future__ import annotations
 
+import collections
 import http.server
 import importlib.util
 import os
@@ -61,6 +62,10 @@ class FaultyHandler(serve.StaticHandler):
     /status/<code>            answers HTTP <code> (an HTML error page)
     /slow/<name>?length=0|1   datasets/<name> in two halves, with or without Content-Length;
                               the second half waits until the server's `gate` is set
+    /declare/<bytes>          declares a Content-Length of <bytes> and sends no body until the
+                              `gate` is set (then closes)
+    /endless                  zeros without a Content-Length until the page stops reading (or
+                              256 MB); the bytes sent are counted in the server's `sent`
     """
 
     def do_GET(self):  # noqa: N802 - name from the base class
@@ -68,6 +73,27 @@ class FaultyHandler(serve.StaticHandler):
         self.server.paths.append(url.path)
         if url.path.startswith("/status/"):
             self.send_error(int(url.path.rsplit("/", 1)[1]))
+            return
+        if url.path.startswith("/declare/"):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/zip")
+            self.send_header("Content-Length", url.path.rsplit("/", 1)[1])
+            self.end_headers()
+            self.close_connection = True
+            self.server.gate.wait(120)
+            return
+        if url.path == "/endless":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/zip")
+            self.end_headers()
+            self.close_connection = True
+            chunk = b"PK\x03\x04" + bytes(65532)
+            try:
+                while self.server.sent[url.path] < 256 * 10**6:
+                    self.wfile.write(chunk)
+                    self.server.sent[url.path] += len(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the page stopped reading
             return
         if url.path.startswith("/slow/"):
             data = (Path(self.directory) / "datasets" / url.path[len("/slow/"):]).read_bytes()
@@ -97,6 +123,7 @@ class Server:
         self.httpd = serve.make_server(root, port=0, cors=cors, handler_class=FaultyHandler)
         self.httpd.gate = threading.Event()
         self.httpd.paths = []  # every GET's path, in order
+        self.httpd.sent = collections.Counter()  # body bytes sent by /endless
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -110,6 +137,10 @@ class Server:
     @property
     def paths(self) -> list[str]:
         return self.httpd.paths
+
+    @property
+    def sent(self) -> collections.Counter:
+        return self.httpd.sent
 
     def stop(self):
         if self.running:
