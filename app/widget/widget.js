@@ -4230,13 +4230,13 @@ var Renderer = class {
       this.scheduler.change({ interactive: true });
       return;
     }
-    if ((view.reference !== prev.reference || view.foreignReference !== prev.foreignReference) && view.pointer && view.mode === "similarity") {
-      this.scheduler.change({ interactive: true, atOnce: true });
-    }
-    if (view.camera !== prev.camera) this.scheduler.change({ interactive: true });
     if (["pcaBackground", "pcaResult", "mode"].some((k) => view[k] !== prev[k])) this._applyBackground();
-    if (view.pcaResult !== prev.pcaResult && view.pcaResult && view.mode === "pca") this.scheduler.change({ atOnce: true });
-    else if (MAP_FIELDS.some((k) => view[k] !== prev[k])) this.scheduler.change();
+    const moved = (view.reference !== prev.reference || view.foreignReference !== prev.foreignReference) && view.pointer && view.mode === "similarity";
+    const pca = view.pcaResult !== prev.pcaResult && view.pcaResult && view.mode === "pca";
+    const panned = view.camera !== prev.camera;
+    if (moved || pca || panned || MAP_FIELDS.some((k) => view[k] !== prev[k])) {
+      this.scheduler.change({ interactive: moved || panned, atOnce: moved || pca });
+    }
   }
   _canDraw() {
     const v = this.view;
@@ -4447,6 +4447,9 @@ var Marks = class {
     this.box = box ?? this.$("drag-box");
     this.onRemovePin = onRemovePin;
     this.matches = [];
+    this.refsBox = document.createElement("div");
+    this.ringsBox = document.createElement("div");
+    this.layer.replaceChildren(this.refsBox, this.ringsBox);
     model.subscribe((view, changed) => {
       if (["dataset", "others", "pins", "regions", "camera", "cameras"].some((k) => changed.has(k))) this.place();
     });
@@ -4455,7 +4458,27 @@ var Marks = class {
   showMatches(list) {
     const same2 = list.length === this.matches.length && list.every((m, i) => m.x === this.matches[i].x && m.y === this.matches[i].y);
     this.matches = list;
-    if (!same2) this.place();
+    if (!same2) this._placeRings();
+  }
+  _placeRings() {
+    const view = this.stateOf(this.model.state);
+    const list = view.dataset && view.camera ? this.matches : [];
+    const rings = this.ringsBox.children;
+    while (rings.length > list.length) rings[rings.length - 1].remove();
+    while (rings.length < list.length) {
+      const ring = document.createElement("div");
+      ring.className = "match-mark";
+      this.ringsBox.append(ring);
+    }
+    list.forEach((m, i) => {
+      const ring = rings[i];
+      ring.dataset.x = String(m.x);
+      ring.dataset.y = String(m.y);
+      ring.title = `Best match ${i + 1} at ${m.x}, ${m.y}`;
+      ring.textContent = list.length > 1 ? String(i + 1) : "";
+      const c = this._css(m.x + 0.5, m.y + 0.5);
+      ring.style.transform = `translate(${c.x}px, ${c.y}px)`;
+    });
   }
   get dpr() {
     return this.canvas.width / Math.max(1, this.canvas.clientWidth);
@@ -4493,19 +4516,9 @@ var Marks = class {
         this._frame(box, r.x0, r.y0, r.x1 + 1, r.y1 + 1);
         items.push(box);
       });
-      this.matches.forEach((m, i) => {
-        const ring = document.createElement("div");
-        ring.className = "match-mark";
-        ring.dataset.x = String(m.x);
-        ring.dataset.y = String(m.y);
-        ring.title = `Best match ${i + 1} at ${m.x}, ${m.y}`;
-        ring.textContent = this.matches.length > 1 ? String(i + 1) : "";
-        const c = this._css(m.x + 0.5, m.y + 0.5);
-        ring.style.transform = `translate(${c.x}px, ${c.y}px)`;
-        items.push(ring);
-      });
     }
-    this.layer.replaceChildren(...items);
+    this.refsBox.replaceChildren(...items);
+    this._placeRings();
   }
   // An element framing map rectangle [x0, x1) × [y0, y1).
   _frame(el, x0, y0, x1, y1) {
@@ -6273,7 +6286,7 @@ var STYLE = `:host { color-scheme: dark; --bg: #1b1b1f; --panel: #26262c; --text
 #map:focus-visible, .pane-map:focus-visible { outline: 2px solid #fff; outline-offset: -2px; }
 .pane-label { position: absolute; bottom: 4px; left: 50%; transform: translateX(-50%); max-width: 90%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; background: #000a; border-radius: 4px; padding: 1px 6px; font-size: .75rem; pointer-events: auto; }
 .pane-close { margin-left: 6px; background: none; border: none; color: var(--text); cursor: pointer; font-size: .9rem; padding: 0 2px; }
-.match-mark { position: absolute; left: -11px; top: -11px; width: 22px; height: 22px; border-radius: 50%; border: 3px solid #00e5ff; box-shadow: 0 0 0 1px #000, inset 0 0 0 1px #000; color: #00e5ff; font-size: .65rem; font-weight: 700; display: grid; place-items: center; pointer-events: none; text-shadow: 0 0 2px #000; }
+.match-mark { position: absolute; left: -11px; top: -11px; width: 22px; height: 22px; border-radius: 50%; border: 3px solid #00e5ff; box-shadow: 0 0 0 1px #000, inset 0 0 0 1px #000; color: #00e5ff; font-size: .65rem; font-weight: 700; display: grid; place-items: center; pointer-events: none; text-shadow: 0 0 2px #000; will-change: transform; }
 .marks { position: absolute; inset: 0; pointer-events: none; overflow: hidden; }
 .marker { position: absolute; left: -8px; top: -8px; width: 16px; height: 16px; padding: 0; border-radius: 50%; border: 2px solid #fff; background: var(--accent); box-shadow: 0 0 0 1px #000; cursor: pointer; pointer-events: auto; }
 .region-mark { position: absolute; left: 0; top: 0; border: 2px solid var(--accent); box-shadow: 0 0 0 1px #000; pointer-events: none; }

@@ -234,17 +234,19 @@ export class Renderer {
     const scale = colourScale(view);
     if (!scale.relative) this.frames.stretch = { min: scale.absolute[0], max: scale.absolute[1] };
     if (view.dataset !== prev.dataset) { this.scheduler.change({ interactive: true }); return; }
+    if (['pcaBackground', 'pcaResult', 'mode'].some((k) => view[k] !== prev[k])) this._applyBackground();
     // The pointer's reference matters only while it takes part in the map.
     // (comparing datasets: or another pane's, model/panes.js)
-    if ((view.reference !== prev.reference || view.foreignReference !== prev.foreignReference)
-      && view.pointer && view.mode === 'similarity') {
-      this.scheduler.change({ interactive: true, atOnce: true });
-    }
-    if (view.camera !== prev.camera) this.scheduler.change({ interactive: true });
-    if (['pcaBackground', 'pcaResult', 'mode'].some((k) => view[k] !== prev[k])) this._applyBackground();
+    const moved = (view.reference !== prev.reference || view.foreignReference !== prev.foreignReference)
+      && view.pointer && view.mode === 'similarity';
     // A PCA result answers a click (its computation took a while already): drawn at once.
-    if (view.pcaResult !== prev.pcaResult && view.pcaResult && view.mode === 'pca') this.scheduler.change({ atOnce: true });
-    else if (MAP_FIELDS.some((k) => view[k] !== prev[k])) this.scheduler.change();
+    const pca = view.pcaResult !== prev.pcaResult && view.pcaResult && view.mode === 'pca';
+    const panned = view.camera !== prev.camera;
+    // One change for all that changed: a frame drawn at once already shows every field (a
+    // second change would draw the same frame again at the next animation frame).
+    if (moved || pca || panned || MAP_FIELDS.some((k) => view[k] !== prev[k])) {
+      this.scheduler.change({ interactive: moved || panned, atOnce: moved || pca });
+    }
   }
 
   _canDraw() {

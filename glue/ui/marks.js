@@ -27,6 +27,11 @@ export class Marks {
     this.box = box ?? this.$('drag-box');
     this.onRemovePin = onRemovePin;
     this.matches = [];
+    // Pins and regions are remade when they change; the best matches' rings, which follow every
+    // pointer move, are kept and moved (a transform: no repaint of the rest).
+    this.refsBox = document.createElement('div');
+    this.ringsBox = document.createElement('div');
+    this.layer.replaceChildren(this.refsBox, this.ringsBox);
     model.subscribe((view, changed) => {
       if (['dataset', 'others', 'pins', 'regions', 'camera', 'cameras'].some((k) => changed.has(k))) this.place();
     });
@@ -36,7 +41,28 @@ export class Marks {
   showMatches(list) {
     const same = list.length === this.matches.length && list.every((m, i) => m.x === this.matches[i].x && m.y === this.matches[i].y);
     this.matches = list;
-    if (!same) this.place();
+    if (!same) this._placeRings();
+  }
+
+  _placeRings() {
+    const view = this.stateOf(this.model.state);
+    const list = view.dataset && view.camera ? this.matches : [];
+    const rings = this.ringsBox.children;
+    while (rings.length > list.length) rings[rings.length - 1].remove();
+    while (rings.length < list.length) {
+      const ring = document.createElement('div');
+      ring.className = 'match-mark';
+      this.ringsBox.append(ring);
+    }
+    list.forEach((m, i) => {
+      const ring = rings[i];
+      ring.dataset.x = String(m.x);
+      ring.dataset.y = String(m.y);
+      ring.title = `Best match ${i + 1} at ${m.x}, ${m.y}`;
+      ring.textContent = list.length > 1 ? String(i + 1) : '';
+      const c = this._css(m.x + 0.5, m.y + 0.5);
+      ring.style.transform = `translate(${c.x}px, ${c.y}px)`;
+    });
   }
 
   get dpr() { return this.canvas.width / Math.max(1, this.canvas.clientWidth); }
@@ -75,19 +101,9 @@ export class Marks {
         this._frame(box, r.x0, r.y0, r.x1 + 1, r.y1 + 1);
         items.push(box);
       });
-      this.matches.forEach((m, i) => {
-        const ring = document.createElement('div');
-        ring.className = 'match-mark';
-        ring.dataset.x = String(m.x);
-        ring.dataset.y = String(m.y);
-        ring.title = `Best match ${i + 1} at ${m.x}, ${m.y}`;
-        ring.textContent = this.matches.length > 1 ? String(i + 1) : '';
-        const c = this._css(m.x + 0.5, m.y + 0.5);
-        ring.style.transform = `translate(${c.x}px, ${c.y}px)`;
-        items.push(ring);
-      });
     }
-    this.layer.replaceChildren(...items);
+    this.refsBox.replaceChildren(...items);
+    this._placeRings();
   }
 
   // An element framing map rectangle [x0, x1) × [y0, y1).
