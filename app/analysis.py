@@ -413,9 +413,14 @@ def similarity_map(data, refs=(), regions=(), metric: str = "angular", values: s
     """
     _check_choice("combine", combine, COMBINES)
     vals, pixels, boxes = _setup(data, refs, regions, metric, values)
+    return combined_map(vals, _references(vals, pixels, boxes, metric), metric, combine)
+
+
+def combined_map(vals: np.ndarray, references: np.ndarray, metric: str, combine: str) -> np.ndarray:
+    """(H, W) float64: the maps of the (K, C) reference vectors over the values, combined (max,
+    for euclidean min, or mean)."""
     prepared = _prepared(vals, metric)
     combined = None
-    references = _references(vals, pixels, boxes, metric)
     for r in references:
         m = _metric(prepared, r, metric)
         if combined is None:

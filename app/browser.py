@@ -16,7 +16,7 @@ import numpy as np
 from .analysis import channel_stats
 from .errors import DatasetError
 from .format import DatasetInfo
-from .inputs import InputFile, convert_source, from_bytes, identify
+from .inputs import InputFile, RandomAccessStream, convert_source, from_bytes, identify
 from .reader import read_dataset
 
 # The worker lives in 32-bit WebAssembly (4 GB address space at most) and needs the
@@ -104,38 +104,17 @@ def decode_for_worker(data, progress=None, memory_budget: int = BROWSER_MEMORY_B
     return _dataset_message(dataset, stats, started)
 
 
-class _JsFile(io.RawIOBase):
+class _JsFile(RandomAccessStream):
     """A seekable binary stream over a JavaScript Uint8Array (in Pyodide): each read copies only
     the bytes asked for into Python, so headers are read without copying the file, and a cube
     is read block by block (app/cube.py) without a copy of the whole file in the WebAssembly heap."""
 
     def __init__(self, data):
-        super().__init__()
+        super().__init__(int(data.length))
         self._data = data
-        self._size = int(data.length)
-        self._pos = 0
 
-    def readable(self):
-        return True
-
-    def seekable(self):
-        return True
-
-    def tell(self):
-        return self._pos
-
-    def seek(self, offset, whence=io.SEEK_SET):
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def readinto(self, buffer):
-        view = memoryview(buffer).cast("B")
-        count = max(0, min(len(view), self._size - self._pos))
-        if count:
-            self._data.subarray(self._pos, self._pos + count).assign_to(view[:count])
-            self._pos += count
-        return count
+    def _copy(self, start, view):
+        self._data.subarray(start, start + len(view)).assign_to(view)
 
 
 def _input_file(name: str, data):

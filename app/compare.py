@@ -144,24 +144,7 @@ def similarity_maps(items, refs=(), regions=(), metric: str = "angular", values:
     analysis._check_choice("combine", combine, analysis.COMBINES)
     vals = joint_values(items, values)
     references = _references(vals, refs, regions, metric)
-    maps = []
-    for v in vals:
-        prepared = analysis._prepared(v, metric)
-        combined = None
-        for r in references:
-            m = analysis._metric(prepared, r, metric)
-            if combined is None:
-                combined = m
-            elif combine == "mean":
-                combined += m
-            elif metric == "euclidean":
-                np.minimum(combined, m, out=combined)
-            else:
-                np.maximum(combined, m, out=combined)
-        if combine == "mean":
-            combined /= len(references)
-        maps.append(combined)
-    return maps
+    return [analysis.combined_map(v, references, metric, combine) for v in vals]
 
 
 def best_matches(smap, metric: str = "angular", k: int = 1, radius: float = 0.0) -> list[tuple[int, int, float]]:

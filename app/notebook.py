@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import os
 import tempfile
 import threading
@@ -23,6 +22,7 @@ import numpy as np
 from .analysis import channel_stats
 from .dataset import Dataset
 from .errors import DatasetError
+from .inputs import RandomAccessStream
 
 # The Jupyter server's websocket takes messages of at most 10 MiB; each chunk of the layers is a
 # message of its own with a small JSON head, so 4 MiB keeps well clear of it.
@@ -44,35 +44,16 @@ class Prepared:
     notes: list[str]
 
 
-class _BufferStream(io.RawIOBase):
+class _BufferStream(RandomAccessStream):
     """A seekable read-only stream over a buffer, copying only what each read asks for, so an
     in-memory array is converted block by block as a file would be (no copy of the whole)."""
 
     def __init__(self, buffer: memoryview):
-        super().__init__()
+        super().__init__(len(buffer))
         self._buffer = buffer
-        self._pos = 0
 
-    def readable(self):
-        return True
-
-    def seekable(self):
-        return True
-
-    def tell(self):
-        return self._pos
-
-    def seek(self, offset, whence=io.SEEK_SET):
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._buffer)}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def readinto(self, target):
-        view = memoryview(target).cast("B")
-        count = max(0, min(len(view), len(self._buffer) - self._pos))
-        view[:count] = self._buffer[self._pos:self._pos + count]
-        self._pos += count
-        return count
+    def _copy(self, start, view):
+        view[:] = self._buffer[start:start + len(view)]
 
 
 def _is_tensor(value) -> bool:

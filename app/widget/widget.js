@@ -2400,6 +2400,17 @@ function byteOf(v) {
   if (r - x === 0.5 && r % 2 !== 0) r -= 1;
   return r;
 }
+function pictureOf(colours, N) {
+  const picture = new Uint8ClampedArray(N * 4);
+  const [r, g, b] = colours.length === 3 ? colours : [colours[0], colours[0], colours[0]];
+  for (let p = 0; p < N; p++) {
+    picture[4 * p] = byteOf(r[p]);
+    picture[4 * p + 1] = byteOf(g[p]);
+    picture[4 * p + 2] = byteOf(b[p]);
+    picture[4 * p + 3] = 255;
+  }
+  return picture;
+}
 
 // glue/compute/pca-joint.js
 var JointPcaComputer = class {
@@ -2577,17 +2588,6 @@ var JointPcaComputer = class {
 function meanInQ(mean, { a, b }) {
   return mean.map((m, c) => a[c] !== 0 ? (m - b[c]) / a[c] : 0);
 }
-function pictureOf(colours, N) {
-  const picture = new Uint8ClampedArray(N * 4);
-  const [r, g, b] = colours.length === 3 ? colours : [colours[0], colours[0], colours[0]];
-  for (let p = 0; p < N; p++) {
-    picture[4 * p] = byteOf(r[p]);
-    picture[4 * p + 1] = byteOf(g[p]);
-    picture[4 * p + 2] = byteOf(b[p]);
-    picture[4 * p + 3] = 255;
-  }
-  return picture;
-}
 
 // glue/compute/pca-job.js
 var PcaError = class extends Error {
@@ -2667,15 +2667,7 @@ var PcaComputer = class {
       return s.v;
     });
     await tick(1);
-    const N = W * H;
-    const picture = new Uint8ClampedArray(N * 4);
-    const [r, g, b] = scaled.length === 3 ? scaled : [scaled[0], scaled[0], scaled[0]];
-    for (let p = 0; p < N; p++) {
-      picture[4 * p] = byteOf(r[p]);
-      picture[4 * p + 1] = byteOf(g[p]);
-      picture[4 * p + 2] = byteOf(b[p]);
-      picture[4 * p + 3] = 255;
-    }
+    const picture = pictureOf(scaled, W * H);
     const total = fit.totalVariance;
     return {
       computed: true,

@@ -11,7 +11,7 @@
 //   scores   every pixel's (t − m)·v for the components shown
 //   colours  each component scaled to [0, 1]; three make the RGB picture
 import { transformOf } from './values.js';
-import { PCA_SAMPLE, sampleOf, gramOf, covarianceOf, topEigen, scoresOf, scaleScores, byteOf } from './pca.js';
+import { PCA_SAMPLE, sampleOf, gramOf, covarianceOf, topEigen, scoresOf, scaleScores, pictureOf } from './pca.js';
 import { JointPcaComputer } from './pca-joint.js';
 import { jointOf, datasetsOf } from '../model/panes.js';
 
@@ -112,15 +112,7 @@ export class PcaComputer {
       return s.v;
     });
     await tick(1);
-    const N = W * H;
-    const picture = new Uint8ClampedArray(N * 4);
-    const [r, g, b] = scaled.length === 3 ? scaled : [scaled[0], scaled[0], scaled[0]];
-    for (let p = 0; p < N; p++) {
-      picture[4 * p] = byteOf(r[p]);
-      picture[4 * p + 1] = byteOf(g[p]);
-      picture[4 * p + 2] = byteOf(b[p]);
-      picture[4 * p + 3] = 255;
-    }
+    const picture = pictureOf(scaled, W * H);
     const total = fit.totalVariance;
     return {
       computed: true,

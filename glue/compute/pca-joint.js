@@ -6,7 +6,7 @@
 // into the values' units with that dataset's transform; robust and min–max scaling take their
 // bounds over every pane's scores together.
 import { transformOf } from './values.js';
-import { PCA_SAMPLE, sampleOf, gramOf, topEigen, scoresOf, scaleScores, byteOf } from './pca.js';
+import { PCA_SAMPLE, sampleOf, gramOf, topEigen, scoresOf, scaleScores, pictureOf } from './pca.js';
 import { regionPixels, PcaError, resultKey, fitKey } from './pca-job.js';
 
 export class JointPcaComputer {
@@ -170,16 +170,4 @@ export class JointPcaComputer {
 // t = a·q + b is Σ a_c·(q_c − (m_c − b_c)/a_c)·v_c (a channel with a = 0 contributes nothing).
 function meanInQ(mean, { a, b }) {
   return mean.map((m, c) => (a[c] !== 0 ? (m - b[c]) / a[c] : 0));
-}
-
-function pictureOf(colours, N) {
-  const picture = new Uint8ClampedArray(N * 4);
-  const [r, g, b] = colours.length === 3 ? colours : [colours[0], colours[0], colours[0]];
-  for (let p = 0; p < N; p++) {
-    picture[4 * p] = byteOf(r[p]);
-    picture[4 * p + 1] = byteOf(g[p]);
-    picture[4 * p + 2] = byteOf(b[p]);
-    picture[4 * p + 3] = 255;
-  }
-  return picture;
 }

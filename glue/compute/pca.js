@@ -199,3 +199,16 @@ export function byteOf(v) {
   if (r - x === 0.5 && r % 2 !== 0) r -= 1;
   return r;
 }
+
+/** RGBA bytes (row 0 at the top) of N pixels' colour positions: three as R, G, B; one as grey. */
+export function pictureOf(colours, N) {
+  const picture = new Uint8ClampedArray(N * 4);
+  const [r, g, b] = colours.length === 3 ? colours : [colours[0], colours[0], colours[0]];
+  for (let p = 0; p < N; p++) {
+    picture[4 * p] = byteOf(r[p]);
+    picture[4 * p + 1] = byteOf(g[p]);
+    picture[4 * p + 2] = byteOf(b[p]);
+    picture[4 * p + 3] = 255;
+  }
+  return picture;
+}
