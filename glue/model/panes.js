@@ -15,9 +15,6 @@ export const paneOf = (p) => p?.pane ?? 0;
 /** Every pane's dataset, pane 0 first. */
 export const datasetsOf = (view) => (view.dataset ? [view.dataset, ...view.others] : []);
 
-/** The number of panes. */
-export const paneCount = (view) => (view.dataset ? 1 + view.others.length : 0);
-
 /** A pixel or region of pane k ({..., pane: k}, none for pane 0). */
 export function inPane(p, k) {
   const { pane, ...rest } = p;
