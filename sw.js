@@ -11,8 +11,10 @@
 //   cache, filled in the background, and the old one is deleted once it is full.
 // * The app shell (the page, glue/, pyworker/, the browser-facing app/*.py, the manifests, icons): network-first.
 //   While the server answers, every request goes to it (the edits a developer makes always
-//   show; the server's own caching rules apply) and the answer refreshes the copy in
-//   `ifealid-shell-v1`; the copy is used only when the network fails.
+//   show; the server's own caching rules apply); the copy in `ifealid-shell-v1` is used only
+//   when the network fails. The copy is refreshed once the page is up (its 'keep' message,
+//   below), not on the way: writing some 60 modules into Cache Storage during the load made a
+//   repeat visit slower than a first one (docs/benchmarks.md, "Load path").
 // * Anything else (datasets/, the ?d= address, other origins) is not touched: the page keeps
 //   its own copies of datasets opened by link (glue/data/dataset-cache.js, `ifealid-datasets-v1`).
 //
@@ -144,12 +146,7 @@ async function page(event) {
 
 async function shell(event) {
   try {
-    const response = await fetch(event.request);
-    if (cacheable(response)) {
-      const copy = response.clone();
-      event.waitUntil(caches.open(SHELL_CACHE).then((c) => c.put(shellKey(event.request.url), copy)));
-    }
-    return response;
+    return await fetch(event.request);
   } catch (err) {
     const hit = await (await caches.open(SHELL_CACHE)).match(shellKey(event.request.url));
     if (hit) return hit;
@@ -173,10 +170,15 @@ async function runtime(event) {
   return response;
 }
 
-// The page reports what it loaded (its resource timing entries, once the worker is active):
-// whatever of it belongs to the shell or the runtime and is not cached yet is cached now. This
-// covers what the first visit loaded before the service worker was there and that the build's
-// list may lack (a module added since the last build). Answers {kept} on the message's port.
+// What tells two answers for one address apart without reading them.
+const validator = (response) => response.headers.get('ETag') || response.headers.get('Last-Modified');
+
+// The page reports what it loaded (its resource timing entries, once it is up and idle): the
+// shell's copies are refreshed where the server's answer changed (a revalidation, mostly 304s
+// from the HTTP cache), and whatever of the shell or the runtime is not cached yet is cached
+// now. This covers what the first visit loaded before the service worker was there and that
+// the build's list may lack (a module added since the last build). Answers {kept} (files
+// written) on the message's port.
 self.addEventListener('message', (event) => {
   if (event.data?.type !== 'keep' || !Array.isArray(event.data.urls)) return;
   event.waitUntil((async () => {
@@ -185,13 +187,17 @@ self.addEventListener('message', (event) => {
     for (const href of new Set(event.data.urls)) {
       let kind;
       try { kind = classify(new Request(href)); } catch { kind = null; }
+      if (kind === 'page') kind = 'shell';
       if (kind !== 'shell' && !(kind === 'runtime' && version)) continue;
       const cache = await caches.open(kind === 'shell' ? SHELL_CACHE : RUNTIME_PREFIX + version);
       const key = kind === 'shell' ? shellKey(href) : href.split(/[?#]/)[0];
-      if (await cache.match(key)) continue;
+      const hit = await cache.match(key);
+      if (hit && kind === 'runtime') continue;  // runtime files change only with the version
       try {
         const response = await fetch(key, { cache: 'no-cache' });
-        if (cacheable(response)) { await cache.put(key, response); kept += 1; }
+        if (!cacheable(response) || (hit && validator(hit) && validator(hit) === validator(response))) continue;
+        await cache.put(key, response);
+        kept += 1;
       } catch { /* offline again: the next visit tries once more */ }
     }
     event.ports[0]?.postMessage({ kept });

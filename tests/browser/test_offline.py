@@ -7,6 +7,7 @@ context of its own (the open_page fixture), which starts with no service worker 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,33 @@ def test_an_edit_shows_at_once_while_online(site, page):
     wait_for(page, READY)
     assert page.title() == "IFeaLiD edited"
     assert page.evaluate("navigator.serviceWorker.controller !== null")
+
+
+def test_an_edit_reaches_the_offline_copy_once_the_page_is_up(tmp_path, open_page):
+    """The shell is not written into the cache on the way (that made repeat visits slow); the
+    page's 'keep' message refreshes the copies whose answer changed, so the edit opens offline."""
+    folder = make_site(tmp_path / "site", copy=("index.html", "glue/style.css", "runtime/offline-manifest.json"))
+    server = Server(folder)
+    page = open_page()
+    try:
+        first_visit(page, server, query="")
+        css = folder / "glue" / "style.css"
+        css.write_text(css.read_text() + "\n/* edited for the offline test */\n")
+        os.utime(css, (css.stat().st_atime + 5, css.stat().st_mtime + 5))  # a new Last-Modified
+        page.reload()
+        wait_for(page, "!!window.ifealid.offline")
+        kept = page.evaluate("window.ifealid.offline.then((r) => r && r.kept)")
+        assert kept >= 1
+        cached = page.evaluate("""caches.open('ifealid-shell-v1')
+            .then((c) => c.match(new URL('glue/style.css', location.href).href)).then((r) => r.text())""")
+        assert "edited for the offline test" in cached
+        server.stop()
+        page.context.set_offline(True)
+        page.reload()
+        wait_for(page, READY)
+        assert page.evaluate("""fetch('glue/style.css').then((r) => r.text())""").endswith("/* edited for the offline test */\n")
+    finally:
+        server.stop()
 
 
 def test_a_new_runtime_version_replaces_the_old_cache(site, page):
