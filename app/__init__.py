@@ -11,22 +11,21 @@
 """
 from __future__ import annotations
 
-from .analysis import (
-    channel_stats,
-    label_components,
-    reference_vectors,
-    similarity_map,
-    similarity_mask,
-    value_array,
-)
-from .compare import best_matches, joint_values, similarity_maps
-from .dataset import Dataset
-from .errors import ConstantDataWarning, DatasetError
-from .format import DatasetInfo
-from .pca import PCAResult, pca
-from .quantise import dequantise, quantise
-from .reader import read_dataset, read_info
-from .writer import save_dataset, write_quantised
+import sys
+import types
+
+# Every name is imported on first use (PEP 562), so that `import ifealid.reader` and the other
+# modules the Pyodide worker runs before numpy is imported (app/quickopen.py) do not import
+# numpy through this package's __init__.
+_EXPORTS = {
+    "channel_stats": "analysis", "label_components": "analysis", "reference_vectors": "analysis",
+    "similarity_map": "analysis", "similarity_mask": "analysis", "value_array": "analysis",
+    "best_matches": "compare", "joint_values": "compare", "similarity_maps": "compare",
+    "Dataset": "dataset", "ConstantDataWarning": "errors", "DatasetError": "errors",
+    "DatasetInfo": "format", "PCAResult": "pca", "pca": "pca", "dequantise": "quantise",
+    "quantise": "quantise", "read_dataset": "reader", "read_info": "reader",
+    "save_dataset": "writer", "write_quantised": "writer",
+}
 
 __version__ = "0.1.0"
 
@@ -43,6 +42,12 @@ _NOTEBOOK_EXPORTS = ("Viewer", "view")
 
 
 def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
     if name in _EXTRACT_EXPORTS:
         from . import extract
 
@@ -58,9 +63,28 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def load_dataset(path, **kwargs) -> Dataset:
+def load_dataset(path, **kwargs):
     """Read and validate a dataset ZIP (path, bytes or file object); see ``read_dataset``."""
+    from .reader import read_dataset
+
     return read_dataset(path, **kwargs)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """`ifealid.pca` and `ifealid.quantise` are functions, as the eager `from .pca import pca`
+    made them: importing the submodule of that name (which sets it on the package) keeps them."""
+
+    def __setattr__(self, name, value):
+        if name in _EXPORTS and _EXPORTS[name] == name and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

@@ -68,6 +68,7 @@ import os
 import numpy as np
 
 from .format import max_value
+from .stats import stats_from_sums
 
 __all__ = [
     "COMBINES",
@@ -153,10 +154,8 @@ def channel_stats(layers, features: int | None = None) -> dict:
             s2 = [(a << 32) + (b << 17) + c for a, b, c in zip(saa, sab, sbb)]
         sums += s1
         squares += s2
-    mean = np.array([s / n for s in sums[:features]], dtype=np.float64)
-    std = np.array([math.sqrt((n * q2 - s * s) / (n * n)) for s, q2 in zip(sums[:features], squares[:features])],
-                   dtype=np.float64)
-    return {"mean": mean, "std": std}
+    mean, std = stats_from_sums(n, sums[:features], squares[:features])
+    return {"mean": np.array(mean, dtype=np.float64), "std": np.array(std, dtype=np.float64)}
 
 
 # --------------------------------------------------------------------------- values

@@ -8,41 +8,15 @@ from __future__ import annotations
 import io
 import json
 import math
-import sys
 import time
 
 import numpy as np
 
 from .analysis import channel_stats
 from .errors import DatasetError
-from .format import DatasetInfo
-from .inputs import InputFile, RandomAccessStream, convert_source, from_bytes, identify
+from .inputs import InputFile, convert_source, from_bytes, identify
+from .quickopen import BROWSER_MEMORY_BUDGET, JsFile, colormaps, is_js_array, page_info, runtime_versions  # noqa: F401 - re-exported
 from .reader import read_dataset
-
-# The worker lives in 32-bit WebAssembly (4 GB address space at most) and needs the
-# ZIP, the decoded array and a copy for the transfer at once: keep well below.
-BROWSER_MEMORY_BUDGET = 1024 ** 3
-
-
-def runtime_versions() -> dict:
-    import PIL
-
-    from . import __version__
-
-    return {
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "pillow": PIL.__version__,
-        "ifealid": __version__,
-    }
-
-
-def colormaps() -> dict:
-    """Every colour table as 768 RGB bytes, for the page (the tables live only in Python)."""
-    from .colormaps import COLORMAPS, DEFAULT_COLORMAP, lut_bytes
-
-    names = [DEFAULT_COLORMAP] + sorted(n for n in COLORMAPS if n != DEFAULT_COLORMAP)
-    return {name: lut_bytes(name) for name in names}
 
 
 def _dataset_message(dataset, stats, started: float) -> dict:
@@ -55,15 +29,6 @@ def _dataset_message(dataset, stats, started: float) -> dict:
         "overlaySize": list(dataset.overlay_size) if dataset.overlay_size else None,
         "decodeMs": (time.perf_counter() - started) * 1000.0,
     }
-
-
-def page_info(info: DatasetInfo) -> dict:
-    """The dataset's description as the page uses it (DATASET's info): the metadata's fields
-    under their metadata.json names (``range``: [lo, hi], or None when the file records none),
-    and the derived counts. The only place these names are written for the page; the worker
-    posts this object as it is."""
-    return {**info.to_metadata(), "range": list(info.range) if info.range is not None else None,
-            "pngCount": info.png_count, "layerCount": info.layer_count}
 
 
 def _declared(data) -> str:
@@ -104,25 +69,12 @@ def decode_for_worker(data, progress=None, memory_budget: int = BROWSER_MEMORY_B
     return _dataset_message(dataset, stats, started)
 
 
-class _JsFile(RandomAccessStream):
-    """A seekable binary stream over a JavaScript Uint8Array (in Pyodide): each read copies only
-    the bytes asked for into Python, so headers are read without copying the file, and a cube
-    is read block by block (app/cube.py) without a copy of the whole file in the WebAssembly heap."""
-
-    def __init__(self, data):
-        super().__init__(int(data.length))
-        self._data = data
-
-    def _copy(self, start, view):
-        self._data.subarray(start, start + len(view)).assign_to(view)
-
-
 def _input_file(name: str, data):
     """An inputs.InputFile over bytes, or (in Pyodide) over a JavaScript Uint8Array without copying it."""
     import contextlib
 
-    if hasattr(data, "subarray") and hasattr(data, "assign_to"):
-        return InputFile(str(name), int(data.length), lambda: contextlib.closing(io.BufferedReader(_JsFile(data), 1 << 16)))
+    if is_js_array(data):
+        return InputFile(str(name), int(data.length), lambda: contextlib.closing(io.BufferedReader(JsFile(data), 1 << 16)))
     return from_bytes(str(name), data)
 
 

@@ -15,7 +15,10 @@ point, so float32 (GPU) and float64 (here) agree except when v itself differs.
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # numpy is imported on use: the Pyodide worker sends the tables before numpy is up
+    import numpy as np
 
 __all__ = [
     "COLORMAPS",
@@ -37,19 +40,20 @@ _FIRE_B = [0, 61, 96, 130, 165, 192, 220, 227, 210, 181, 151, 122, 93, 64, 35, 5
            0, 0, 0, 0, 0, 0, 0, 35, 98, 160, 223, 255, 255, 255, 255, 255]
 
 
-def _imagej_interpolate(*channels: list[int]) -> np.ndarray:
-    """ImageJ's LutLoader.interpolate: linear steps between control points, truncated."""
+def _imagej_interpolate(*channels: list[int]) -> bytes:
+    """ImageJ's LutLoader.interpolate: linear steps between control points, truncated; the
+    table's 256 entries of len(channels) bytes each."""
     n = len(channels[0])
     scale = n / 256.0
-    out = np.zeros((256, len(channels)), dtype=np.uint8)
+    out = bytearray()
     for i in range(256):
         i1 = int(i * scale)
         i2 = min(i1 + 1, n - 1)
         fraction = i * scale - i1
-        for k, c in enumerate(channels):
+        for c in channels:
             # int() truncates like Java's (int) cast; all terms are non-negative.
-            out[i, k] = int((1.0 - fraction) * c[i1] + fraction * c[i2])
-    return out
+            out.append(int((1.0 - fraction) * c[i1] + fraction * c[i2]))
+    return bytes(out)
 
 
 # matplotlib 3.x tables, round(255 * v), as hex RGB triplets (16 colours per line).
@@ -111,46 +115,58 @@ _HEX = {
 }
 
 
-def _from_hex(text: str) -> np.ndarray:
-    table = np.frombuffer(bytes.fromhex(text), dtype=np.uint8).reshape(256, 3)
-    table = table.copy()
-    table.flags.writeable = False
-    return table
-
-
-def _frozen(table: np.ndarray) -> np.ndarray:
-    table = np.ascontiguousarray(table, dtype=np.uint8)
-    table.flags.writeable = False
-    return table
-
-
-COLORMAPS: dict[str, np.ndarray] = {
-    "fire": _frozen(_imagej_interpolate(_FIRE_R, _FIRE_G, _FIRE_B)),
-    "viridis": _from_hex(_HEX["viridis"]),
-    "magma": _from_hex(_HEX["magma"]),
-    "cividis": _from_hex(_HEX["cividis"]),
-    "grey": _frozen(np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)),
+# Each table as 768 bytes (R, G, B per entry): what the page takes, made without numpy.
+_TABLES: dict[str, bytes] = {
+    "fire": _imagej_interpolate(_FIRE_R, _FIRE_G, _FIRE_B),
+    "viridis": bytes.fromhex(_HEX["viridis"]),
+    "magma": bytes.fromhex(_HEX["magma"]),
+    "cividis": bytes.fromhex(_HEX["cividis"]),
+    "grey": bytes(i for i in range(256) for _ in range(3)),
 }
+assert all(len(table) == 768 for table in _TABLES.values())
+_ARRAYS: dict = {}
+
+
+def __getattr__(name: str):
+    if name == "COLORMAPS":  # {name: read-only (256, 3) uint8 array}, made on first use
+        return {key: get_colormap(key) for key in _TABLES}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _key(name: str | None) -> str:
+    key = DEFAULT_COLORMAP if name is None else str(name).lower()
+    if key == "gray":
+        key = "grey"
+    if key not in _TABLES:
+        raise KeyError(f"unknown colour map {name!r}; known: {', '.join(_TABLES)}")
+    return key
+
+
+def colormap_names() -> list[str]:
+    return list(_TABLES)
 
 
 def get_colormap(name: str | None = None) -> np.ndarray:
     """The (256, 3) uint8 table called ``name`` (the default one for None)."""
-    key = DEFAULT_COLORMAP if name is None else str(name).lower()
-    if key == "gray":
-        key = "grey"
-    try:
-        return COLORMAPS[key]
-    except KeyError:
-        raise KeyError(f"unknown colour map {name!r}; known: {', '.join(COLORMAPS)}") from None
+    import numpy as np
+
+    key = _key(name)
+    if key not in _ARRAYS:
+        table = np.frombuffer(_TABLES[key], dtype=np.uint8).reshape(256, 3).copy()
+        table.flags.writeable = False
+        _ARRAYS[key] = table
+    return _ARRAYS[key]
 
 
 def lut_bytes(name: str | None = None) -> bytes:
     """The table as 768 bytes (R, G, B per entry), what SimilarityRenderer.setColormap takes."""
-    return get_colormap(name).tobytes()
+    return _TABLES[_key(name)]
 
 
 def colormap_index(v) -> np.ndarray:
     """Table index of values in [0, 1]: min(255, floor(v * 256)); NaN counts as 0, out of range is clipped."""
+    import numpy as np
+
     v = np.nan_to_num(np.asarray(v, dtype=np.float64), nan=0.0, posinf=1.0, neginf=0.0)
     v = np.clip(v, 0.0, 1.0)
     return np.minimum(255, np.floor(v * 256.0)).astype(np.intp)

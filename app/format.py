@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used: the Pyodide worker reads the format before numpy is up
+    import numpy as np
 
 PRECISIONS = (8, 16, 32)
 METADATA_NAME = "metadata.json"
@@ -36,6 +38,8 @@ def png_name(k: int) -> str:
 
 
 def value_dtype(precision: int) -> np.dtype:
+    import numpy as np
+
     return np.dtype(f"<u{precision // 8}")
 
 
@@ -216,6 +220,8 @@ class DatasetInfo:
 
 def hwc_to_layers(values: np.ndarray, precision: int) -> np.ndarray:
     """(H, W, C) unsigned values → (L, H, W, 4) layer-major array, zero-padded channels."""
+    import numpy as np
+
     height, width, features = values.shape
     layers = layer_count(features)
     out = np.zeros((layers, height, width, 4), dtype=value_dtype(precision))
@@ -228,11 +234,15 @@ def hwc_to_layers(values: np.ndarray, precision: int) -> np.ndarray:
 
 def layers_to_hwc(layers: np.ndarray, features: int) -> np.ndarray:
     """(L, H, W, 4) → (H, W, C), dropping the padding channels."""
+    import numpy as np
+
     count, height, width, _ = layers.shape
     return np.ascontiguousarray(layers.transpose(1, 2, 0, 3).reshape(height, width, count * 4)[:, :, :features])
 
 
 def layers_as_bytes(layers: np.ndarray) -> np.ndarray:
     """The (L, H, W, 4·B) uint8 view in which each PNG is a 4-byte slot."""
+    import numpy as np
+
     count, height, width, _ = layers.shape
     return layers.view(np.uint8).reshape(count, height, width, 4 * layers.dtype.itemsize)

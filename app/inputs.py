@@ -28,6 +28,7 @@ from . import arrays, envi
 from .cube import Cube, Converted, convert, value_range
 from .errors import DatasetError
 from .format import PRECISIONS
+from .streams import RandomAccessStream  # noqa: F401 - where the page's and the notebook's streams come from
 from .units import format_bytes
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -37,43 +38,6 @@ HDF5_MESSAGE = ("HDF5 files (.h5, .hdf5, MATLAB .mat v7.3) cannot be opened here
 MAT_MESSAGE = ("this is a MATLAB .mat file (v5), which IFeaLiD cannot read: load it with scipy.io.loadmat and "
                "save the array with numpy.save('features.npy', array)")
 ENVI_DATA_EXTENSIONS = ("img", "dat", "raw", "bin", "bsq", "bil", "bip", "sli")
-
-
-class RandomAccessStream(io.RawIOBase):
-    """A seekable read-only stream of ``size`` bytes whose reads copy only the bytes asked for
-    (``_copy(start, view)`` fills ``view`` from offset ``start``), so headers are read without
-    copying a whole file and cubes are converted block by block. Subclasses: the page's
-    JavaScript arrays (app/browser.py), the notebook's in-memory arrays (app/notebook.py)."""
-
-    def __init__(self, size: int):
-        super().__init__()
-        self._size = int(size)
-        self._pos = 0
-
-    def _copy(self, start: int, view: memoryview) -> None:
-        raise NotImplementedError
-
-    def readable(self):
-        return True
-
-    def seekable(self):
-        return True
-
-    def tell(self):
-        return self._pos
-
-    def seek(self, offset, whence=io.SEEK_SET):
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def readinto(self, buffer):
-        view = memoryview(buffer).cast("B")
-        count = max(0, min(len(view), self._size - self._pos))
-        if count:
-            self._copy(self._pos, view[:count])
-            self._pos += count
-        return count
 
 
 @dataclass

@@ -18,10 +18,9 @@ import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from .dataset import Dataset
 from .errors import DatasetError
 from .format import (
     METADATA_NAME,
@@ -37,6 +36,11 @@ from .format import (
     range_problem,
 )
 from .units import format_bytes
+
+if TYPE_CHECKING:  # numpy only where pixels are decoded: the Pyodide worker checks archives before numpy is up
+    import numpy as np
+
+    from .dataset import Dataset
 
 DEFAULT_MEMORY_BUDGET = 2 * 1024 ** 3  # decoded bytes of the channel data
 MAX_METADATA_BYTES = 64 * 1024
@@ -409,6 +413,7 @@ def check_png_header(data: bytes, name: str, width: int, height: int) -> None:
 
 def decode_png(data: bytes, name: str, width: int, height: int) -> np.ndarray:
     """(H, W, 4) uint8 RGBA, exactly as stored: no premultiplied alpha, no colour conversion."""
+    import numpy as np
     from PIL import Image
 
     check_png_header(data, name, width, height)
@@ -488,6 +493,39 @@ def _read_metadata(archive: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo]
     return parse_metadata(_read_entry(archive, meta_info))
 
 
+@dataclass
+class CheckedArchive:
+    """What check_archive found: the metadata, the entries by name, the overlay (bytes, size)."""
+    info: DatasetInfo
+    entries: dict[str, zipfile.ZipInfo]
+    overlay_bytes: bytes | None
+    overlay_size: tuple[int, int] | None
+
+
+def check_archive(archive: zipfile.ZipFile, memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                  overlay: bool = True) -> CheckedArchive:
+    """Every rule of the format that needs no pixel decoded: the entries, metadata.json, the
+    memory budget from the declared size, the set and sizes of the PNGs, the overlay (its
+    header, unless ``overlay`` is false: check_overlay_entry then); in read_dataset's order,
+    which checks the PNGs next as it decodes them. Needs neither numpy nor, without an overlay,
+    Pillow."""
+    entries = _check_entries(archive.infolist())
+    info = _read_metadata(archive, entries)
+    _check_budget_declared(info, memory_budget)
+    _check_entry_set(info, entries)
+    _check_entry_sizes(info, entries)
+    checked = CheckedArchive(info, entries, None, None)
+    return check_overlay_entry(archive, checked) if overlay else checked
+
+
+def check_overlay_entry(archive: zipfile.ZipFile, checked: CheckedArchive) -> CheckedArchive:
+    """check_archive's last step: the overlay read and its header checked (with Pillow)."""
+    if checked.info.overlay:
+        checked.overlay_bytes = _read_entry(archive, checked.entries[OVERLAY_NAME])
+        checked.overlay_size = check_overlay(checked.overlay_bytes)
+    return checked
+
+
 def read_dataset(source, *, memory_budget: int = DEFAULT_MEMORY_BUDGET,
                  progress: Progress | None = None) -> Dataset:
     """Read and validate a dataset ZIP (a path, bytes or a binary file object).
@@ -495,6 +533,10 @@ def read_dataset(source, *, memory_budget: int = DEFAULT_MEMORY_BUDGET,
     Raises DatasetError naming the entry and the rule for anything wrong.
     ``progress(done, total)`` is called as PNGs are decoded.
     """
+    import numpy as np
+
+    from .dataset import Dataset
+
     if isinstance(source, (str, os.PathLike)):
         try:
             with open(source, "rb") as handle:
@@ -502,17 +544,8 @@ def read_dataset(source, *, memory_budget: int = DEFAULT_MEMORY_BUDGET,
         except FileNotFoundError:
             raise DatasetError(f"no such file: {os.fspath(source)}", rule="not-found") from None
     with _open_zip(source) as archive:
-        entries = _check_entries(archive.infolist())
-        info = _read_metadata(archive, entries)
-        _check_budget_declared(info, memory_budget)
-        _check_entry_set(info, entries)
-        _check_entry_sizes(info, entries)
-
-        overlay_bytes = overlay_size = None
-        if info.overlay:
-            overlay_bytes = _read_entry(archive, entries[OVERLAY_NAME])
-            overlay_size = check_overlay(overlay_bytes)
-
+        checked = check_archive(archive, memory_budget)
+        info, entries = checked.info, checked.entries
         layers = np.zeros(info.layers_shape, dtype=info.dtype)
         slots = layers_as_bytes(layers)
         total = info.png_count
@@ -523,4 +556,4 @@ def read_dataset(source, *, memory_budget: int = DEFAULT_MEMORY_BUDGET,
             slots[layer, :, :, start:start + 4] = pixels
             if progress is not None:
                 progress(k + 1, total)
-    return Dataset(info=info, layers=layers, overlay_bytes=overlay_bytes, overlay_size=overlay_size)
+    return Dataset(info=info, layers=layers, overlay_bytes=checked.overlay_bytes, overlay_size=checked.overlay_size)

@@ -2,6 +2,7 @@
 // only through WorkerBridge. What the page is doing lives in `state`; what the user sees of a
 // dataset lives in the view model (model/view.js), which the explorer's parts subscribe to.
 import { WorkerBridge, DatasetLoadError } from '../pyworker/bridge.js';
+import { takeEarlyWorker } from '../pyworker/early.js';
 import { MSG } from '../pyworker/protocol.js';
 import { ViewModel } from './model/view.js';
 import { Records } from './records.js';
@@ -132,6 +133,7 @@ try {
 }
 
 const bridge = new WorkerBridge({
+  early: takeEarlyWorker(new URL('../pyworker/worker.js', import.meta.url)),
   onBoot: ({ stage }) => { state.boot.stage = stage; render(); },
   // The worker crashed and a fresh one is starting: a file being decoded reports it through
   // openDataset; otherwise say it here. A dataset on screen stays (it no longer needs Python).

@@ -23,8 +23,10 @@ export class WorkerBridge {
    * @param {(info: {message, pending}) => void} [options.onCrash] a worker crashed and a fresh one is
    *   starting; `pending` counts the requests that failed with it (they are rejected with rule
    *   'worker-crashed' and the same message)
+   * @param {{worker: Worker, held: Array}} [options.early] a worker started already (pyworker/early.js
+   *   takeEarlyWorker) and the events [kind, event] it sent before this bridge took it
    */
-  constructor({ url = new URL('./worker.js', import.meta.url), onBoot = () => {}, onCrash = () => {} } = {}) {
+  constructor({ url = new URL('./worker.js', import.meta.url), onBoot = () => {}, onCrash = () => {}, early = null } = {}) {
     this.url = url;
     this.onBoot = onBoot;
     this.onCrash = onCrash;
@@ -34,12 +36,12 @@ export class WorkerBridge {
     this.bootMs = null;
     this.restarts = 0;
     this.worker = null;
-    this._start();
+    this._start(early);
     this.ready.catch(() => {});  // the page reports boot failures through its own handler
   }
 
-  _start() {
-    const worker = new Worker(this.url, { type: 'module' });
+  _start(early = null) {
+    const worker = early?.worker ?? new Worker(this.url, { type: 'module' });
     this.worker = worker;
     this._booted = false;
     this.ready = new Promise((resolve, reject) => {
@@ -55,6 +57,9 @@ export class WorkerBridge {
       if (this._booted) this._crashed(`The Python worker crashed (${why})`);
       else this._fail(`The Python worker stopped: ${why}`);
     };
+    for (const [kind, event] of early?.held ?? []) {
+      if (kind === 'message') worker.onmessage(event); else worker.onerror(event);
+    }
   }
 
   _receive(message) {

@@ -24,7 +24,8 @@
 //   BOOT     {type, stage, detail}                       boot step started: 'pyodide' | 'packages' | 'ifealid'
 //   READY    {type, versions: {pyodide, python, numpy, pillow, ifealid}, bootMs,
 //            colormaps: {name: Uint8Array(768) RGB}, default first (defined in app/colormaps.py),
-//            stages: {pyodide, packages, import} (ms each, for benchmarks),
+//            stages: {pyodide, packages, import} (ms each, for benchmarks; READY comes before
+//                    numpy is imported: its import's ms are added as `numpy` once done),
 //                    snapshot: 'created' | 'restored' | 'unavailable' (Python start-up snapshot)}
 //   BOOT_FAILED {type, message}                          the runtime could not start; nothing will decode
 //   PROGRESS {type, id, stage: 'decode' | 'range' | 'convert', done, total}  decode: PNGs of a
@@ -36,8 +37,10 @@
 //            required: ['key'] or [], precisions: [8, 16, 32]; npy/npz: key, arrays: [{key,
 //            usable, problem, shape, dtype, layouts: [{id, label, shape: [H, W, C]}], layout,
 //            ambiguous}]; envi: shape [H, W, C], envi: the header's keys, overlay: which bands}
-//   DATASET  {type, id, info, layers, stats, overlay, overlaySize, decodeMs, notes, source}
-//            (app/browser.py open_for_worker returns these under the same names)
+//   DATASET  {type, id, info, layers, stats, overlay, overlaySize, decodeMs, notes, source, quick}
+//            (app/browser.py open_for_worker returns these under the same names; quick: true when
+//            a dataset ZIP was opened the quick way, its PNGs decoded by the decoder workers while
+//            numpy was loading, pyworker/quick-open.js; false when Python decoded or converted it)
 //            info: {name, width, height, features, precision, overlay, range, channel_axis,
 //                  pngCount, layerCount}: metadata.json's fields (range: [lo, hi], the float
 //                  range the values were quantised from, true value = lo + q/(2^P − 1)·(hi − lo);

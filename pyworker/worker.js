@@ -2,9 +2,16 @@
 // installs the `ifealid` package from the same app/*.py files the CLI uses (the modules
 // ifealid.browser needs, as runtime/ifealid-manifest.json lists them), and answers
 // DECODE, ENCODE and ENCODE_DATASET messages. All dataset logic is Python (app/browser.py).
+//
+// READY comes before numpy is imported (a second of Python's start in the browser): what a
+// dataset ZIP needs first is checked by Python without numpy (app/quickopen.py) while decoder
+// workers decode its PNGs (pyworker/quick-open.js); numpy, Pillow and the rest of the reader are
+// imported next, and whatever needs them (other files, exports, a ZIP the quick way refuses)
+// waits for that.
 import { loadPyodide } from '../runtime/pyodide.mjs';
 import { MSG } from './protocol.js';
 import { LAYER_ARRAY } from '../glue/model/layout.js';
+import { decodeAhead, decodeLayers, prepareDecoders } from './quick-open.js';
 
 const RUNTIME_URL = new URL('../runtime/', import.meta.url).href;
 const APP_URL = new URL('../app/', import.meta.url).href;
@@ -13,11 +20,15 @@ const PACKAGE_DIR = '/home/pyodide/pkgs/ifealid';
 let openFn = null;
 let encodeFn = null;
 let encodeDatasetFn = null;
+let checkFn = null;
+let overlayFn = null;
+let statsFn = null;
 let pyodide = null;
 const started = performance.now();
 // Started before Python, which they do not need; awaited (and their errors seen) in boot(),
 // then dropped (the bundle is tens of MB once unpacked).
 let bundle = fetchBundle();
+prepareDecoders();  // the PNG decoders start with the worker, so that they are up when a ZIP arrives
 let sources = fetchAppSources();
 let snapshot = fetchSnapshot();
 bundle.catch(() => {});
@@ -131,23 +142,110 @@ async function boot() {
   bundle = sources = null;
   lap('packages');
   postMessage({ type: MSG.BOOT, stage: 'ifealid' });
-  const browser = pyodide.pyimport('ifealid.browser');
-  openFn = browser.open_for_worker;
-  encodeFn = browser.encode_for_worker;
-  encodeDatasetFn = browser.encode_dataset_for_worker;
-  const versions = browser.runtime_versions().toJs({ dict_converter: Object.fromEntries });
+  const quick = pyodide.pyimport('ifealid.quickopen');
+  checkFn = quick.check_for_worker;
+  overlayFn = quick.overlay_for_worker;
+  statsFn = quick.stats_for_worker;
+  const versions = quick.runtime_versions().toJs({ dict_converter: Object.fromEntries });
   versions.pyodide = pyodide.version;
-  const tables = browser.colormaps();
+  const tables = quick.colormaps();
   const colormaps = Object.fromEntries([...tables.keys()].map((name) => [name, tables.get(name).toJs()]));
   tables.destroy();
   lap('import');
   postMessage({ type: MSG.READY, versions, colormaps, bootMs: performance.now() - started, stages });
+  return stages;
+}
+
+// numpy, Pillow and the rest of the reader (app/browser.py): imported once the worker has
+// nothing quicker to do (no dataset ZIP being opened the quick way), or at once when a request
+// needs them. Resolves to the import's time in ms.
+let importing = null;
+let quickOpens = 0;
+const AFTER_QUICK_OPEN_MS = 2000;
+function importAll() {
+  importing ??= ready.then(async (stages) => {
+    await null;
+    const begun = performance.now();
+    const browser = pyodide.pyimport('ifealid.browser');
+    openFn = browser.open_for_worker;
+    encodeFn = browser.encode_for_worker;
+    encodeDatasetFn = browser.encode_dataset_for_worker;
+    stages.numpy = performance.now() - begun;
+    return stages.numpy;
+  });
+  return importing;
 }
 
 const ready = boot().catch((err) => {
   postMessage({ type: MSG.BOOT_FAILED, message: `Python runtime failed to start: ${err.message || err}` });
   throw err;
 });
+// Once Python is up: unless a quick open is under way (it imports them when done), numpy next.
+ready.then(() => setTimeout(() => { if (!quickOpens) importAll().catch(() => {}); }), () => {});
+
+// DECODE of one dataset ZIP, the quick way (pyworker/quick-open.js): true when it was answered
+// (DATASET, or the ERROR Python's check gives), false when the full way must answer it.
+async function quickOpen({ id, files }, started, ahead) {
+  const bytes = new Uint8Array(files[0].buffer);
+  const python = (fn) => {  // a Python call's result as plain JavaScript
+    const result = fn(bytes);
+    try { return result.toJs({ dict_converter: Object.fromEntries }); } finally { result.destroy(); }
+  };
+  let checked;
+  try {
+    checked = python((data) => checkFn(String(files[0].name ?? ''), data));
+  } catch (err) {
+    if (isFatal(err)) { crash(id, err); return true; }
+    return false;
+  }
+  if (checked.other) return false;  // not a dataset ZIP: app/browser.py tells what it is
+  if (checked.error) {
+    ahead.abort();
+    postMessage({ type: MSG.ERROR, id, error: checked.error });
+    return true;
+  }
+  const decoding = (await ahead.take(checked))?.decoding ?? decodeLayers(bytes, checked, ahead.progress);
+  decoding.catch(() => {});
+  // The overlay is checked (read_dataset's next step, with Pillow) while the decoders work.
+  let overlay;
+  try {
+    overlay = python(overlayFn);
+  } catch (err) {
+    if (isFatal(err)) { crash(id, err); return true; }
+    return false;
+  }
+  if (overlay.error) {
+    postMessage({ type: MSG.ERROR, id, error: overlay.error });
+    return true;
+  }
+  let decoded;
+  try {
+    decoded = await decoding;
+  } catch (err) {
+    console.info(`IFeaLiD: ${files[0].name}: decoding it with Python (${err.message})`);
+    return false;
+  }
+  const { info } = checked;
+  const pyStats = statsFn(info.width * info.height, decoded.sums, decoded.squares);
+  const stats = { mean: Float64Array.from(pyStats.get('mean').toJs()), std: Float64Array.from(pyStats.get('std').toJs()) };
+  pyStats.destroy();
+  const picture = overlay.overlay ?? null;
+  const transfer = [decoded.layers.buffer, stats.mean.buffer, stats.std.buffer];
+  if (picture) transfer.push(picture.buffer);
+  postMessage({
+    type: MSG.DATASET, id, info, layers: decoded.layers, overlay: picture, overlaySize: overlay.overlaySize ?? null, stats,
+    decodeMs: performance.now() - started, notes: [], source: null, quick: true,
+  }, transfer);
+  return true;
+}
+
+// A DECODE the quick way can answer: one file that starts as a ZIP does (PK\3\4).
+function quickCandidate(message) {
+  const { files } = message;
+  if (files.length !== 1 || !(files[0].buffer instanceof ArrayBuffer)) return false;
+  const head = new Uint8Array(files[0].buffer, 0, Math.min(4, files[0].buffer.byteLength));
+  return head.length === 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 3 && head[3] === 4;
+}
 
 // DECODE: what the user opened, told apart and decoded or converted by Python (app/browser.py
 // open_for_worker). Python reads the buffers through views (app/browser.py _JsFile), copying
@@ -201,7 +299,7 @@ function decode({ id, files, options, name, buffer }) {
     const transfer = [layers.buffer, stats.mean.buffer, stats.std.buffer];
     if (overlay) transfer.push(overlay.buffer);
     // info is posted as Python wrote it (app/browser.py page_info): its names are the page's.
-    postMessage({ type: MSG.DATASET, id, info, layers, overlay, overlaySize, stats, decodeMs: result.get('decodeMs'), notes, source }, transfer);
+    postMessage({ type: MSG.DATASET, id, info, layers, overlay, overlaySize, stats, decodeMs: result.get('decodeMs'), notes, source, quick: false }, transfer);
   } catch (err) {
     if (isFatal(err)) {
       crash(id, err);
@@ -287,10 +385,40 @@ self.onmessage = async (event) => {
     return;
   }
   if (![MSG.DECODE, MSG.ENCODE, MSG.ENCODE_DATASET].includes(message.type)) return;
+  const started = performance.now();
+  if (message.type === MSG.DECODE && !message.files) message.files = [{ name: message.name, buffer: message.buffer }];  // the older form
+  const quick = message.type === MSG.DECODE && quickCandidate(message);
+  let ahead = null;
+  if (quick) {
+    quickOpens += 1;
+    // The decoders start on the ZIP at once, while Python may still be starting.
+    const bytes = new Uint8Array(message.files[0].buffer);
+    let lastPost = 0;
+    const progress = (done, total) => {
+      const now = performance.now();
+      if (done === total || now - lastPost > 50) { lastPost = now; postMessage({ type: MSG.PROGRESS, id: message.id, stage: 'decode', done, total }); }
+    };
+    ahead = { ...decodeAhead(bytes, progress), progress };
+  }
   try {
     await ready;
   } catch {
     postMessage({ type: MSG.ERROR, id: message.id, error: { message: 'The Python runtime is not running.', rule: 'internal', entry: null } });
+    return;
+  }
+  try {
+    if (quick) {
+      const answered = await quickOpen(message, started, ahead).finally(() => { quickOpens -= 1; });
+      if (!answered) ahead.abort();
+      // numpy's import (a second of this thread) waits a little, while the page uploads the
+      // layers and draws the first heat map; a request that needs it earlier starts it then.
+      if (!quickOpens) setTimeout(() => { if (!quickOpens) importAll().catch(() => {}); }, AFTER_QUICK_OPEN_MS);
+      if (answered) return;
+    }
+    await importAll();
+  } catch (err) {
+    if (isFatal(err)) crash(message.id, err);
+    else postMessage({ type: MSG.ERROR, id: message.id, error: { message: `Python could not be used: ${err.message || err}`, rule: 'internal', entry: null } });
     return;
   }
   if (message.type === MSG.DECODE) decode(message);

@@ -125,7 +125,7 @@ STAMP_NAME = ".build-stamp.json"
 BUNDLE_NAME = "site-packages.bin"
 BUNDLE_FORMAT = 1  # raise when build_bundle() changes what it makes
 SNAPSHOT_NAME = "python-snapshot.bin"
-SNAPSHOT_FORMAT = 1  # raise when make_snapshot() changes what it makes
+SNAPSHOT_FORMAT = 2  # raise when make_snapshot() changes what it makes (2: SNAPSHOT_IMPORTS)
 # Wheel members the running app never reads: C headers and static libraries, Cython and
 # typing stubs (a prefix ends with "/", anything else is a file name suffix).
 BUNDLE_SKIP = ("numpy/_core/include/", "numpy/_core/lib/", ".h", ".a", ".pxd", ".pyx", ".c", ".pyi")
@@ -521,14 +521,28 @@ def compile_sources(runtime: Path, files: dict[str, bytes]) -> dict[str, bytes]:
         return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.pyc"))}
 
 
+# Standard-library modules imported before the snapshot is taken: those the worker needs before
+# numpy (app/quickopen.py and what it imports) and numpy's own. In the browser, importing json
+# or dataclasses into a fresh interpreter costs 0.2 s each (their first run compiles regular
+# expressions, and much else, in Python). Only the standard library: its modules come with the
+# core, so they cannot differ from what the worker installs; none loads an extension module,
+# which a Pyodide snapshot cannot hold.
+SNAPSHOT_IMPORTS = (
+    "json", "dataclasses", "zipfile", "struct", "decimal", "typing", "re", "io", "math", "os",
+    "collections", "contextlib", "warnings", "enum", "functools", "inspect", "ast", "pickle",
+    "textwrap", "operator", "numbers", "pathlib", "platform", "secrets", "hashlib", "datetime",
+    "tempfile", "shutil", "string", "locale", "codecs", "copy", "weakref", "threading", "types",
+)
+
 # The snapshot the worker restores (pyworker/worker.js startPython): Python started exactly as the
-# worker starts it, nothing imported beyond what Pyodide's own start-up imports.
+# worker starts it, with SNAPSHOT_IMPORTS imported.
 SNAPSHOT_SCRIPT = r"""
 import { pathToFileURL } from 'node:url';
 import { writeFileSync } from 'node:fs';
-const [runtime, out] = process.argv.slice(1);
+const [runtime, out, imports] = process.argv.slice(1);
 const { loadPyodide } = await import(pathToFileURL(`${runtime}/pyodide.mjs`).href);
 const py = await loadPyodide({ indexURL: `${runtime}/`, _makeSnapshot: true });
+py.runPython(`import ${imports}`);
 writeFileSync(out, py.makeMemorySnapshot());
 """
 
@@ -538,7 +552,8 @@ def make_snapshot(runtime: Path) -> bytes:
     core's build id), gzipped (a quarter of the size: most of the heap is empty)."""
     with tempfile.TemporaryDirectory(prefix="ifealid-snapshot-") as tmp:
         out = Path(tmp) / "snapshot"
-        run_core_in_node(runtime, SNAPSHOT_SCRIPT, str(out), what="making the Python snapshot")
+        run_core_in_node(runtime, SNAPSHOT_SCRIPT, str(out), ", ".join(SNAPSHOT_IMPORTS),
+                         what="making the Python snapshot")
         return gzip.compress(out.read_bytes(), compresslevel=9, mtime=0)
 
 
@@ -768,7 +783,7 @@ def build(out: Path, wheels_from: str, app_dir: Path, log: Log, test_packages: b
 
     # The Python snapshot, made by the core now in place; rebuilt when the core changes.
     inputs = hashlib.sha256(json.dumps(
-        [SNAPSHOT_FORMAT, [new_files[name]["sha256"] for name in CORE_FILES]]).encode()).hexdigest()
+        [SNAPSHOT_FORMAT, SNAPSHOT_IMPORTS, [new_files[name]["sha256"] for name in CORE_FILES]]).encode()).hexdigest()
     record = old_files.get(SNAPSHOT_NAME)
     if record and record.get("inputs") == inputs and file_matches(out / SNAPSHOT_NAME, record["sha256"], record["size"]):
         snapshot_status = "unchanged"

@@ -44,7 +44,9 @@ def module_graph(entry: Path) -> set[Path]:
 def test_index_preloads_the_whole_module_graph():
     links = _Links()
     links.feed((ROOT / "index.html").read_text())
-    assert links.modules == ["glue/app.js"]
+    # pyworker/early.js first, on its own, so that it runs before the page's graph is evaluated.
+    assert links.modules == ["pyworker/early.js", "glue/app.js"]
+    assert module_graph(ROOT / "pyworker" / "early.js") == {(ROOT / "pyworker" / "early.js").resolve()}
     graph = module_graph(ROOT / "glue" / "app.js")
     imported = {p.relative_to(ROOT).as_posix() for p in graph} - {"glue/app.js"}
     assert len(imported) >= 10  # the parser found the imports (renderer.js's span several lines)

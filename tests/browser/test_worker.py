@@ -1,11 +1,16 @@
 """The page boots Pyodide in its worker and decodes datasets into the same arrays as CPython."""
 import hashlib
+import io
+import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import pytest
 
 import ifealid
+from corpus import png_chunk
+from ifealid.errors import DatasetError
 from ifealid.analysis import channel_stats
 from pagekit import LOADED, READY, SHA256_JS, open_file as choose_file, wait_for
 from zipkit import dataset_entries, jpeg_bytes, random_values, zip_bytes
@@ -20,6 +25,7 @@ DIGEST_JS = """async () => {
     length: d.layers.length, layers: await hex(d.layers),
     overlay: d.overlay ? await hex(d.overlay) : null,
     stats: {mean: Array.from(d.stats.mean), std: Array.from(d.stats.std)},
+    quick: d.quick,
   };
 }""" % SHA256_JS
 
@@ -43,9 +49,13 @@ def test_worker_boots_pyodide_with_numpy_and_pillow(page):
     assert "Ready" in page.text_content("#boot-status")
 
 
-def _expect_same_as_cpython(page, path):
+def _expect_same_as_cpython(page, path, quick=True):
+    """The page holds what CPython decodes; `quick`: decoded the quick way (pyworker/quick-open.js),
+    not by the worker's Python (None: either)."""
     dataset = ifealid.load_dataset(path)
     got = page.evaluate(DIGEST_JS)
+    if quick is not None:
+        assert got["quick"] is quick
     assert got["arrayType"] == {8: "Uint8Array", 16: "Uint16Array", 32: "Uint32Array"}[dataset.precision]
     assert got["length"] == dataset.layers.size
     assert got["layers"] == hashlib.sha256(dataset.layers.tobytes()).hexdigest()
@@ -79,6 +89,86 @@ def test_generated_datasets_decode_to_the_cpython_arrays(page, tmp_path, precisi
     path.write_bytes(zip_bytes(dataset_entries(values, precision, name=f"gen {precision}", overlay=overlay)))
     assert open_file(page, path) is None
     _expect_same_as_cpython(page, path)
+
+
+def _rewrite_pngs(entries, change):
+    """The entries with every k.png replaced by change(png bytes)."""
+    return {name: change(data) if name.endswith(".png") else data for name, data in entries.items()}
+
+
+def _with_chunk(png: bytes, chunk: bytes) -> bytes:
+    """The PNG with `chunk` right after IHDR (8 + 25 bytes)."""
+    return png[:33] + chunk + png[33:]
+
+
+def _interlaced(png: bytes, values) -> bytes:
+    """The same pixels as an Adam7-interlaced PNG (Pillow cannot write one; this writes one by hand)."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    width, height = Image.open(io.BytesIO(png)).size
+    rgba = np.asarray(Image.open(io.BytesIO(png)))
+    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+    raw = b""
+    for x0, y0, dx, dy in passes:
+        sub = rgba[y0::dy, x0::dx]
+        if sub.size:
+            raw += b"".join(b"\x00" + row.tobytes() for row in sub)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 1)
+    return (png[:8] + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("precision", [8, 16, 32])
+def test_deflated_entries_decode_the_quick_way_to_the_cpython_arrays(page, tmp_path, precision):
+    path = tmp_path / f"deflated{precision}.zip"
+    values = random_values((33, 21, 7), precision, seed=precision + 1)
+    path.write_bytes(zip_bytes(dataset_entries(values, precision, overlay=jpeg_bytes(40, 60)), compression=zipfile.ZIP_DEFLATED))
+    assert open_file(page, path) is None
+    _expect_same_as_cpython(page, path, quick=True)
+
+
+@pytest.mark.parametrize("kind", ["text-chunk", "interlaced"])
+def test_pngs_the_quick_way_does_not_read_are_decoded_by_python_to_the_same_arrays(page, tmp_path, kind):
+    values = random_values((12, 17, 6), 8, seed=5)
+    entries = dataset_entries(values, 8)
+    if kind == "text-chunk":  # an ancillary chunk Pillow reads: the decoders take only IHDR, IDAT, IEND
+        entries = _rewrite_pngs(entries, lambda png: _with_chunk(png, png_chunk(b"tEXt", b"Comment\x00made by hand")))
+    else:
+        entries = _rewrite_pngs(entries, lambda png: _interlaced(png, values))
+    path = tmp_path / f"{kind}.zip"
+    path.write_bytes(zip_bytes(entries))
+    assert open_file(page, path) is None
+    _expect_same_as_cpython(page, path, quick=False)
+
+
+@pytest.mark.parametrize("damage, rule, phrase", [
+    ("idat", "png-damaged", "is a damaged PNG"),
+    ("entry-crc", "damaged-entry", "Bad CRC-32"),
+])
+def test_damage_the_quick_way_meets_gets_pythons_message(page, tmp_path, damage, rule, phrase):
+    values = random_values((10, 12, 8), 8, seed=9)
+    entries = dataset_entries(values, 8)
+    png = bytearray(entries["1.png"])
+    start = png.index(b"IDAT") + 4
+    png[start + 2: start + 40] = bytes(38)  # the zlib stream's first blocks overwritten
+    if damage == "idat":
+        entries["1.png"] = bytes(png)
+        data = zip_bytes(entries)
+    else:  # the ZIP's CRC of 1.png no longer matches its bytes (stored, so the bytes are there to change)
+        data = bytearray(zip_bytes(entries))
+        info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("1.png")
+        at = info.header_offset + 30 + len(info.filename) + len(info.extra)
+        data[at + info.file_size // 2] ^= 0xFF
+        data = bytes(data)
+    path = tmp_path / f"damaged-{damage}.zip"
+    path.write_bytes(data)
+    with pytest.raises(DatasetError) as cpython:
+        ifealid.load_dataset(path)
+    error = open_file(page, path)
+    assert error["rule"] == rule == cpython.value.rule and error["entry"] == "1.png"
+    assert error["message"] == str(cpython.value) and phrase in error["message"]
 
 
 def test_broken_zip_shows_its_message_and_the_next_file_opens(page, tmp_path, original_example):
