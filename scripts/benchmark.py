@@ -357,6 +357,7 @@ LOAD_RESULT = """
     zipTransfer: zip ? zip.transferSize : null,
     canvas: [document.getElementById('map').width, document.getElementById('map').height],
     serviceWorker: Boolean((window.__benchMarks || {}).serviceWorker),  // controlled from the start
+    quick: dataset ? Boolean(dataset.quick) : null,  // decoded the quick way (pyworker/quick-open.js)
   };
 }
 """
@@ -992,10 +993,12 @@ def report(results, info, args, elapsed_s) -> str:
         "### What the load is made of (medians, s since navigation start)",
         "",
         "Marks polled in the page every 5 ms (a busy main thread delays a mark). *ZIP*: the dataset's "
-        "download finished (Resource Timing). *Python ready*: the worker reported numpy, Pillow and "
-        "the reader loaded; *in worker*: the worker's own start-to-ready time and its stages "
-        "(Pyodide / packages / import). *Decode*: the worker's decode time. *Handed over*: the page "
-        "has the decoded arrays. *First frame*: any kind (a preview on large maps); *full*: = load.",
+        "download finished (Resource Timing). *Python ready*: the worker's READY, its Python able to "
+        "check a dataset ZIP (numpy is imported after it); *in worker*: the worker's own start-to-ready "
+        "time and its stages (Pyodide / packages / import). *Decode*: DECODE's arrival in the worker to "
+        "its answer (on the quick way the PNGs are decoded while Python starts, so this includes the "
+        "wait for Python). *Handed over*: the page has the decoded arrays. *First frame*: any kind (a "
+        "preview on large maps); *full*: = load.",
         "",
         "| dataset | mode | via service worker | ZIP | Python ready | in worker (Pyodide / packages / import) "
         "| decode | handed over | first frame | full frame |",

@@ -4141,21 +4141,17 @@ var Renderer = class {
     const plan = this.plan(dataset.info);
     if (!plan.fits) throw new DeviceLimitError(plan.message, plan);
     this._releaseDataset();
-    const data = uploadDataset(this.gpu, layout, plan, dataset.layers);
     const sources = {};
     let targets = null;
     try {
       targets = makeTargets(this.gpu, layout.W, layout.H, this.options.previewFactor);
-      sources.gpu = new GpuSimilaritySource(this.gpu, data, dataset, this.options);
-      sources.channel = new ChannelSource(this.gpu, data);
       sources.pca = new PcaSource(this.gpu, layout);
     } catch (err) {
       for (const s of Object.values(sources)) s.dispose();
       targets?.release();
-      data.release();
       throw err;
     }
-    this.ds = { layout, plan, data, targets, sources, arrays: plan.arrays };
+    this.ds = { layout, plan, data: null, targets, sources, arrays: plan.arrays };
     this._dataset = dataset;
     this.maskLayer.reset();
     this.frames.reset();
@@ -4171,8 +4167,26 @@ var Renderer = class {
     this.colour.dropBackground();
     for (const s of Object.values(ds.sources)) s?.dispose();
     ds.targets.release();
-    ds.data.release();
+    ds.data?.release();
     this.ds = null;
+  }
+  /** The dataset's GPU side with its layers uploaded and their sources made (on first use). */
+  gpuSide() {
+    const ds = this.ds;
+    if (!ds.data) {
+      const data = uploadDataset(this.gpu, ds.layout, ds.plan, this._dataset.layers);
+      try {
+        ds.sources.gpu = new GpuSimilaritySource(this.gpu, data, this._dataset, this.options);
+        ds.sources.channel = new ChannelSource(this.gpu, data);
+      } catch (err) {
+        ds.sources.gpu?.dispose();
+        ds.sources.gpu = void 0;
+        data.release();
+        throw err;
+      }
+      ds.data = data;
+    }
+    return ds;
   }
   /** The loaded dataset's shape and split ({width, height, features, precision, arrays}), or null. */
   get dataset() {
@@ -4236,9 +4250,9 @@ var Renderer = class {
   }
   /** The map source for the current view (map-sources.js). */
   source() {
-    if (this.view.mode === "channel") return this.ds.sources.channel;
+    if (this.view.mode === "channel") return this.gpuSide().sources.channel;
     if (this.view.mode === "pca") return this.ds.sources.pca;
-    return this.computeOn === "cpu" ? this.ds.sources.cpu : this.ds.sources.gpu;
+    return this.computeOn === "cpu" ? this.ds.sources.cpu : this.gpuSide().sources.gpu;
   }
   /**
    * 'cpu' or 'gpu': where the current view's similarity maps are computed. The CPU for 8- and
@@ -4336,6 +4350,7 @@ var Renderer = class {
     this.scheduler.cancel();
     this.fences.forget();
     this.frames.reset();
+    this._hadGpuSide = Boolean(this.ds?.data);
     this.ds = null;
     this.colour = null;
     this.reduce = null;
@@ -4347,7 +4362,10 @@ var Renderer = class {
     if (this._disposed) return;
     try {
       this._setUpContext();
-      if (this._dataset) this.setDataset(this._dataset);
+      if (this._dataset) {
+        this.setDataset(this._dataset);
+        if (this._hadGpuSide) this.gpuSide();
+      }
     } catch (err) {
       console.warn("renderer: the restored WebGL context could not be set up", err);
       return;

@@ -147,21 +147,20 @@ export class Renderer {
     const plan = this.plan(dataset.info);
     if (!plan.fits) throw new DeviceLimitError(plan.message, plan);
     this._releaseDataset();
-    const data = uploadDataset(this.gpu, layout, plan, dataset.layers);
     const sources = {};
     let targets = null;
     try {
       targets = makeTargets(this.gpu, layout.W, layout.H, this.options.previewFactor);
-      sources.gpu = new GpuSimilaritySource(this.gpu, data, dataset, this.options);
-      sources.channel = new ChannelSource(this.gpu, data);
       sources.pca = new PcaSource(this.gpu, layout);
     } catch (err) {
       for (const s of Object.values(sources)) s.dispose();
       targets?.release();
-      data.release();
       throw err;
     }
-    this.ds = { layout, plan, data, targets, sources, arrays: plan.arrays };
+    // The layers' textures and the shaders that read them are made when a view first needs
+    // them (gpuSide): where the CPU computes the maps (software renderers), never, which spares
+    // the upload's time and the GPU process a copy of the data.
+    this.ds = { layout, plan, data: null, targets, sources, arrays: plan.arrays };
     this._dataset = dataset;
     this.maskLayer.reset();
     this.frames.reset();
@@ -178,8 +177,27 @@ export class Renderer {
     this.colour.dropBackground();
     for (const s of Object.values(ds.sources)) s?.dispose();
     ds.targets.release();
-    ds.data.release();
+    ds.data?.release();
     this.ds = null;
+  }
+
+  /** The dataset's GPU side with its layers uploaded and their sources made (on first use). */
+  gpuSide() {
+    const ds = this.ds;
+    if (!ds.data) {
+      const data = uploadDataset(this.gpu, ds.layout, ds.plan, this._dataset.layers);
+      try {
+        ds.sources.gpu = new GpuSimilaritySource(this.gpu, data, this._dataset, this.options);
+        ds.sources.channel = new ChannelSource(this.gpu, data);
+      } catch (err) {
+        ds.sources.gpu?.dispose();
+        ds.sources.gpu = undefined;
+        data.release();
+        throw err;
+      }
+      ds.data = data;
+    }
+    return ds;
   }
 
   /** The loaded dataset's shape and split ({width, height, features, precision, arrays}), or null. */
@@ -260,9 +278,9 @@ export class Renderer {
 
   /** The map source for the current view (map-sources.js). */
   source() {
-    if (this.view.mode === 'channel') return this.ds.sources.channel;
+    if (this.view.mode === 'channel') return this.gpuSide().sources.channel;
     if (this.view.mode === 'pca') return this.ds.sources.pca;
-    return this.computeOn === 'cpu' ? this.ds.sources.cpu : this.ds.sources.gpu;
+    return this.computeOn === 'cpu' ? this.ds.sources.cpu : this.gpuSide().sources.gpu;
   }
 
   /**
@@ -359,6 +377,7 @@ export class Renderer {
     this.scheduler.cancel();
     this.fences.forget();
     this.frames.reset();
+    this._hadGpuSide = Boolean(this.ds?.data);
     this.ds = null;
     this.colour = null;
     this.reduce = null;
@@ -371,7 +390,10 @@ export class Renderer {
     if (this._disposed) return;
     try {
       this._setUpContext();
-      if (this._dataset) this.setDataset(this._dataset);
+      if (this._dataset) {
+        this.setDataset(this._dataset);
+        if (this._hadGpuSide) this.gpuSide();  // the layers were on the GPU: they are again
+      }
     } catch (err) {  // lost again while rebuilding: the next restore tries again
       console.warn('renderer: the restored WebGL context could not be set up', err);
       return;

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlparse
@@ -15,6 +16,7 @@ from urllib.parse import quote, urlparse
 import pytest
 
 import ifealid
+from corpus import png_chunk
 from pagekit import LAYERS_DIGEST_JS, READY, SHOWN, forget_shown, open_file as choose_file, wait_for
 from sites import ClosingServer, Server, make_site
 from zipkit import dataset_entries, jpeg_bytes, random_values, zip_bytes
@@ -123,8 +125,10 @@ def open_file(page, path: Path):
 
 # The textures the renderer made for the dataset on screen: its data arrays, the norms, the map
 # targets (plain, phased, heat, the reduction's pair) and the similarity source's reference.
+# (gpuSide(): the layers' textures are made on first use; under software WebGL, where the CPU
+# computes the maps, a dataset never needs them.)
 TEXTURES_JS = """() => {
-  const ds = window.ifealid.renderer.ds, t = ds.targets;
+  const ds = window.ifealid.renderer.gpuSide(), t = ds.targets;
   return [...ds.data.data, ds.data.norm, t.full.tex, t.phased?.tex, t.heat.tex, ...t.red.map((r) => r.tex),
           ds.sources.gpu.refTarget.tex].filter(Boolean);
 }"""
@@ -142,10 +146,25 @@ def test_a_second_dataset_replaces_the_first_and_frees_its_textures(tab, servers
     expect_dataset(tab, servers["site"] / "datasets" / "small.zip")
     # Every texture of the first dataset is deleted, and nothing is left over.
     assert tab.evaluate("(ts) => ts.every((t) => !window.ifealid.renderer.gl.isTexture(t))", first)
+    tab.evaluate(TEXTURES_JS)
     assert tab.evaluate("window.ifealid.renderer.stats()") == stats
     # And back: the same dataset again gives the same GL object counts.
     open_file(tab, FIXTURE)
+    tab.evaluate(TEXTURES_JS)
     assert tab.evaluate("window.ifealid.renderer.stats()") == stats
+
+
+def test_where_the_cpu_computes_the_maps_the_layers_are_never_uploaded(tab, servers):
+    visit(tab, servers)
+    open_file(tab, FIXTURE)
+    assert tab.evaluate("window.ifealid.renderer.computeOn") == "cpu"  # software WebGL here
+    hover_somewhere = "window.ifealid.view.set({hover: {x: 3, y: 4}, reference: {x: 3, y: 4}}); window.ifealid.renderer.renderNow(); true"
+    tab.evaluate(hover_somewhere)
+    assert tab.evaluate("window.ifealid.renderer.ds.data") is None
+    # The shader path, asked for, uploads them then.
+    tab.evaluate("window.ifealid.explorer.setCompute('gpu')")
+    tab.evaluate(hover_somewhere)
+    assert tab.evaluate("window.ifealid.renderer.ds.data !== null && window.ifealid.renderer.computeOn === 'gpu'")
 
 
 SPY = """
@@ -162,19 +181,32 @@ _browser.read_dataset = _spy
 ALIVE = "import gc; gc.collect(); sum(r() is not None for r in _ifealid_test_refs)"
 
 
-def test_repeated_opens_do_not_grow_the_workers_memory(tab, servers):
+def test_repeated_opens_do_not_grow_the_workers_memory(tab, servers, tmp_path):
     visit(tab, servers)
     [worker] = [w for w in tab.workers if w.url.endswith("/pyworker/worker.js")]
-    worker.evaluate(f"self.ifealid.pyodide.runPython({SPY!r})")
     heap = "self.ifealid.pyodide._module.HEAP8.length"
+    decoded = ifealid.load_dataset(FIXTURE).layers.nbytes
+    # The quick way (the decoders): Python never holds the PNGs or the decoded array.
+    worker.evaluate(f"self.ifealid.pyodide.runPython({SPY!r})")
+    before = worker.evaluate(heap)
+    for _ in range(3):
+        open_file(tab, FIXTURE)
+    assert worker.evaluate("self.ifealid.pyodide.runPython('len(_ifealid_test_refs)')") == 0
+    assert worker.evaluate(heap) - before < decoded
+    # The full way (a PNG the decoders leave to Pillow): Python decodes, and lets go.
+    with zipfile.ZipFile(FIXTURE) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    png = entries["0.png"]
+    entries["0.png"] = png[:33] + png_chunk(b"tEXt", b"Comment\x00by hand") + png[33:]
+    full = tmp_path / "full-way.zip"
+    full.write_bytes(zip_bytes(entries))
     sizes = []
     for _ in range(5):
-        open_file(tab, FIXTURE)
+        open_file(tab, full)
         sizes.append(worker.evaluate(heap))
         # Python keeps no reference to the decoded array once the page has it.
         assert worker.evaluate(f"self.ifealid.pyodide.runPython({ALIVE!r})") == 0
     assert worker.evaluate("self.ifealid.pyodide.runPython('len(_ifealid_test_refs)')") == 5
-    decoded = ifealid.load_dataset(FIXTURE).layers.nbytes
     # The WebAssembly heap never shrinks; it grows to the peak of one decode and stays there
     # (a leak would add at least the decoded array, 1.1 MB here, per open).
     assert sizes[-1] - sizes[1] < decoded, sizes
