@@ -38,8 +38,12 @@ snapshot.catch(() => {});
 // The bytes of a runtime file, gunzipped when the build gzipped it (unless a server already did).
 async function gunzipped(bytes) {
   if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
-  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+  // Written into the stream directly: a Blob's stream is read through the browser's process.
+  const stream = new DecompressionStream('gzip');
+  const writer = stream.writable.getWriter();
+  writer.write(bytes).catch(() => {});
+  writer.close().catch(() => {});
+  return new Uint8Array(await new Response(stream.readable).arrayBuffer());
 }
 
 // The package's browser-facing sources (scripts/build_runtime.py decides which), fetched as
