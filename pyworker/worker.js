@@ -144,6 +144,12 @@ async function boot() {
   postMessage({ type: MSG.BOOT, stage: 'packages', detail: 'numpy, Pillow' });
   await installPackages(pyodide, bundle, sources);
   bundle = sources = null;
+  // Pillow's extension module, compiled off this thread while the reader is imported: checking
+  // a dataset's overlay (its first use of Pillow) then does not wait for it. Emscripten's async
+  // load; awaited before anything imports Pillow.
+  imagingLoaded = pyodide._api.loadDynlib(`${pyodide._api.sitepackages}/PIL/${IMAGING_SO}`, false).catch((err) => {
+    console.warn('IFeaLiD: Pillow is loaded when first imported instead', err);
+  });
   lap('packages');
   postMessage({ type: MSG.BOOT, stage: 'ifealid' });
   const quick = pyodide.pyimport('ifealid.quickopen');
@@ -163,12 +169,14 @@ async function boot() {
 // numpy, Pillow and the rest of the reader (app/browser.py): imported once the worker has
 // nothing quicker to do (no dataset ZIP being opened the quick way), or at once when a request
 // needs them. Resolves to the import's time in ms.
+let imagingLoaded = Promise.resolve();
+const IMAGING_SO = '_imaging.cpython-312-wasm32-emscripten.so';
 let importing = null;
 let quickOpens = 0;
 const AFTER_QUICK_OPEN_MS = 2000;
 function importAll() {
   importing ??= ready.then(async (stages) => {
-    await null;
+    await imagingLoaded;
     const begun = performance.now();
     const browser = pyodide.pyimport('ifealid.browser');
     openFn = browser.open_for_worker;
@@ -212,6 +220,7 @@ async function quickOpen({ id, files }, started, ahead) {
   decoding.catch(() => {});
   // The overlay is checked (read_dataset's next step, with Pillow) while the decoders work.
   let overlay;
+  await imagingLoaded;
   try {
     overlay = python(overlayFn);
   } catch (err) {
