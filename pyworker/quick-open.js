@@ -136,7 +136,7 @@ export async function decodeLayers(bytes, { info, pngs }, progress = () => {}, s
       });
       return { message: { width, height, precision, layers: task }, transfer };
     }).then((answer) => {
-      if (!answer) return;
+      if (!answer || signal?.aborted) return;
       for (const { index, layer, sums: s, squares: q } of answer.layers) {
         layers.set(new Layers(layer), index * size);
         for (let c = 0; c < 4; c++) { sums[4 * index + c] = s[c]; squares[4 * index + c] = q[c]; }
@@ -158,6 +158,7 @@ export async function decodeLayers(bytes, { info, pngs }, progress = () => {}, s
 // if Python's check (check_for_worker) then finds the same sizes and the same entries; else it
 // is dropped and the decoders start again from Python's answer.
 
+const GUESS_BUDGET = 1024 ** 3;
 const u16 = (v, i) => v.getUint16(i, true);
 const u32 = (v, i) => v.getUint32(i, true);
 
@@ -193,7 +194,9 @@ export async function guessChecked(bytes) {
   const { width, height, features, precision } = JSON.parse(text);
   if (![width, height, features].every((n) => Number.isSafeInteger(n) && n > 0) || ![8, 16, 32].includes(precision)) return null;
   const pngCount = Math.ceil((features * precision) / 32), layerCount = Math.ceil(features / 4);
-  if (width * height * layerCount * 4 * (precision / 8) > 2 ** 31) return null;
+  // Nothing is set aside before Python's check for more than its budget lets through
+  // (app/quickopen.py BROWSER_MEMORY_BUDGET): a ZIP that declares more is left to the check.
+  if (width * height * layerCount * 4 * (precision / 8) > GUESS_BUDGET) return null;
   const pngs = [];
   for (let k = 0; k < pngCount; k++) {
     if (!entries[`${k}.png`]) return null;

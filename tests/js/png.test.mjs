@@ -186,3 +186,46 @@ test('the central directory and metadata of a real dataset ZIP are read as Pytho
   assert.ok(!sameAsChecked(guess, { info: guess.info, pngs: moved }));
   assert.equal(centralDirectory(bytes.subarray(0, bytes.length - 30)), null);  // no end record
 });
+
+// A ZIP of stored entries, written by hand (the format's local headers, central directory, end record).
+function zipOf(entries) {
+  const enc = new TextEncoder(), locals = [], centrals = [];
+  let offset = 0;
+  for (const [name, data] of Object.entries(entries)) {
+    const n = enc.encode(name), crc = zlibCrc32(data);
+    const local = new Uint8Array(30 + n.length), lv = new DataView(local.buffer);
+    lv.setUint32(0, 0x04034b50, true); lv.setUint16(4, 20, true); lv.setUint32(14, crc, true);
+    lv.setUint32(18, data.length, true); lv.setUint32(22, data.length, true); lv.setUint16(26, n.length, true);
+    local.set(n, 30);
+    const central = new Uint8Array(46 + n.length), cv = new DataView(central.buffer);
+    cv.setUint32(0, 0x02014b50, true); cv.setUint16(4, 20, true); cv.setUint16(6, 20, true); cv.setUint32(16, crc, true);
+    cv.setUint32(20, data.length, true); cv.setUint32(24, data.length, true); cv.setUint16(28, n.length, true);
+    cv.setUint32(42, offset, true);
+    central.set(n, 46);
+    locals.push(local, data);
+    centrals.push(central);
+    offset += local.length + data.length;
+  }
+  const size = centrals.reduce((t, c) => t + c.length, 0);
+  const end = new Uint8Array(22), ev = new DataView(end.buffer);
+  ev.setUint32(0, 0x06054b50, true); ev.setUint16(8, centrals.length, true); ev.setUint16(10, centrals.length, true);
+  ev.setUint32(12, size, true); ev.setUint32(16, offset, true);
+  return concat(...locals, ...centrals, end);
+}
+
+test('a guess from the ZIP alone is made only within the budget Python would allow', async () => {
+  const meta = (m) => new TextEncoder().encode(JSON.stringify({ name: 'g', precision: 8, ...m }));
+  const small = zipOf({ 'metadata.json': meta({ width: 2, height: 3, features: 5 }), '0.png': new Uint8Array(4), '1.png': new Uint8Array(4) });
+  const guess = await guessChecked(small);
+  assert.deepEqual(guess.info, { width: 2, height: 3, features: 5, precision: 8, pngCount: 2, layerCount: 2 });
+  assert.equal(guess.pngs.length, 2);
+  // 16384 × 16384 × 4 channels at 8 bit is 1 GiB of layers: still guessed; twice that is not.
+  const entries = (features) => ({ 'metadata.json': meta({ width: 16384, height: 16384, features }),
+    ...Object.fromEntries(Array.from({ length: Math.ceil(features / 4) }, (_, k) => [`${k}.png`, new Uint8Array(1)])) });
+  assert.notEqual(await guessChecked(zipOf(entries(4))), null);
+  assert.equal(await guessChecked(zipOf(entries(8))), null);
+  // A PNG the metadata needs and the ZIP lacks, or metadata that is not the format's: no guess.
+  assert.equal(await guessChecked(zipOf({ 'metadata.json': meta({ width: 2, height: 3, features: 5 }), '0.png': new Uint8Array(4) })), null);
+  assert.equal(await guessChecked(zipOf({ 'metadata.json': meta({ width: 2, height: 3, features: 5, precision: 12 }) })), null);
+  assert.equal(await guessChecked(zipOf({ 'a.npy': new Uint8Array(4) })), null);
+});
