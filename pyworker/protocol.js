@@ -60,6 +60,8 @@
 //                   lo + (mean / T)·(hi − lo) and (std / T)·(hi − lo)
 //            overlay: Uint8Array of the image file's bytes, or null (buffer transferred)
 //            overlaySize: [width, height] or null
+//            decodeMs: the decoding's time: Python's, or on the quick way the ZIP's arrival in the
+//                      worker to the decoders' last PNG (they start before Python is up)
 //   ENCODED  {type, id, bytes: Uint8Array}               the file ENCODE or ENCODE_DATASET asked for
 //   ERROR    {type, id, error: {message, rule, entry, fatal?}}  the dataset was refused (rule: a
 //            stable id, see app/reader.py), Python ran out of memory ('out-of-memory') or decoding

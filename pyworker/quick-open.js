@@ -102,7 +102,8 @@ export function entryStart(bytes, [offset, stored], name) {
 /**
  * Decode the PNGs of a checked dataset ZIP (`bytes`: its Uint8Array; `checked`: check_for_worker's
  * info and pngs) into the layers array, with each channel's Σq and Σq² (decimal strings, C of
- * each). `progress(done, total)` counts PNGs. Rejects on anything a decoder refuses.
+ * each) and when it finished (finishedAt, performance.now()). `progress(done, total)` counts PNGs.
+ * Rejects on anything a decoder refuses.
  */
 export async function decodeLayers(bytes, { info, pngs }, progress = () => {}, signal = null) {
   prepareDecoders();
@@ -149,7 +150,7 @@ export async function decodeLayers(bytes, { info, pngs }, progress = () => {}, s
   for (const job of jobs) job.catch(() => {});  // the first failure is all's; later ones are known
   await all;
   if (signal?.aborted) throw new Error('given up');
-  return { layers, sums: sums.slice(0, features), squares: squares.slice(0, features) };
+  return { layers, sums: sums.slice(0, features), squares: squares.slice(0, features), finishedAt: performance.now() };
 }
 
 // ----------------------------------------------------------------- decoding before Python is up

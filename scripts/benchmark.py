@@ -995,9 +995,9 @@ def report(results, info, args, elapsed_s) -> str:
         "Marks polled in the page every 5 ms (a busy main thread delays a mark). *ZIP*: the dataset's "
         "download finished (Resource Timing). *Python ready*: the worker's READY, its Python able to "
         "check a dataset ZIP (numpy is imported after it); *in worker*: the worker's own start-to-ready "
-        "time and its stages (Pyodide / packages / import). *Decode*: DECODE's arrival in the worker to "
-        "its answer (on the quick way the PNGs are decoded while Python starts, so this includes the "
-        "wait for Python). *Handed over*: the page has the decoded arrays. *First frame*: any kind (a "
+        "time and its stages (Pyodide / packages / import). *Decode*: DATASET's decodeMs (Python's "
+        "decoding, or on the quick way DECODE's arrival in the worker to the decoders' last PNG: they "
+        "work while Python starts). *Handed over*: the page has the decoded arrays. *First frame*: any kind (a "
         "preview on large maps); *full*: = load.",
         "",
         "| dataset | mode | via service worker | ZIP | Python ready | in worker (Pyodide / packages / import) "

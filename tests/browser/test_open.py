@@ -237,12 +237,23 @@ def test_a_file_chosen_before_python_is_up_is_queued(tab, servers):
         wait_for(tab, "window.ifealid !== undefined")
         # The start screen works already: the picker, drag and drop, the demo buttons.
         assert tab.is_enabled("#demo-cnn-button") and tab.is_visible('#start label[for="file-input"]')
+        chosen = tab.evaluate("performance.now()")
         tab.set_input_files("#file-input", str(FIXTURE))
-        wait_for(tab, "window.ifealid.state.loading?.stage === 'Waiting for Python'")
+        # Queued for Python; its PNGs are decoded meanwhile (the quick way's decoders need no Python).
+        wait_for(tab, "['Waiting for Python', 'Decoding'].includes(window.ifealid.state.loading?.stage)")
+        pngs = ifealid.read_info(FIXTURE).png_count
+        wait_for(tab, f"window.ifealid.state.loading?.stage === 'Decoding' && window.ifealid.state.loading.total === {pngs}"
+                      f" && window.ifealid.state.loading.done === {pngs}")
+        decoded = tab.evaluate("performance.now()")
         assert tab.evaluate("window.ifealid.state.boot.ready") is False
-        assert "Waiting for Python" in tab.text_content("#progress-text")
+        assert f"Decoding {pngs} / {pngs}" in tab.text_content("#progress-text")
+        tab.wait_for_timeout(2000)  # Python is held back a while longer
     wait_for(tab, SHOWN)
     expect_dataset(tab, FIXTURE)
+    assert tab.evaluate("window.ifealid.view.state.dataset.quick") is True
+    # "Decoded in" counts the decoding, all of it done before Python was let through; not the
+    # wait for Python, which was longer (≥ 2 s after the last PNG).
+    assert tab.evaluate("window.ifealid.view.state.dataset.decodeMs") < decoded - chosen + 100
 
 
 # ------------------------------------------------------------------ ?d= links
