@@ -259,7 +259,7 @@ assert "error" not in result, result
 assert browser.encode_for_worker("mask-png", bytes([0, 1]), "Uint8Array", [1, 2]).startswith(b"\\x89PNG")
 assert browser.encode_dataset_for_worker(result["info"], result["layers"].tobytes()).startswith(b"PK")
 import ifealid.quickopen as quick  # what the worker runs before numpy (pyworker/worker.js)
-assert "error" not in quick.check_for_worker(data) and "error" not in quick.overlay_for_worker(data)
+assert "info" in quick.check_for_worker("fixture.zip", data) and "error" not in quick.overlay_for_worker(data)
 print(json.dumps(sorted(m for m in sys.modules if m == "ifealid" or m.startswith("ifealid."))))
 """
 
