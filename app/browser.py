@@ -15,7 +15,7 @@ import numpy as np
 from .analysis import channel_stats
 from .errors import DatasetError
 from .inputs import InputFile, convert_source, from_bytes, identify
-from .quickopen import BROWSER_MEMORY_BUDGET, JsFile, colormaps, is_js_array, page_info, runtime_versions  # noqa: F401 - re-exported
+from .quickopen import BROWSER_MEMORY_BUDGET, colormaps, is_js_array, page_info, runtime_versions, stream_of  # noqa: F401 - re-exported
 from .reader import read_dataset
 
 
@@ -74,7 +74,7 @@ def _input_file(name: str, data):
     import contextlib
 
     if is_js_array(data):
-        return InputFile(str(name), int(data.length), lambda: contextlib.closing(io.BufferedReader(JsFile(data), 1 << 16)))
+        return InputFile(str(name), int(data.length), lambda: contextlib.closing(stream_of(data)))
     return from_bytes(str(name), data)
 
 

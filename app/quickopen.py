@@ -79,7 +79,8 @@ def is_js_array(data) -> bool:
     return hasattr(data, "subarray") and hasattr(data, "assign_to")
 
 
-def _stream(data):
+def stream_of(data):
+    """A buffered binary stream over bytes, or (in Pyodide) over a JavaScript Uint8Array read through views."""
     return io.BufferedReader(JsFile(data), 1 << 16) if is_js_array(data) else io.BytesIO(bytes(data))
 
 
@@ -98,7 +99,7 @@ def check_for_worker(name: str, data, memory_budget: int = BROWSER_MEMORY_BUDGET
     k.png for k = 0 … N-1]}, an entry being [offset of its local header, its stored length,
     compression method (0 stored, 8 deflate), CRC-32, inflated length] as the ZIP's central
     directory gives them. Next: overlay_for_worker, while the PNGs are decoded."""
-    stream = _stream(data)
+    stream = stream_of(data)
     head = stream.read(520)
     stream.seek(0)
     if (not head.startswith(b"PK") or head[512:520] == _HDF5_AT_512
@@ -122,7 +123,7 @@ def overlay_for_worker(data, memory_budget: int = BROWSER_MEMORY_BUDGET) -> dict
     """The overlay of a ZIP check_for_worker passed, read and checked (read_dataset's next step):
     {"error": {...}}, or {"overlay": bytes or None, "overlaySize": [w, h] or None}."""
     try:
-        with _open_zip(_stream(data)) as archive:
+        with _open_zip(stream_of(data)) as archive:
             checked = check_overlay_entry(archive, check_archive(archive, memory_budget, overlay=False))
     except DatasetError as exc:
         return {"error": exc.to_dict()}

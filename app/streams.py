@@ -9,7 +9,7 @@ class RandomAccessStream(io.RawIOBase):
     """A seekable read-only stream of ``size`` bytes whose reads copy only the bytes asked for
     (``_copy(start, view)`` fills ``view`` from offset ``start``), so headers are read without
     copying a whole file and cubes are converted block by block. Subclasses: the page's
-    JavaScript arrays (app/browser.py), the notebook's in-memory arrays (app/notebook.py)."""
+    JavaScript arrays (app/quickopen.py), the notebook's in-memory arrays (app/notebook.py)."""
 
     def __init__(self, size: int):
         super().__init__()

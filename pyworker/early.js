@@ -4,7 +4,6 @@
 // worker (takeEarlyWorker) with the events that arrived before it did, in their order.
 const WORKER_URL = new URL('./worker.js', import.meta.url).href;
 
-performance.mark?.('ifealid:worker-started');  // for scripts/benchmark.py's load breakdown
 let early = null;
 if (typeof Worker !== 'undefined') {
   const worker = new Worker(WORKER_URL, { type: 'module' });

@@ -25,7 +25,7 @@
 //   READY    {type, versions: {pyodide, python, numpy, pillow, ifealid}, bootMs,
 //            colormaps: {name: Uint8Array(768) RGB}, default first (defined in app/colormaps.py),
 //            stages: {pyodide, packages, import} (ms each, for benchmarks; READY comes before
-//                    numpy is imported: its import's ms are added as `numpy` once done),
+//                    numpy is imported, which follows in the background),
 //                    snapshot: 'created' | 'restored' | 'unavailable' (Python start-up snapshot)}
 //   BOOT_FAILED {type, message}                          the runtime could not start; nothing will decode
 //   PROGRESS {type, id, stage: 'decode' | 'range' | 'convert', done, total}  decode: PNGs of a

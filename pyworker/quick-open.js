@@ -215,24 +215,26 @@ export function sameAsChecked(guess, checked) {
 
 /**
  * Start decoding a ZIP before Python has checked it (guessChecked). Returns {abort(), take(checked)}:
- * take resolves to {decoding} (decodeLayers' promise) when the guess matches Python's check,
- * else to null (and gives the guess up).
+ * take resolves to {decoding} (decodeLayers' promise): the decoding begun on the guess when it
+ * matches Python's check, else (the guess given up) one begun now from the check. abort() gives
+ * up whichever is under way.
  */
 export function decodeAhead(bytes, progress) {
-  const controller = new AbortController();
-  const ahead = guessChecked(bytes).catch(() => null).then((guess) => {
-    if (!guess || controller.signal.aborted) return null;
-    const decoding = decodeLayers(bytes, guess, progress, controller.signal);
+  let controller = new AbortController();
+  const start = (checked) => {
+    const decoding = decodeLayers(bytes, checked, progress, controller.signal);
     decoding.catch(() => {});
-    return { guess, decoding };
-  });
+    return { checked, decoding };
+  };
+  const ahead = guessChecked(bytes).catch(() => null).then((guess) => (guess && !controller.signal.aborted ? start(guess) : null));
   return {
     abort: () => controller.abort(),
     take: async (checked) => {
-      const started = await ahead;
-      if (started && sameAsChecked(started.guess, checked)) return { decoding: started.decoding };
+      const begun = await ahead;
+      if (begun && sameAsChecked(begun.checked, checked)) return { decoding: begun.decoding };
       controller.abort();
-      return null;
+      controller = new AbortController();
+      return { decoding: start(checked).decoding };
     },
   };
 }

@@ -11,7 +11,8 @@
 import { loadPyodide } from '../runtime/pyodide.mjs';
 import { MSG } from './protocol.js';
 import { LAYER_ARRAY } from '../glue/model/layout.js';
-import { decodeAhead, decodeLayers, prepareDecoders } from './quick-open.js';
+import { decodeAhead, prepareDecoders } from './quick-open.js';
+import { decompressed } from '../glue/data/png.js';
 
 const RUNTIME_URL = new URL('../runtime/', import.meta.url).href;
 const APP_URL = new URL('../app/', import.meta.url).href;
@@ -38,12 +39,7 @@ snapshot.catch(() => {});
 // The bytes of a runtime file, gunzipped when the build gzipped it (unless a server already did).
 async function gunzipped(bytes) {
   if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
-  // Written into the stream directly: a Blob's stream is read through the browser's process.
-  const stream = new DecompressionStream('gzip');
-  const writer = stream.writable.getWriter();
-  writer.write(bytes).catch(() => {});
-  writer.close().catch(() => {});
-  return new Uint8Array(await new Response(stream.readable).arrayBuffer());
+  return new Uint8Array(await new Response(decompressed(bytes, 'gzip')).arrayBuffer());
 }
 
 // The package's browser-facing sources (scripts/build_runtime.py decides which), fetched as
@@ -163,27 +159,23 @@ async function boot() {
   tables.destroy();
   lap('import');
   postMessage({ type: MSG.READY, versions, colormaps, bootMs: performance.now() - started, stages });
-  return stages;
 }
 
 // numpy, Pillow and the rest of the reader (app/browser.py): imported once the worker has
 // nothing quicker to do (no dataset ZIP being opened the quick way), or at once when a request
-// needs them. Resolves to the import's time in ms.
+// needs them.
 let imagingLoaded = Promise.resolve();
 const IMAGING_SO = '_imaging.cpython-312-wasm32-emscripten.so';
 let importing = null;
 let quickOpens = 0;
 const AFTER_QUICK_OPEN_MS = 2000;
 function importAll() {
-  importing ??= ready.then(async (stages) => {
+  importing ??= ready.then(async () => {
     await imagingLoaded;
-    const begun = performance.now();
     const browser = pyodide.pyimport('ifealid.browser');
     openFn = browser.open_for_worker;
     encodeFn = browser.encode_for_worker;
     encodeDatasetFn = browser.encode_dataset_for_worker;
-    stages.numpy = performance.now() - begun;
-    return stages.numpy;
   });
   return importing;
 }
@@ -216,8 +208,7 @@ async function quickOpen({ id, files }, started, ahead) {
     postMessage({ type: MSG.ERROR, id, error: checked.error });
     return true;
   }
-  const decoding = (await ahead.take(checked))?.decoding ?? decodeLayers(bytes, checked, ahead.progress);
-  decoding.catch(() => {});
+  const { decoding } = await ahead.take(checked);
   // The overlay is checked (read_dataset's next step, with Pillow) while the decoders work.
   let overlay;
   await imagingLoaded;
@@ -228,6 +219,7 @@ async function quickOpen({ id, files }, started, ahead) {
     return false;
   }
   if (overlay.error) {
+    ahead.abort();
     postMessage({ type: MSG.ERROR, id, error: overlay.error });
     return true;
   }
@@ -261,19 +253,25 @@ function quickCandidate(message) {
   return head.length === 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 3 && head[3] === 4;
 }
 
-// DECODE: what the user opened, told apart and decoded or converted by Python (app/browser.py
-// open_for_worker). Python reads the buffers through views (app/browser.py _JsFile), copying
-// only what it reads into its heap.
-function decode({ id, files, options, name, buffer }) {
-  if (!files) files = [{ name, buffer }];  // the older form: one dataset ZIP
+// PROGRESS messages of one request, at most one per 50 ms and the last (a message per PNG would
+// flood the page).
+function progressOf(id) {
   let lastPost = 0;
-  const progress = (stage, done, total) => {
+  return (stage, done, total) => {
     const now = performance.now();
-    if (done === total || now - lastPost > 50) {  // throttled: a message per PNG would flood the page
+    if (done === total || now - lastPost > 50) {
       lastPost = now;
       postMessage({ type: MSG.PROGRESS, id, stage, done, total });
     }
   };
+}
+
+// DECODE: what the user opened, told apart and decoded or converted by Python (app/browser.py
+// open_for_worker). Python reads the buffers through views (app/quickopen.py JsFile), copying
+// only what it reads into its heap. (The older form of DECODE, one buffer, is made `files` on
+// arrival.)
+function decode({ id, files, options }) {
+  const progress = progressOf(id);
   let result = null;
   try {
     const views = files.map((f) => new Uint8Array(f.buffer));
@@ -406,17 +404,13 @@ self.onmessage = async (event) => {
   if (quick) {
     quickOpens += 1;
     // The decoders start on the ZIP at once, while Python may still be starting.
-    const bytes = new Uint8Array(message.files[0].buffer);
-    let lastPost = 0;
-    const progress = (done, total) => {
-      const now = performance.now();
-      if (done === total || now - lastPost > 50) { lastPost = now; postMessage({ type: MSG.PROGRESS, id: message.id, stage: 'decode', done, total }); }
-    };
-    ahead = { ...decodeAhead(bytes, progress), progress };
+    const progress = progressOf(message.id);
+    ahead = decodeAhead(new Uint8Array(message.files[0].buffer), (done, total) => progress('decode', done, total));
   }
   try {
     await ready;
   } catch {
+    ahead?.abort();
     postMessage({ type: MSG.ERROR, id: message.id, error: { message: 'The Python runtime is not running.', rule: 'internal', entry: null } });
     return;
   }

@@ -7,8 +7,8 @@
 // IHDR, IDAT…, IEND and nothing else, every chunk but IDAT with its CRC right. Anything else
 // throws PngError, and the worker then decodes the ZIP with Python (app/reader.py), whose
 // message is the one the user sees: this decoder may refuse what Pillow takes, never the
-// reverse. Python checks the ZIP and the PNG headers first (app/quickopen.py); the page's
-// tests compare what this decodes with CPython's decode for every precision.
+// reverse. Python checks the ZIP by the reader's rules (app/quickopen.py); the page's tests
+// compare what this decodes with CPython's decode for every precision.
 export class PngError extends Error {}
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -41,17 +41,24 @@ export function crc32(bytes, start = 0, end = bytes.length) {
 }
 
 /**
- * Inflate `bytes` ('deflate': a zlib stream, 'deflate-raw': a ZIP entry's) to exactly `expected`
- * bytes: more (read no further than that), fewer, a damaged stream or data after its end throw.
+ * The stream of `bytes` decompressed ('gzip', 'deflate', 'deflate-raw') by the browser's zlib.
+ * Written straight into the DecompressionStream: a Blob's stream, the usual way, is read through
+ * the browser's own process in Chromium, several times slower.
  */
-export async function inflate(bytes, format, expected) {
-  // Written straight into the stream (not through a Blob, whose reads go through the browser's
-  // own process in Chromium: several times slower).
+export function decompressed(bytes, format) {
   const stream = new DecompressionStream(format);
   const writer = stream.writable.getWriter();
   writer.write(bytes).catch(() => {});
   writer.close().catch(() => {});
-  const reader = stream.readable.getReader();
+  return stream.readable;
+}
+
+/**
+ * Inflate `bytes` ('deflate': a zlib stream, 'deflate-raw': a ZIP entry's) to exactly `expected`
+ * bytes: more (read no further than that), fewer, a damaged stream or data after its end throw.
+ */
+export async function inflate(bytes, format, expected) {
+  const reader = decompressed(bytes, format).getReader();
   const out = new Uint8Array(expected);
   let length = 0;
   try {
