@@ -1238,6 +1238,19 @@ function makeTargets(gpu, W, H, previewFactor) {
       // where the last reduction left its (min, max)
       reduced: null,
       // what it reduced (reduce.js)
+      /** The phased target for previews of `factor` (null for none), made again when it differs. */
+      phasedAt(factor) {
+        const step = previewStep(factor);
+        if ((this.phased?.step ?? 1) === step) return this.phased;
+        if (this.phased) {
+          made.splice(made.indexOf(this.phased), 1);
+          gpu.dropTarget(this.phased);
+          this.phased = null;
+          this.reduced = null;
+        }
+        if (step > 1) this.phased = map("phased", step);
+        return this.phased;
+      },
       release() {
         for (const t of made) gpu.dropTarget(t);
         made.length = 0;
@@ -1889,7 +1902,7 @@ function colourScale(view) {
 }
 
 // glue/compute/dots-wasm.js
-var DOTS_WASM = "AGFzbQEAAAABJARgAn9/AXtgCH9/f39/f39/AGAHf39/f39/fwBgBX9/f39/AAMIBwABAQIDAgMFAwEAAQcsBQZtZW1vcnkCAAZkb3RzMTYAAwdzdW1zcTE2AAQEZG90cwAFBXN1bXNxAAYKlwsHEgAgACABQQJ0aigCAP0R/YkBC9oGBAZ/BHsCfwZ7IAchCAJAA0AgCCACTw0BIAIgCGshCSAJQYAISwRAQYAIIQkLQQAhCwJAA0AgCyAJQQN0Tw0BIAUgC2r9DAAAAAAAAAAAAAAAAAAAAAD9CwQAIAtBEGohCwwACwtBACEKAkADQCAKQQRqIAFLDQEgACAKIAJsIAhqQQJ0aiENIAJBAnQhEiADIAoQACEOIAMgCkEBahAAIRQgAyAKQQJqEAAhFSADIApBA2oQACEWQQAhCwJAA0AgCyAJQQJ0Tw0BIA0gC2ohEyAT/QAEACEPIBMgEmr9AAQAIRcgEyASQQF0av0ABAAhGCATIBJBA2xq/QAEACEZIAUgC0EBdGohDCAGBEAgD/2JASEOIBf9iQEhFCAY/YkBIRUgGf2JASEWIAwgDP0ABAAgDiAO/boBIBQgFP26Af2uASAVIBX9ugEgFiAW/boB/a4B/a4B/a4B/QsEACAP/YoBIQ4gF/2KASEUIBj9igEhFSAZ/YoBIRYgDCAM/QAEECAOIA79ugEgFCAU/boB/a4BIBUgFf26ASAWIBb9ugH9rgH9rgH9rgH9CwQQBSAMIAz9AAQAIA/9iQEgDv26ASAX/YkBIBT9ugH9rgEgGP2JASAV/boBIBn9iQEgFv26Af2uAf2uAf2uAf0LBAAgDCAM/QAEECAP/YoBIA79ugEgF/2KASAU/boB/a4BIBj9igEgFf26ASAZ/YoBIBb9ugH9rgH9rgH9rgH9CwQQCyALQRBqIQsMAAsLIApBBGohCgwACwsCQANAIAogAU8NASAAIAogAmwgCGpBAnRqIQ0gAyAKEAAhDkEAIQsCQANAIAsgCUECdE8NASANIAtq/QAEACEPIA/9iQEhECAP/YoBIREgBSALQQF0aiEMIAYEQCAMIAz9AAQAIBAgEP26Af2uAf0LBAAgDCAM/QAEECARIBH9ugH9rgH9CwQQBSAMIAz9AAQAIBAgDv26Af2uAf0LBAAgDCAM/QAEECARIA79ugH9rgH9CwQQCyALQRBqIQsMAAsLIApBAWohCgwACwtBACELAkADQCALIAlPDQEgBSALQQN0aiEMIAQgCCALakECdGogDCgCACAMKAIEajYCACALQQFqIQsMAAsLIAggCWohCAwACwsL0QMCB38He0H/Af0QIRUgByEIAkADQCAIIAJPDQEgAiAIayEJIAlBgAhLBEBBgAghCQtBACELAkADQCALIAlBGGxPDQEgBSALav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgC0EQaiELDAALC0EAIQoCQANAIAogAU8NASAAIAogAmwgCGpBA3RqIQ4gAyAKQQN0av0KAwAhDyAPIBX9TiEQIA9BCP2NASERQQAhCwJAA0AgCyAJQQN0Tw0BIA4gC2r9AAQAIRIgEiAV/U4hEyASQQj9jQEhFCAGBEAgEyEQIBQhEQsgBSALQQNsaiEMIAwgDP0ABAAgEyAQ/boB/a4B/QsEACAMIAz9AAQQIBQgEf26Af2uAf0LBBAgDCAM/QAEICAUIBD9ugEgEyAR/boB/a4B/a4B/QsEICALQRBqIQsMAAsLIApBAWohCgwACwtBACENAkADQCANIAlPDQEgBSANQQF2QTBsIA1BAXFBA3RqaiEMIAQgCCANakEDdGogDCgCECAMKAIUarhEAAAAAAAA8ECiIAwoAiAgDCgCJGq4RAAAAAAAAHBAoqAgDCgCACAMKAIEarigOQMAIA1BAWohDQwACwsgCCAJaiEIDAALCwsUACAAIAEgAiADIAQgBUEAIAYQAgsUACAAIAEgAkEAIAMgBEEBQQAQAgsUACAAIAEgAiADIAQgBUEAIAYQAQsUACAAIAEgAkEAIAMgBEEBQQAQAQs=";
+var DOTS_WASM = "AGFzbQEAAAABJgRgAn9/AXtgCX9/f39/f39/fwBgCH9/f39/f39/AGAFf39/f38AAwgHAAEBAgMCAwUDAQABBywFBm1lbW9yeQIABmRvdHMxNgADB3N1bXNxMTYABARkb3RzAAUFc3Vtc3EABgqfCwcSACAAIAFBAnRqKAIA/RH9iQEL2gYEBn8EewJ/BnsgByEJAkADQCAJIAhPDQEgCCAJayEKIApBgAhLBEBBgAghCgtBACEMAkADQCAMIApBA3RPDQEgBSAMav0MAAAAAAAAAAAAAAAAAAAAAP0LBAAgDEEQaiEMDAALC0EAIQsCQANAIAtBBGogAUsNASAAIAsgAmwgCWpBAnRqIQ4gAkECdCETIAMgCxAAIQ8gAyALQQFqEAAhFSADIAtBAmoQACEWIAMgC0EDahAAIRdBACEMAkADQCAMIApBAnRPDQEgDiAMaiEUIBT9AAQAIRAgFCATav0ABAAhGCAUIBNBAXRq/QAEACEZIBQgE0EDbGr9AAQAIRogBSAMQQF0aiENIAYEQCAQ/YkBIQ8gGP2JASEVIBn9iQEhFiAa/YkBIRcgDSAN/QAEACAPIA/9ugEgFSAV/boB/a4BIBYgFv26ASAXIBf9ugH9rgH9rgH9rgH9CwQAIBD9igEhDyAY/YoBIRUgGf2KASEWIBr9igEhFyANIA39AAQQIA8gD/26ASAVIBX9ugH9rgEgFiAW/boBIBcgF/26Af2uAf2uAf2uAf0LBBAFIA0gDf0ABAAgEP2JASAP/boBIBj9iQEgFf26Af2uASAZ/YkBIBb9ugEgGv2JASAX/boB/a4B/a4B/a4B/QsEACANIA39AAQQIBD9igEgD/26ASAY/YoBIBX9ugH9rgEgGf2KASAW/boBIBr9igEgF/26Af2uAf2uAf2uAf0LBBALIAxBEGohDAwACwsgC0EEaiELDAALCwJAA0AgCyABTw0BIAAgCyACbCAJakECdGohDiADIAsQACEPQQAhDAJAA0AgDCAKQQJ0Tw0BIA4gDGr9AAQAIRAgEP2JASERIBD9igEhEiAFIAxBAXRqIQ0gBgRAIA0gDf0ABAAgESAR/boB/a4B/QsEACANIA39AAQQIBIgEv26Af2uAf0LBBAFIA0gDf0ABAAgESAP/boB/a4B/QsEACANIA39AAQQIBIgD/26Af2uAf0LBBALIAxBEGohDAwACwsgC0EBaiELDAALC0EAIQwCQANAIAwgCk8NASAFIAxBA3RqIQ0gBCAJIAxqQQJ0aiANKAIAIA0oAgRqNgIAIAxBAWohDAwACwsgCSAKaiEJDAALCwvRAwIHfwd7Qf8B/RAhFiAHIQkCQANAIAkgCE8NASAIIAlrIQogCkGACEsEQEGACCEKC0EAIQwCQANAIAwgCkEYbE8NASAFIAxq/QwAAAAAAAAAAAAAAAAAAAAA/QsEACAMQRBqIQwMAAsLQQAhCwJAA0AgCyABTw0BIAAgCyACbCAJakEDdGohDyADIAtBA3Rq/QoDACEQIBAgFv1OIREgEEEI/Y0BIRJBACEMAkADQCAMIApBA3RPDQEgDyAMav0ABAAhEyATIBb9TiEUIBNBCP2NASEVIAYEQCAUIREgFSESCyAFIAxBA2xqIQ0gDSAN/QAEACAUIBH9ugH9rgH9CwQAIA0gDf0ABBAgFSAS/boB/a4B/QsEECANIA39AAQgIBUgEf26ASAUIBL9ugH9rgH9rgH9CwQgIAxBEGohDAwACwsgC0EBaiELDAALC0EAIQ4CQANAIA4gCk8NASAFIA5BAXZBMGwgDkEBcUEDdGpqIQ0gBCAJIA5qQQN0aiANKAIQIA0oAhRquEQAAAAAAADwQKIgDSgCICANKAIkarhEAAAAAAAAcECioCANKAIAIA0oAgRquKA5AwAgDkEBaiEODAALCyAJIApqIQkMAAsLCxYAIAAgASACIAMgBCAFQQAgBiAHEAILFgAgACABIAJBACADIARBAUEAIAIQAgsWACAAIAEgAiADIAQgBUEAIAYgBxABCxYAIAAgASACQQAgAyAEQQFBACACEAEL";
 
 // glue/compute/cpu-kernel.js
 var TILE = 1024;
@@ -1963,21 +1976,25 @@ var CpuKernel = class {
   _sums(at) {
     return new (this.layout.P === 8 ? Uint32Array : Float64Array)(this._k.memory.buffer, at, this.N);
   }
-  _run(from = 0) {
+  // The kernel over pixels [from, to), widened to whole fours.
+  _run(from = 0, to = this._N4) {
     const { ref, out, data } = this._at;
-    (this.layout.P === 8 ? this._k.dots : this._k.dots16)(data, this.layout.L, this._N4, ref, out, 0, from & ~3);
+    const end = Math.min(this._N4, Math.ceil(to / 4) * 4);
+    (this.layout.P === 8 ? this._k.dots : this._k.dots16)(data, this.layout.L, this._N4, ref, out, 0, from & ~3, end);
   }
   /**
    * Every pixel's exact dot product q·q_p with pixel p = y·W + x (a view of kernel memory, valid
-   * until the next call). With `from`: only pixels from there on are computed (a few before it
-   * too, the kernel goes in fours); the rest of the view holds what an earlier call left.
+   * until the next call). With `ranges` ([[from, to], …]: pixels from <= p < to): only those are
+   * computed (and a few pixels around each, the kernel goes in fours); the rest of the view
+   * holds what an earlier call left.
    */
-  dotsWith(p, from = 0) {
+  dotsWith(p, ranges = null) {
     const k = this._k, { ref, data } = this._at;
     const { L } = this.layout, N4 = this._N4, px = this._px;
     const heap = new Uint8Array(k.memory.buffer);
     for (let l = 0; l < L; l++) heap.copyWithin(ref + l * px, data + (l * N4 + p) * px, data + (l * N4 + p + 1) * px);
-    this._run(from);
+    if (!ranges) this._run();
+    else for (const [from, to] of ranges) if (to > from) this._run(from, to);
     return this._sums(this._at.out);
   }
   /** The stored data, layer-major with N4 pixels a layer: a view of kernel memory. */
@@ -1989,23 +2006,27 @@ var CpuKernel = class {
   /**
    * out[p] = Σ_c w_c · q_pc (squares: Σ_c w_c · q_pc²) in float64, for weights w (C values).
    * Plain JavaScript: it runs when the values setting changes, and per move only for z-scores.
+   * With `ranges` (as dotsWith's) only those pixels of `out` are written.
    */
-  weighted(w, out = new Float64Array(this.N), { squares = false } = {}) {
-    const { L, C } = this.layout, N = this.N, N4 = this._N4;
+  weighted(w, out = new Float64Array(this.N), { squares = false, ranges = null } = {}) {
+    const { L, C } = this.layout, N4 = this._N4;
     const q = this._data();
-    out.fill(0);
+    const spans = ranges ?? [[0, this.N]];
+    for (const [from, to] of spans) out.fill(0, from, to);
     for (let l = 0; l < L; l++) {
       const w0 = w[4 * l] ?? 0, w1 = 4 * l + 1 < C ? w[4 * l + 1] : 0;
       const w2 = 4 * l + 2 < C ? w[4 * l + 2] : 0, w3 = 4 * l + 3 < C ? w[4 * l + 3] : 0;
       if (!w0 && !w1 && !w2 && !w3) continue;
-      let k = l * N4 * 4;
-      if (squares) {
-        for (let p = 0; p < N; p++, k += 4) {
-          const a = q[k], b = q[k + 1], c = q[k + 2], d = q[k + 3];
-          out[p] += a * a * w0 + b * b * w1 + c * c * w2 + d * d * w3;
+      for (const [from, to] of spans) {
+        let k = (l * N4 + from) * 4;
+        if (squares) {
+          for (let p = from; p < to; p++, k += 4) {
+            const a = q[k], b = q[k + 1], c = q[k + 2], d = q[k + 3];
+            out[p] += a * a * w0 + b * b * w1 + c * c * w2 + d * d * w3;
+          }
+        } else {
+          for (let p = from; p < to; p++, k += 4) out[p] += q[k] * w0 + q[k + 1] * w1 + q[k + 2] * w2 + q[k + 3] * w3;
         }
-      } else {
-        for (let p = 0; p < N; p++, k += 4) out[p] += q[k] * w0 + q[k + 1] * w1 + q[k + 2] * w2 + q[k + 3] * w3;
       }
     }
     return out;
@@ -2291,7 +2312,7 @@ async function gramOf({ info, layers }, picks, tick = async () => {
     }
     const kernel = new CpuKernel({ width: C, height: 1, features: Ln * 4, precision: P, layers: t });
     for (let i = 0; i < C; i++) {
-      const row = kernel.dotsWith(i, i);
+      const row = kernel.dotsWith(i, [[i, C]]);
       for (let j = i; j < C; j++) {
         gram[i * C + j] = row[j];
         gram[j * C + i] = row[j];
@@ -2983,28 +3004,68 @@ var ChannelSource = class {
   }
 };
 var CpuSimilaritySource = class {
-  constructor(gpu, layout, analysis) {
+  constructor(gpu, layout, analysis, { previewMinWork } = {}) {
     this.gpu = gpu;
     this.layout = layout;
     this.analysis = analysis;
-    this.phased = false;
+    this.phased = true;
+    this.previewMinWork = previewMinWork;
+    this._last = null;
   }
   key(view) {
     return `cpu:${mapRequest(view).key}`;
   }
+  _current(view) {
+    const request = mapRequest(view);
+    if (this._last?.key !== request.key) {
+      this._last = { key: request.key, request, map: null, rows: new Uint8Array(this.layout.H) };
+    }
+    return this._last;
+  }
+  // Compute map rows `ys` (ascending) of the current map where not done yet.
+  _compute(current, ys) {
+    const { W } = this.layout;
+    const ranges = [];
+    for (const y of ys) {
+      if (current.rows[y]) continue;
+      current.rows[y] = 1;
+      const last = ranges[ranges.length - 1];
+      if (last && last[1] === y * W) last[1] += W;
+      else ranges.push([y * W, (y + 1) * W]);
+    }
+    if (ranges.length) current.map = this.analysis.map(current.request, ranges);
+  }
   /** The whole map for a view, as the CPU computes it (Float32Array; the last one is kept). */
   mapOf(view) {
-    const request = mapRequest(view);
-    if (this._last?.key !== request.key) this._last = { key: request.key, map: this.analysis.map(request) };
-    return this._last.map;
+    const current = this._current(view);
+    this._compute(current, Array.from({ length: this.layout.H }, (_, y) => y));
+    return current.map;
   }
   fill(t, draws, view) {
     const gl = this.gpu.gl;
     const { W, H } = this.layout;
-    const map = this.mapOf(view);
     gl.bindTexture(gl.TEXTURE_2D, t.tex);
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
-    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, W, H, gl.RED, gl.FLOAT, map);
+    if (t.step === 1) {
+      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, W, H, gl.RED, gl.FLOAT, this.mapOf(view));
+      return;
+    }
+    const current = this._current(view), s = t.step;
+    for (const d of draws) {
+      const px = d.ph % s, py = Math.floor(d.ph / s);
+      const i0 = d.x0 - px * t.pw, j0 = d.y0 - py * t.ph;
+      const w = d.x1 - d.x0, h = d.y1 - d.y0;
+      const ys = [];
+      for (let j = j0; j < j0 + h && s * j + py < H; j++) ys.push(s * j + py);
+      this._compute(current, ys);
+      const map = current.map;
+      const texels = new Float32Array(w * h);
+      for (let j = 0; j < ys.length; j++) {
+        const row = ys[j] * W;
+        for (let i = 0, x = s * i0 + px; i < w && x < W; i++, x += s) texels[j * w + i] = map[row + x];
+      }
+      gl.texSubImage2D(gl.TEXTURE_2D, 0, d.x0, d.y0, w, h, gl.RED, gl.FLOAT, texels);
+    }
   }
   dispose() {
   }
@@ -3529,7 +3590,7 @@ var Frames = class {
     const source = r.source();
     const key = source.key(view);
     const phased = this._previewWorth(source, rect);
-    const t = phased ? ds.targets.phased : ds.targets.full;
+    const t = phased ? r.phasedTarget(source) : ds.targets.full;
     const all = phasesOf(t, true);
     const full = !(phased && allowPreview) || covers(t, key, rect, all);
     ensureMap(t, source, key, rect, full ? all : [0], view);
@@ -3553,10 +3614,10 @@ var Frames = class {
   }
   _previewWorth(source, rect) {
     const { preview, previewMinWork } = this.r.options;
-    if (!this.r.ds.targets.phased || !source.phased || this.r.view.mode !== "similarity") return false;
+    if (!source.phased || this.r.view.mode !== "similarity" || !this.r.phasedTarget(source)) return false;
     if (preview === true) return true;
     if (preview !== "auto") return false;
-    return (rect.x1 - rect.x0) * (rect.y1 - rect.y0) * this.r.ds.layout.C >= previewMinWork;
+    return (rect.x1 - rect.x0) * (rect.y1 - rect.y0) * this.r.ds.layout.C >= (source.previewMinWork ?? previewMinWork);
   }
   _info(kind) {
     const v = this.r.view;
@@ -3647,20 +3708,22 @@ var Frames = class {
   // ------------------------------------------------------------- refinement
   // The refinement of the preview just drawn: the other planes of the visible region in chunks.
   _planRefine() {
-    const r = this.r, ds = r.ds;
+    const r = this.r, ds = r.ds, source = r.source(), t = r.phasedTarget(source);
+    const work = source.phased === true && source === ds.sources.cpu ? r.options.refineChunkWork / t.step : r.options.refineChunkWork;
     return {
-      key: r.source().key(r.view),
+      key: source.key(r.view),
       rect: this.rect,
       size: this.drawnSize,
       ds,
+      t,
       inflight: 0,
-      chunks: refineChunks(ds.targets.phased, this.rect, ds.layout.C, r.options.refineChunkWork)
+      chunks: refineChunks(t, this.rect, ds.layout.C, work)
     };
   }
   // Still worth refining: nothing changed since the preview (a change makes its own frame).
   _refineCurrent(token) {
     const r = this.r;
-    if (this.refine !== token || r.scheduler.dirty || r.ds !== token.ds || r.gpu.isLost()) return false;
+    if (this.refine !== token || r.scheduler.dirty || r.ds !== token.ds || r.gpu.isLost() || token.ds.targets.phased !== token.t) return false;
     const { canvas } = r.gpu.gl;
     const rect = visibleRect(r.view.camera, token.ds.layout.W, token.ds.layout.H, canvas.width, canvas.height);
     return Boolean(rect) && ["x0", "y0", "x1", "y1"].every((k) => rect[k] === token.rect[k]) && r.source().key(r.view) === token.key && `${canvas.width}x${canvas.height}` === token.size;
@@ -3672,7 +3735,7 @@ var Frames = class {
       if (this.refine === token) this.refine = null;
       return;
     }
-    const r = this.r, t = token.ds.targets.phased, source = r.source();
+    const r = this.r, t = token.t, source = r.source();
     const limit = r.options.sync ? Infinity : 2;
     while (token.chunks.length && token.inflight < limit) {
       for (const band of token.chunks.shift().bands) {
@@ -3924,19 +3987,23 @@ var CpuAnalysis = class {
   }
   /**
    * One reference's map (float64, N values): a pixel {kind: 'pixel', x, y}, a region, or
-   * another pane's vector {kind: 'vector', vector} (model/analysis.js).
+   * another pane's vector {kind: 'vector', vector} (model/analysis.js). With `ranges`
+   * ([[from, to], …] pixel ranges, a preview's rows): only those pixels of `out` are written.
    */
-  referenceMap(ref, values, metric, out = new Float64Array(this.N), joint = null) {
+  referenceMap(ref, values, metric, out = new Float64Array(this.N), joint = null, ranges = null) {
     const terms = this._termsOf(values, joint);
     const { transform, norm, sum, B, bb } = terms;
     const { a, b, scale: s } = transform;
-    const k = this.kernel, N = this.N, C = this.dataset.info.features;
+    const k = this.kernel, C = this.dataset.info.features;
+    const spans = ranges ?? [[0, this.N]];
     const f = FROM_SUMS[metric];
     if (ref.kind === "pixel" && s !== null) {
       const r = ref.y * this.dataset.info.width + ref.x;
-      const D = k.dotsWith(r);
+      const D = k.dotsWith(r, ranges);
       const nr = norm[r], sr2 = sum[r], Br = B[r];
-      for (let p = 0; p < N; p++) out[p] = f(crossDot(s, D[p], B[p], Br, bb), norm[p], nr, sum[p], sr2, C);
+      for (const [from, to] of spans) {
+        for (let p = from; p < to; p++) out[p] = f(crossDot(s, D[p], B[p], Br, bb), norm[p], nr, sum[p], sr2, C);
+      }
       return out;
     }
     const rho = ref.kind === "vector" ? ref.vector : ref.kind === "pixel" ? valuesAt(this.dataset, transform, ref.x, ref.y) : regionVector(this.dataset, transform, ref, metric);
@@ -3948,19 +4015,23 @@ var CpuAnalysis = class {
       k0 += b[c] * rho[c];
       w[c] = a[c] * rho[c];
     }
-    const dots = k.weighted(w);
-    for (let p = 0; p < N; p++) out[p] = f(dots[p] + k0, norm[p], rr, sum[p], sr, C);
+    const dots = k.weighted(w, this._dots ??= new Float64Array(this.N), { ranges });
+    for (const [from, to] of spans) {
+      for (let p = from; p < to; p++) out[p] = f(dots[p] + k0, norm[p], rr, sum[p], sr, C);
+    }
     return out;
   }
   /**
    * The map a request (model/analysis.js mapRequest) asks for: every reference's map combined,
-   * as Float32Array(N), row 0 = top (reused by the next call).
+   * as Float32Array(N), row 0 = top (reused by the next call). With `ranges` (as referenceMap's)
+   * only those pixels are computed; the others keep what an earlier call left.
    */
-  map(request) {
+  map(request, ranges = null) {
     const { values, metric, combine, pointer, statics, count, joint } = request;
     const out = this._out;
+    const spans = ranges ?? [[0, this.N]];
     if (!count) {
-      out.fill(0);
+      for (const [from, to] of spans) out.fill(0, from, to);
       return out;
     }
     const op = combiner(metric, combine);
@@ -3970,14 +4041,16 @@ var CpuAnalysis = class {
       for (const ref of statics.slice(1)) combineInto(acc2, this.referenceMap(ref, values, metric, one, joint), op);
       this._static = { key: request.staticKey, acc: acc2 };
     }
-    const mine = pointer ? this.referenceMap(pointer, values, metric, this._pointer ??= new Float64Array(this.N), joint) : null;
+    const mine = pointer ? this.referenceMap(pointer, values, metric, this._pointer ??= new Float64Array(this.N), joint, ranges) : null;
     const acc = statics.length ? this._static.acc : null;
     const scale = op === "sum" ? 1 / count : 1;
-    if (acc && mine) {
-      for (let p = 0; p < this.N; p++) out[p] = combineOne(acc[p], mine[p], op) * scale;
-    } else {
-      const only = acc ?? mine;
-      for (let p = 0; p < this.N; p++) out[p] = only[p] * scale;
+    for (const [from, to] of spans) {
+      if (acc && mine) {
+        for (let p = from; p < to; p++) out[p] = combineOne(acc[p], mine[p], op) * scale;
+      } else {
+        const only = acc ?? mine;
+        for (let p = from; p < to; p++) out[p] = only[p] * scale;
+      }
     }
     return out;
   }
@@ -4021,6 +4094,10 @@ var DEFAULTS = {
   // the preview computes every n-th pixel in each axis (a power of two)
   previewMinWork: 6 << 20,
   // 'auto': only when visible pixels × channels reach this
+  cpuPreviewFactor: 4,
+  // the same where the CPU computes the maps (software renderers)
+  cpuPreviewMinWork: 48 << 20,
+  // ... and its 'auto' threshold
   refineChunkWork: 1 << 23,
   // a refinement's GPU chunks: at most this many pixels × channels
   twoStepColour: "auto",
@@ -4266,13 +4343,23 @@ var Renderer = class {
     if (ds.sources.cpu === void 0) {
       try {
         const kernel = new CpuKernel({ ...this._dataset.info, layers: this._dataset.layers });
-        ds.sources.cpu = new CpuSimilaritySource(this.gpu, ds.layout, new CpuAnalysis(kernel, this._dataset));
+        ds.sources.cpu = new CpuSimilaritySource(
+          this.gpu,
+          ds.layout,
+          new CpuAnalysis(kernel, this._dataset),
+          { previewMinWork: this.options.cpuPreviewMinWork }
+        );
       } catch (err) {
         console.warn(`similarity stays on the GPU: ${err.message}`);
         ds.sources.cpu = null;
       }
     }
     return ds.sources.cpu ? "cpu" : "gpu";
+  }
+  /** The phased target (previews) at the step of `source`'s compute path, or null. */
+  phasedTarget(source) {
+    const cpu = source === this.ds.sources.cpu;
+    return this.ds.targets.phasedAt(cpu ? this.options.cpuPreviewFactor : this.options.previewFactor);
   }
   // ---------------------------------------------------------------- frames
   /** Draw on the next animation frame if anything changed (at most one frame per animation frame). */

@@ -57,20 +57,24 @@ export class CpuAnalysis {
 
   /**
    * One reference's map (float64, N values): a pixel {kind: 'pixel', x, y}, a region, or
-   * another pane's vector {kind: 'vector', vector} (model/analysis.js).
+   * another pane's vector {kind: 'vector', vector} (model/analysis.js). With `ranges`
+   * ([[from, to], …] pixel ranges, a preview's rows): only those pixels of `out` are written.
    */
-  referenceMap(ref, values, metric, out = new Float64Array(this.N), joint = null) {
+  referenceMap(ref, values, metric, out = new Float64Array(this.N), joint = null, ranges = null) {
     const terms = this._termsOf(values, joint);
     const { transform, norm, sum, B, bb } = terms;
     const { a, b, scale: s } = transform;
-    const k = this.kernel, N = this.N, C = this.dataset.info.features;
+    const k = this.kernel, C = this.dataset.info.features;
+    const spans = ranges ?? [[0, this.N]];
     const f = FROM_SUMS[metric];
     if (ref.kind === 'pixel' && s !== null) {
       // Exact integer dot products; the pixel with itself gives |t_r|² bit for bit.
       const r = ref.y * this.dataset.info.width + ref.x;
-      const D = k.dotsWith(r);
+      const D = k.dotsWith(r, ranges);
       const nr = norm[r], sr = sum[r], Br = B[r];
-      for (let p = 0; p < N; p++) out[p] = f(crossDot(s, D[p], B[p], Br, bb), norm[p], nr, sum[p], sr, C);
+      for (const [from, to] of spans) {
+        for (let p = from; p < to; p++) out[p] = f(crossDot(s, D[p], B[p], Br, bb), norm[p], nr, sum[p], sr, C);
+      }
       return out;
     }
     const rho = ref.kind === 'vector' ? ref.vector : ref.kind === 'pixel'
@@ -84,34 +88,42 @@ export class CpuAnalysis {
       k0 += b[c] * rho[c];
       w[c] = a[c] * rho[c];
     }
-    const dots = k.weighted(w);
-    for (let p = 0; p < N; p++) out[p] = f(dots[p] + k0, norm[p], rr, sum[p], sr, C);
+    const dots = k.weighted(w, this._dots ??= new Float64Array(this.N), { ranges });
+    for (const [from, to] of spans) {
+      for (let p = from; p < to; p++) out[p] = f(dots[p] + k0, norm[p], rr, sum[p], sr, C);
+    }
     return out;
   }
 
   /**
    * The map a request (model/analysis.js mapRequest) asks for: every reference's map combined,
-   * as Float32Array(N), row 0 = top (reused by the next call).
+   * as Float32Array(N), row 0 = top (reused by the next call). With `ranges` (as referenceMap's)
+   * only those pixels are computed; the others keep what an earlier call left.
    */
-  map(request) {
+  map(request, ranges = null) {
     const { values, metric, combine, pointer, statics, count, joint } = request;
     const out = this._out;
-    if (!count) { out.fill(0); return out; }
+    const spans = ranges ?? [[0, this.N]];
+    if (!count) { for (const [from, to] of spans) out.fill(0, from, to); return out; }
     const op = combiner(metric, combine);
+    // The static references do not move: their combined map is made whole, once.
     if (statics.length && this._static?.key !== request.staticKey) {
       const acc = this.referenceMap(statics[0], values, metric, undefined, joint);
       const one = new Float64Array(this.N);
       for (const ref of statics.slice(1)) combineInto(acc, this.referenceMap(ref, values, metric, one, joint), op);
       this._static = { key: request.staticKey, acc };
     }
-    const mine = pointer ? this.referenceMap(pointer, values, metric, this._pointer ??= new Float64Array(this.N), joint) : null;
+    const mine = pointer
+      ? this.referenceMap(pointer, values, metric, this._pointer ??= new Float64Array(this.N), joint, ranges) : null;
     const acc = statics.length ? this._static.acc : null;
     const scale = op === 'sum' ? 1 / count : 1;
-    if (acc && mine) {
-      for (let p = 0; p < this.N; p++) out[p] = combineOne(acc[p], mine[p], op) * scale;
-    } else {
-      const only = acc ?? mine;
-      for (let p = 0; p < this.N; p++) out[p] = only[p] * scale;
+    for (const [from, to] of spans) {
+      if (acc && mine) {
+        for (let p = from; p < to; p++) out[p] = combineOne(acc[p], mine[p], op) * scale;
+      } else {
+        const only = acc ?? mine;
+        for (let p = from; p < to; p++) out[p] = only[p] * scale;
+      }
     }
     return out;
   }

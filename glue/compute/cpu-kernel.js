@@ -92,22 +92,26 @@ export class CpuKernel {
 
   _sums(at) { return new (this.layout.P === 8 ? Uint32Array : Float64Array)(this._k.memory.buffer, at, this.N); }
 
-  _run(from = 0) {
+  // The kernel over pixels [from, to), widened to whole fours.
+  _run(from = 0, to = this._N4) {
     const { ref, out, data } = this._at;
-    (this.layout.P === 8 ? this._k.dots : this._k.dots16)(data, this.layout.L, this._N4, ref, out, 0, from & ~3);
+    const end = Math.min(this._N4, Math.ceil(to / 4) * 4);
+    (this.layout.P === 8 ? this._k.dots : this._k.dots16)(data, this.layout.L, this._N4, ref, out, 0, from & ~3, end);
   }
 
   /**
    * Every pixel's exact dot product q·q_p with pixel p = y·W + x (a view of kernel memory, valid
-   * until the next call). With `from`: only pixels from there on are computed (a few before it
-   * too, the kernel goes in fours); the rest of the view holds what an earlier call left.
+   * until the next call). With `ranges` ([[from, to], …]: pixels from <= p < to): only those are
+   * computed (and a few pixels around each, the kernel goes in fours); the rest of the view
+   * holds what an earlier call left.
    */
-  dotsWith(p, from = 0) {
+  dotsWith(p, ranges = null) {
     const k = this._k, { ref, data } = this._at;
     const { L } = this.layout, N4 = this._N4, px = this._px;
     const heap = new Uint8Array(k.memory.buffer);
     for (let l = 0; l < L; l++) heap.copyWithin(ref + l * px, data + (l * N4 + p) * px, data + (l * N4 + p + 1) * px);
-    this._run(from);
+    if (!ranges) this._run();
+    else for (const [from, to] of ranges) if (to > from) this._run(from, to);
     return this._sums(this._at.out);
   }
 
@@ -121,23 +125,27 @@ export class CpuKernel {
   /**
    * out[p] = Σ_c w_c · q_pc (squares: Σ_c w_c · q_pc²) in float64, for weights w (C values).
    * Plain JavaScript: it runs when the values setting changes, and per move only for z-scores.
+   * With `ranges` (as dotsWith's) only those pixels of `out` are written.
    */
-  weighted(w, out = new Float64Array(this.N), { squares = false } = {}) {
-    const { L, C } = this.layout, N = this.N, N4 = this._N4;
+  weighted(w, out = new Float64Array(this.N), { squares = false, ranges = null } = {}) {
+    const { L, C } = this.layout, N4 = this._N4;
     const q = this._data();
-    out.fill(0);
+    const spans = ranges ?? [[0, this.N]];
+    for (const [from, to] of spans) out.fill(0, from, to);
     for (let l = 0; l < L; l++) {
       const w0 = w[4 * l] ?? 0, w1 = 4 * l + 1 < C ? w[4 * l + 1] : 0;
       const w2 = 4 * l + 2 < C ? w[4 * l + 2] : 0, w3 = 4 * l + 3 < C ? w[4 * l + 3] : 0;
       if (!w0 && !w1 && !w2 && !w3) continue;
-      let k = l * N4 * 4;
-      if (squares) {
-        for (let p = 0; p < N; p++, k += 4) {
-          const a = q[k], b = q[k + 1], c = q[k + 2], d = q[k + 3];
-          out[p] += a * a * w0 + b * b * w1 + c * c * w2 + d * d * w3;
+      for (const [from, to] of spans) {
+        let k = (l * N4 + from) * 4;
+        if (squares) {
+          for (let p = from; p < to; p++, k += 4) {
+            const a = q[k], b = q[k + 1], c = q[k + 2], d = q[k + 3];
+            out[p] += a * a * w0 + b * b * w1 + c * c * w2 + d * d * w3;
+          }
+        } else {
+          for (let p = from; p < to; p++, k += 4) out[p] += q[k] * w0 + q[k + 1] * w1 + q[k + 2] * w2 + q[k + 3] * w3;
         }
-      } else {
-        for (let p = 0; p < N; p++, k += 4) out[p] += q[k] * w0 + q[k + 1] * w1 + q[k + 2] * w2 + q[k + 3] * w3;
       }
     }
     return out;

@@ -18,10 +18,11 @@
     (i16x8.extend_low_i8x16_u
       (i32x4.splat (i32.load (i32.add (local.get $ref) (i32.shl (local.get $l) (i32.const 2)))))))
 
-  ;; out[p] = sum over channels of data(p) * ref, for start <= p < n4 (start a multiple of 4);
+  ;; out[p] = sum over channels of data(p) * ref, for start <= p < end (multiples of 4; the
+;; layers are n4 pixels apart);
   ;; with square = 1 the squared norms instead (ref unused).
   (func $pass (param $data i32) (param $layers i32) (param $n4 i32) (param $ref i32)
-                (param $out i32) (param $acc i32) (param $square i32) (param $start i32)
+                (param $out i32) (param $acc i32) (param $square i32) (param $start i32) (param $end i32)
     (local $p0 i32) (local $tile i32) (local $l i32) (local $q i32) (local $a i32)
     (local $src i32) (local $r v128) (local $d v128) (local $lo v128) (local $hi v128)
     (local $stride i32) (local $s i32) (local $r1 v128) (local $r2 v128) (local $r3 v128)
@@ -29,8 +30,8 @@
     (local.set $p0 (local.get $start))
     (block $tiles_done
       (loop $tiles
-        (br_if $tiles_done (i32.ge_u (local.get $p0) (local.get $n4)))
-        (local.set $tile (i32.sub (local.get $n4) (local.get $p0)))
+        (br_if $tiles_done (i32.ge_u (local.get $p0) (local.get $end)))
+        (local.set $tile (i32.sub (local.get $end) (local.get $p0)))
         (if (i32.gt_u (local.get $tile) (i32.const 1024))
           (then (local.set $tile (i32.const 1024))))
         ;; acc[0 .. tile * 8) = 0
@@ -153,7 +154,7 @@
   ;; of byte products (HH, X, LL), each exact in its 32-bit lanes (up to 8,000 layers), put
   ;; together in float64, exact below 2^53. Scratch: 48 bytes per pixel pair (LL, HH, X).
   (func $pass16 (param $data i32) (param $layers i32) (param $n4 i32) (param $ref i32)
-                  (param $out i32) (param $acc i32) (param $square i32) (param $start i32)
+                  (param $out i32) (param $acc i32) (param $square i32) (param $start i32) (param $end i32)
     (local $p0 i32) (local $tile i32) (local $l i32) (local $q i32) (local $a i32) (local $k i32)
     (local $src i32) (local $rv v128) (local $rlo v128) (local $rhi v128) (local $d v128)
     (local $lo v128) (local $hi v128) (local $mask v128)
@@ -161,8 +162,8 @@
     (local.set $p0 (local.get $start))
     (block $tiles_done
       (loop $tiles
-        (br_if $tiles_done (i32.ge_u (local.get $p0) (local.get $n4)))
-        (local.set $tile (i32.sub (local.get $n4) (local.get $p0)))
+        (br_if $tiles_done (i32.ge_u (local.get $p0) (local.get $end)))
+        (local.set $tile (i32.sub (local.get $end) (local.get $p0)))
         (if (i32.gt_u (local.get $tile) (i32.const 1024))
           (then (local.set $tile (i32.const 1024))))
         (local.set $q (i32.const 0))
@@ -227,25 +228,26 @@
         (br $tiles))))
 
   (func (export "dots16") (param $data i32) (param $layers i32) (param $n4 i32) (param $ref i32)
-                          (param $out i32) (param $acc i32) (param $start i32)
+                          (param $out i32) (param $acc i32) (param $start i32) (param $end i32)
     (call $pass16 (local.get $data) (local.get $layers) (local.get $n4) (local.get $ref)
-                  (local.get $out) (local.get $acc) (i32.const 0) (local.get $start)))
+                  (local.get $out) (local.get $acc) (i32.const 0) (local.get $start) (local.get $end)))
 
   (func (export "sumsq16") (param $data i32) (param $layers i32) (param $n4 i32)
                            (param $out i32) (param $acc i32)
     (call $pass16 (local.get $data) (local.get $layers) (local.get $n4) (i32.const 0)
-                  (local.get $out) (local.get $acc) (i32.const 1) (i32.const 0)))
+                  (local.get $out) (local.get $acc) (i32.const 1) (i32.const 0) (local.get $n4)))
 
   ;; out[p] = the dot product of pixel p with the reference (4 * layers bytes at ref), for
-  ;; pixels from `start` (a multiple of 4) on: a Gram matrix needs only its upper triangle
+  ;; pixels start <= p < end (multiples of 4): a Gram matrix needs only its upper triangle, a
+  ;; preview only some rows of the map
   (func (export "dots") (param $data i32) (param $layers i32) (param $n4 i32) (param $ref i32)
-                        (param $out i32) (param $acc i32) (param $start i32)
+                        (param $out i32) (param $acc i32) (param $start i32) (param $end i32)
     (call $pass (local.get $data) (local.get $layers) (local.get $n4) (local.get $ref)
-                (local.get $out) (local.get $acc) (i32.const 0) (local.get $start)))
+                (local.get $out) (local.get $acc) (i32.const 0) (local.get $start) (local.get $end)))
 
   ;; out[p] = pixel p's squared norm
   (func (export "sumsq") (param $data i32) (param $layers i32) (param $n4 i32)
                          (param $out i32) (param $acc i32)
     (call $pass (local.get $data) (local.get $layers) (local.get $n4) (i32.const 0)
-                (local.get $out) (local.get $acc) (i32.const 1) (i32.const 0)))
+                (local.get $out) (local.get $acc) (i32.const 1) (i32.const 0) (local.get $n4)))
 )

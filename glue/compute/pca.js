@@ -71,7 +71,7 @@ export async function gramOf({ info, layers }, picks, tick = async () => {}) {
     }
     const kernel = new CpuKernel({ width: C, height: 1, features: Ln * 4, precision: P, layers: t });
     for (let i = 0; i < C; i++) {  // the upper triangle, mirrored
-      const row = kernel.dotsWith(i, i);
+      const row = kernel.dotsWith(i, [[i, C]]);
       for (let j = i; j < C; j++) { gram[i * C + j] = row[j]; gram[j * C + i] = row[j]; }
       if (i % 16 === 15) await tick((i + 1) * (2 * C - i) / (C * (C + 1)));
     }

@@ -51,7 +51,7 @@ export class Frames {
     const source = r.source();
     const key = source.key(view);
     const phased = this._previewWorth(source, rect);
-    const t = phased ? ds.targets.phased : ds.targets.full;
+    const t = phased ? r.phasedTarget(source) : ds.targets.full;
     const all = phasesOf(t, true);
     const full = !(phased && allowPreview) || covers(t, key, rect, all);
     ensureMap(t, source, key, rect, full ? all : [0], view);
@@ -70,10 +70,10 @@ export class Frames {
 
   _previewWorth(source, rect) {
     const { preview, previewMinWork } = this.r.options;
-    if (!this.r.ds.targets.phased || !source.phased || this.r.view.mode !== 'similarity') return false;
+    if (!source.phased || this.r.view.mode !== 'similarity' || !this.r.phasedTarget(source)) return false;
     if (preview === true) return true;
     if (preview !== 'auto') return false;
-    return (rect.x1 - rect.x0) * (rect.y1 - rect.y0) * this.r.ds.layout.C >= previewMinWork;
+    return (rect.x1 - rect.x0) * (rect.y1 - rect.y0) * this.r.ds.layout.C >= (source.previewMinWork ?? previewMinWork);
   }
 
   _info(kind) {
@@ -174,17 +174,19 @@ export class Frames {
 
   // The refinement of the preview just drawn: the other planes of the visible region in chunks.
   _planRefine() {
-    const r = this.r, ds = r.ds;
+    const r = this.r, ds = r.ds, source = r.source(), t = r.phasedTarget(source);
+    // A CPU source computes whole map rows: a band of one plane costs step times its texels.
+    const work = source.phased === true && source === ds.sources.cpu ? r.options.refineChunkWork / t.step : r.options.refineChunkWork;
     return {
-      key: r.source().key(r.view), rect: this.rect, size: this.drawnSize, ds, inflight: 0,
-      chunks: refineChunks(ds.targets.phased, this.rect, ds.layout.C, r.options.refineChunkWork),
+      key: source.key(r.view), rect: this.rect, size: this.drawnSize, ds, t, inflight: 0,
+      chunks: refineChunks(t, this.rect, ds.layout.C, work),
     };
   }
 
   // Still worth refining: nothing changed since the preview (a change makes its own frame).
   _refineCurrent(token) {
     const r = this.r;
-    if (this.refine !== token || r.scheduler.dirty || r.ds !== token.ds || r.gpu.isLost()) return false;
+    if (this.refine !== token || r.scheduler.dirty || r.ds !== token.ds || r.gpu.isLost() || token.ds.targets.phased !== token.t) return false;
     const { canvas } = r.gpu.gl;
     const rect = visibleRect(r.view.camera, token.ds.layout.W, token.ds.layout.H, canvas.width, canvas.height);
     return Boolean(rect) && ['x0', 'y0', 'x1', 'y1'].every((k) => rect[k] === token.rect[k])
@@ -198,7 +200,7 @@ export class Frames {
       if (this.refine === token) this.refine = null;
       return;
     }
-    const r = this.r, t = token.ds.targets.phased, source = r.source();
+    const r = this.r, t = token.t, source = r.source();
     const limit = r.options.sync ? Infinity : 2;
     while (token.chunks.length && token.inflight < limit) {
       for (const band of token.chunks.shift().bands) {

@@ -154,34 +154,79 @@ export class ChannelSource {
 }
 
 /**
- * Similarity maps from the CPU (compute/cpu-analysis.js): the whole map for the view's request,
- * uploaded into the plain map. `cpu()` makes the analysis when first asked (its copy of the data
- * costs memory and time, spent only where the CPU draws).
+ * Similarity maps from the CPU (compute/cpu-analysis.js) for the view's request. The plain map
+ * is uploaded whole; into the phased target (large maps, RENDERER.md "Preview and refine policy")
+ * only the texels of the planes asked for, from the map rows they lie on: a preview computes
+ * every step-th row (memory is read row by row, so rows are what a preview can skip), its
+ * refinement the rest. Every texel is the exact value at its pixel.
  */
 export class CpuSimilaritySource {
-  constructor(gpu, layout, analysis) {
+  constructor(gpu, layout, analysis, { previewMinWork } = {}) {
     this.gpu = gpu;
     this.layout = layout;
     this.analysis = analysis;
-    this.phased = false;
+    this.phased = true;
+    this.previewMinWork = previewMinWork;  // frame.js: when a preview is worth it here
+    this._last = null;  // the current map: {key, request, map, rows (1 where computed)}
   }
 
   key(view) { return `cpu:${mapRequest(view).key}`; }
 
+  _current(view) {
+    const request = mapRequest(view);
+    if (this._last?.key !== request.key) {
+      this._last = { key: request.key, request, map: null, rows: new Uint8Array(this.layout.H) };
+    }
+    return this._last;
+  }
+
+  // Compute map rows `ys` (ascending) of the current map where not done yet.
+  _compute(current, ys) {
+    const { W } = this.layout;
+    const ranges = [];
+    for (const y of ys) {
+      if (current.rows[y]) continue;
+      current.rows[y] = 1;
+      const last = ranges[ranges.length - 1];
+      if (last && last[1] === y * W) last[1] += W;
+      else ranges.push([y * W, (y + 1) * W]);
+    }
+    if (ranges.length) current.map = this.analysis.map(current.request, ranges);
+  }
+
   /** The whole map for a view, as the CPU computes it (Float32Array; the last one is kept). */
   mapOf(view) {
-    const request = mapRequest(view);
-    if (this._last?.key !== request.key) this._last = { key: request.key, map: this.analysis.map(request) };
-    return this._last.map;
+    const current = this._current(view);
+    this._compute(current, Array.from({ length: this.layout.H }, (_, y) => y));
+    return current.map;
   }
 
   fill(t, draws, view) {
     const gl = this.gpu.gl;
     const { W, H } = this.layout;
-    const map = this.mapOf(view);
     gl.bindTexture(gl.TEXTURE_2D, t.tex);
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
-    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, W, H, gl.RED, gl.FLOAT, map);
+    if (t.step === 1) {
+      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, W, H, gl.RED, gl.FLOAT, this.mapOf(view));
+      return;
+    }
+    const current = this._current(view), s = t.step;
+    for (const d of draws) {
+      // Texel (i, j) of plane (px, py) is map pixel (s·i + px, s·j + py) (phases.js).
+      const px = d.ph % s, py = Math.floor(d.ph / s);
+      const i0 = d.x0 - px * t.pw, j0 = d.y0 - py * t.ph;
+      const w = d.x1 - d.x0, h = d.y1 - d.y0;
+      const ys = [];
+      for (let j = j0; j < j0 + h && s * j + py < H; j++) ys.push(s * j + py);
+      this._compute(current, ys);
+      const map = current.map;
+      const texels = new Float32Array(w * h);  // 0 beyond the map's edges
+      for (let j = 0; j < ys.length; j++) {
+        const row = ys[j] * W;
+        for (let i = 0, x = s * i0 + px; i < w && x < W; i++, x += s) texels[j * w + i] = map[row + x];
+      }
+      gl.texSubImage2D(gl.TEXTURE_2D, 0, d.x0, d.y0, w, h, gl.RED, gl.FLOAT, texels);
+    }
   }
 
   dispose() {}

@@ -32,6 +32,8 @@ const DEFAULTS = {
   preview: 'auto',         // reduced-resolution frames on pointer moves: true, false, or 'auto' (large maps only)
   previewFactor: 2,        // the preview computes every n-th pixel in each axis (a power of two)
   previewMinWork: 6 << 20, // 'auto': only when visible pixels × channels reach this
+  cpuPreviewFactor: 4,     // the same where the CPU computes the maps (software renderers)
+  cpuPreviewMinWork: 48 << 20, // ... and its 'auto' threshold
   refineChunkWork: 1 << 23, // a refinement's GPU chunks: at most this many pixels × channels
   twoStepColour: 'auto',   // colour magnified views at map resolution first ('auto': 3+ canvas pixels per map pixel)
   autoRender: true,        // changes schedule their frame themselves
@@ -295,13 +297,20 @@ export class Renderer {
     if (ds.sources.cpu === undefined) {
       try {
         const kernel = new CpuKernel({ ...this._dataset.info, layers: this._dataset.layers });
-        ds.sources.cpu = new CpuSimilaritySource(this.gpu, ds.layout, new CpuAnalysis(kernel, this._dataset));
+        ds.sources.cpu = new CpuSimilaritySource(this.gpu, ds.layout, new CpuAnalysis(kernel, this._dataset),
+          { previewMinWork: this.options.cpuPreviewMinWork });
       } catch (err) {
         console.warn(`similarity stays on the GPU: ${err.message}`);
         ds.sources.cpu = null;
       }
     }
     return ds.sources.cpu ? 'cpu' : 'gpu';
+  }
+
+  /** The phased target (previews) at the step of `source`'s compute path, or null. */
+  phasedTarget(source) {
+    const cpu = source === this.ds.sources.cpu;
+    return this.ds.targets.phasedAt(cpu ? this.options.cpuPreviewFactor : this.options.previewFactor);
   }
 
   // ---------------------------------------------------------------- frames

@@ -3,7 +3,11 @@
 // reduction's ping-pong pair; and filling a map target from a map source.
 import { targetGeometry, previewStep, holdMap, missingPhases, phaseDraws } from './phases.js';
 
-/** {full, phased (null without previews), heat, red: [a, b], stretchAt, reduced, release()}. */
+/**
+ * {full, phased (null without previews), heat, red: [a, b], stretchAt, reduced, phasedAt(factor),
+ * release()}. The phased target's step is the preview factor's; phasedAt() makes it again for
+ * another factor (the CPU's previews skip more than the GPU's).
+ */
 export function makeTargets(gpu, W, H, previewFactor) {
   const gl = gpu.gl;
   const made = [];
@@ -24,6 +28,19 @@ export function makeTargets(gpu, W, H, previewFactor) {
       red,
       stretchAt: red[0],  // where the last reduction left its (min, max)
       reduced: null,      // what it reduced (reduce.js)
+      /** The phased target for previews of `factor` (null for none), made again when it differs. */
+      phasedAt(factor) {
+        const step = previewStep(factor);
+        if ((this.phased?.step ?? 1) === step) return this.phased;
+        if (this.phased) {
+          made.splice(made.indexOf(this.phased), 1);
+          gpu.dropTarget(this.phased);
+          this.phased = null;
+          this.reduced = null;
+        }
+        if (step > 1) this.phased = map('phased', step);
+        return this.phased;
+      },
       release() { for (const t of made) gpu.dropTarget(t); made.length = 0; },
     };
   } catch (err) {

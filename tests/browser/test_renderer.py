@@ -275,10 +275,10 @@ def test_software_renderers_are_told_from_hardware_ones(h):
     assert verdicts == {"here": True, "names": [True, True, True, False, False, False]}
 
 
-def test_cpu_similarity_real_fixture_and_no_preview(h):
-    """The 1024-channel fixture through the CPU kernel; with a map source a reference change
-    draws the full-resolution frame at once (the CPU has the whole map in milliseconds), even
-    where the shader path would draw a preview first."""
+def test_cpu_similarity_real_fixture_and_its_previews(h):
+    """The 1024-channel fixture through the CPU kernel. A reference change on a map worth a
+    preview computes only every cpuPreviewFactor-th row of the map (memory is read a row at a
+    time), shows the preview, then refines it to the exact map."""
     layers, meta = fixture_layers()
     h.create(preview=True)
     h.load(layers, meta["features"], meta["precision"])
@@ -288,8 +288,20 @@ def test_cpu_similarity_real_fixture_and_no_preview(h):
         for metric in ("angular", "cosine"):
             got = h.similarity(reference=[x, y], metric=metric)
             assert np.abs(got - S.similarity_map(values, x, y, metric)).max() <= REACHED
-    h.page.evaluate("harness.frames = []; harness.model.set({reference: {x: 3, y: 4}}); harness.renderer.renderNow({preview: true})")
-    assert h.page.evaluate("harness.frames.map((f) => f.kind)") == ["full"]
+    out = h.page.evaluate("""() => {
+      harness.frames = [];
+      harness.model.set({reference: {x: 3, y: 4}, metric: 'angular'});
+      harness.renderer.renderNow({preview: true});
+      const source = harness.renderer.ds.sources.cpu;  // (the refinement has not run yet)
+      return {kinds: harness.frames.map((f) => f.kind), rows: [...source._last.rows.keys()].filter((y) => source._last.rows[y]),
+              step: harness.renderer.ds.targets.phased.step};
+    }""")
+    assert out["kinds"] == ["preview"] and out["step"] == 4
+    assert out["rows"] == list(range(0, meta["height"], 4))
+    h.page.wait_for_function("harness.frames.some((f) => f.kind === 'full')")
+    got = h.page.evaluate("Array.from(harness.renderer.mapValues())")
+    want = S.similarity_map(values, 3, 4, "angular")
+    assert np.abs(np.array(got).reshape(want.shape) - want).max() <= REACHED
     # The channel view stays on the GPU, and so does everything after the map.
     got = h.similarity(channel=517)
     assert np.abs(got - S.channel_map(values, 517)).max() <= 1e-7
@@ -604,6 +616,41 @@ def test_refinement_completes_the_preview_exactly(h, factor, sync):
         assert out["frames"][1]["stretch"] is None
     h.page.evaluate("harness.renderer.renderNow({preview: true})")  # a preview of the same map: full
     assert h.page.evaluate("harness.renderer.lastFrame.kind") == "full"
+
+
+@pytest.mark.parametrize("sync", [True, False])
+def test_cpu_previews_skip_rows_and_refine_exactly(h, sync):
+    """Where the CPU computes the maps, a preview holds every 4th pixel of every 4th row (its
+    texels the exact values there) and its refinement completes the very map of a
+    full-resolution frame, over a zoomed-in region of an odd-sized map, in small chunks."""
+    height, width, channels = 19, 23, 13
+    values = make_values(21, height, width, channels, 8)
+    view = {"scale": 3, "offsetX": -7.5, "offsetY": -4.0}
+    canvas = (52, 44)
+    h.create(canvas=canvas, preview=False)
+    h.load(to_layers(values, 8), channels, 8)
+    assert h.call("cpu", True)["on"] == "cpu"
+    want, want_stretch = h.render(reference=[9, 11], view=view)
+    sim = h.similarity(reference=[9, 11])
+
+    h.create(canvas=canvas, preview=True, sync=sync, refineChunkWork=40, preserveDrawingBuffer=True)
+    h.load(to_layers(values, 8), channels, 8)
+    assert h.call("cpu", True)["on"] == "cpu"
+    h.call("apply", {"view": view})
+    out = h.call("previews", [[3, 4], [9, 11]])
+    kinds = [(f["kind"], f["reference"]["x"]) for f in out["frames"]]
+    assert kinds == [("preview", 3), ("preview", 9), ("full", 9)], kinds
+    shots = _shots(out, canvas[1], canvas[0])
+    assert np.array_equal(shots[2], want)
+    assert out["frames"][2]["stretch"] == want_stretch
+    rows, cols = np.arange(canvas[1]), np.arange(canvas[0])
+    my, mx = np.floor((rows + 4.0) / 3).astype(int), np.floor((cols + 7.5) / 3).astype(int)
+    inside = (my < height)[:, None] & (mx < width)[None, :]
+    preview_map = sim[(my // 4 * 4)[:, None], (mx // 4 * 4)[None, :]]
+    assert not np.array_equal(preview_map[inside], sim[my[:, None], mx[None, :]][inside])
+    if sync:  # the preview's stretch: min/max over the visible blocks' first pixels, exactly
+        blocks = sim[np.arange(0, 16, 4)[:, None], np.arange(0, 20, 4)[None, :]]
+        assert out["frames"][1]["stretch"] == {"min": blocks.min(), "max": blocks.max()}
 
 
 def test_a_new_move_preempts_the_refinement(h):

@@ -91,3 +91,28 @@ test('true values need a range', () => {
   ds.info = { ...ds.info, range: undefined };
   assert.throws(() => transformOf(ds, 'true'), /range/);
 });
+
+test('a map of some pixel ranges (a preview\'s rows): those pixels bit for bit, the others untouched', () => {
+  for (const P of [8, 16]) {
+    const ds = makeDataset(P, 13, 9, 11, 7);  // 13 px a row: ranges that do not start at fours
+    const W = ds.info.width;
+    const full = new CpuAnalysis(new CpuKernel({ ...ds.info, layers: ds.layers }), ds);
+    const part = new CpuAnalysis(new CpuKernel({ ...ds.info, layers: ds.layers }), ds);
+    for (const values of ['stored', 'centred', 'zscore']) for (const metric of ['angular', 'euclidean', 'correlation']) {
+      for (const pins of [[], [{ x: 7, y: 2 }]]) {
+        const view = { ...VIEW_DEFAULTS, dataset: ds, values, metric, pins, reference: { x: 4, y: 5 } };
+        const req = mapRequest(view);
+        const want = Float32Array.from(full.map(req));
+        const out = part.map(req, []);  // nothing computed
+        out.fill(-7);
+        const rows = [1, 2, 5, 8];
+        const got = part.map(req, [[W, 3 * W], [5 * W, 6 * W], [8 * W, 9 * W]]);
+        for (let y = 0; y < ds.info.height; y++) for (let x = 0; x < W; x++) {
+          const i = y * W + x;
+          if (rows.includes(y)) assert.equal(got[i], want[i], `${P} ${values} ${metric} ${pins.length} (${x}, ${y})`);
+          else assert.equal(got[i], -7, `(${x}, ${y}) was not asked for`);
+        }
+      }
+    }
+  }
+});
