@@ -986,6 +986,23 @@ function refineChunks(t, r, channels, limit) {
   }
   return chunks;
 }
+function refineRowChunks(t, r, channels, limit) {
+  const draws = phaseDraws(t, r, phasesOf(t, true).slice(1));
+  if (!draws.length) return [];
+  const j0 = Math.min(...draws.map((d) => d.q.y0)), j1 = Math.max(...draws.map((d) => d.q.y1));
+  const rowWork = t.step * (r.x1 - r.x0) * channels;
+  const rows = Math.max(1, Math.floor(limit / rowWork));
+  const chunks = [];
+  for (let j = j0; j < j1; j += rows) {
+    const bands = [];
+    for (const d of draws) {
+      const a = Math.max(j, d.q.y0), b = Math.min(j + rows, d.q.y1);
+      if (b > a) bands.push({ d, y0: d.y0 + a - d.q.y0, y1: d.y0 + b - d.q.y0 });
+    }
+    if (bands.length) chunks.push({ bands, work: (Math.min(j + rows, j1) - j) * rowWork });
+  }
+  return chunks;
+}
 
 // glue/render/device.js
 var UNIT = Object.freeze({
@@ -3552,6 +3569,17 @@ var FrameScheduler = class {
 };
 
 // glue/render/frame.js
+var channel = typeof MessageChannel === "function" ? new MessageChannel() : null;
+var queued = [];
+if (channel) channel.port1.onmessage = () => queued.shift()?.();
+function nextTask(fn) {
+  if (!channel) {
+    setTimeout(fn, 0);
+    return;
+  }
+  queued.push(fn);
+  channel.port2.postMessage(0);
+}
 var Frames = class {
   /** r: the renderer (its gpu, fences, scheduler, colour and reduce passes, options, dataset, view). */
   constructor(r) {
@@ -3709,7 +3737,7 @@ var Frames = class {
   // The refinement of the preview just drawn: the other planes of the visible region in chunks.
   _planRefine() {
     const r = this.r, ds = r.ds, source = r.source(), t = r.phasedTarget(source);
-    const work = source.phased === true && source === ds.sources.cpu ? r.options.refineChunkWork / t.step : r.options.refineChunkWork;
+    const cpu = source === ds.sources.cpu;
     return {
       key: source.key(r.view),
       rect: this.rect,
@@ -3717,7 +3745,8 @@ var Frames = class {
       ds,
       t,
       inflight: 0,
-      chunks: refineChunks(t, this.rect, ds.layout.C, work)
+      cpu,
+      chunks: cpu ? refineRowChunks(t, this.rect, ds.layout.C, r.options.cpuRefineChunkWork) : refineChunks(t, this.rect, ds.layout.C, r.options.refineChunkWork)
     };
   }
   // Still worth refining: nothing changed since the preview (a change makes its own frame).
@@ -3736,7 +3765,7 @@ var Frames = class {
       return;
     }
     const r = this.r, t = token.t, source = r.source();
-    const limit = r.options.sync ? Infinity : 2;
+    const limit = r.options.sync ? Infinity : token.cpu ? 1 : 2;
     while (token.chunks.length && token.inflight < limit) {
       for (const band of token.chunks.shift().bands) {
         const { d } = band;
@@ -3746,10 +3775,12 @@ var Frames = class {
       }
       if (!token.chunks.length || r.options.sync) continue;
       token.inflight++;
-      r.fences.push(() => {
+      const next = () => {
         token.inflight--;
         this._refineStep(token);
-      });
+      };
+      if (token.cpu) nextTask(next);
+      else r.fences.push(next);
     }
     if (!token.chunks.length) {
       r.scheduler.frameStarted();
@@ -4098,6 +4129,8 @@ var DEFAULTS = {
   // the same where the CPU computes the maps (software renderers)
   cpuPreviewMinWork: 48 << 20,
   // ... and its 'auto' threshold
+  cpuRefineChunkWork: 32 << 20,
+  // ... and its refinement's chunks: map rows × width × channels
   refineChunkWork: 1 << 23,
   // a refinement's GPU chunks: at most this many pixels × channels
   twoStepColour: "auto",
@@ -5159,12 +5192,12 @@ function compareAt(view, p) {
   return { each, combined };
 }
 function readoutText(view, { contextLost = false } = {}) {
-  const { dataset: ds, hover, reference, locked, pointer, mode, channel, metric } = view;
+  const { dataset: ds, hover, reference, locked, pointer, mode, channel: channel2, metric } = view;
   const parts = [];
   if (contextLost) parts.push("the graphics context was lost; restoring the map…");
   if (hover && ds) {
     parts.push(`x ${hover.x}, y ${hover.y}`);
-    if (mode === "channel") parts.push(`${channelLabel(ds.info, channel)} = ${formatValue(valuesAt(ds, transformOf(ds, view.values, view.joint), hover.x, hover.y)[channel])}`);
+    if (mode === "channel") parts.push(`${channelLabel(ds.info, channel2)} = ${formatValue(valuesAt(ds, transformOf(ds, view.values, view.joint), hover.x, hover.y)[channel2])}`);
     else if (mode === "pca") parts.push(...pcaScoresAt(view, hover));
     else if (mapRequest(view).count) parts.push(`${METRIC_LABEL[metric]} ${formatValue(compareAt(view, hover).combined)}`);
   }
@@ -5177,14 +5210,14 @@ function pcaScoresAt(view, p) {
   return r.components.map((k, i) => `PC${k} ${formatValue(r.scores[i][p.y * r.width + p.x])}`);
 }
 function chartText(view) {
-  const { dataset: ds, hover, reference, pins, mode, channel, values } = view;
+  const { dataset: ds, hover, reference, pins, mode, channel: channel2, values } = view;
   if (!ds) return "0 channels";
   if (mode !== "channel") return `${ds.info.features} channels, ${values} values`;
   const at = hover ?? reference;
   const pin = pins.filter((q) => (q.pane ?? 0) === (view.pane ?? 0)).at(-1);
   const transform = transformOf(ds, values, view.joint);
-  const value = (p) => formatValue(valuesAt(ds, transform, p.x, p.y)[channel]);
-  let text = channelLabel(ds.info, channel);
+  const value = (p) => formatValue(valuesAt(ds, transform, p.x, p.y)[channel2]);
+  let text = channelLabel(ds.info, channel2);
   if (at) text += `: ${value(at)}`;
   if (pin) text += ` · pin ${pins.indexOf(pin) + 1} ${value(pin)}`;
   return text;

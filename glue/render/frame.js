@@ -3,9 +3,19 @@
 // GPU has drawn it (a fence, or a blocking read-back in sync mode) and reporting it; and a
 // preview's refinement (RENDERER.md, "Preview and refine policy").
 import { visibleRect } from './camera.js';
-import { phasesOf, covers, refineChunks } from './phases.js';
+import { phasesOf, covers, refineChunks, refineRowChunks } from './phases.js';
 import { ensureMap } from './targets.js';
 import { colourScale } from '../model/analysis.js';
+
+// `fn` in a task of its own, at once (a timer would be clamped to 4 ms when nested).
+const channel = typeof MessageChannel === 'function' ? new MessageChannel() : null;
+const queued = [];
+if (channel) channel.port1.onmessage = () => queued.shift()?.();
+function nextTask(fn) {
+  if (!channel) { setTimeout(fn, 0); return; }
+  queued.push(fn);
+  channel.port2.postMessage(0);
+}
 
 export class Frames {
   /** r: the renderer (its gpu, fences, scheduler, colour and reduce passes, options, dataset, view). */
@@ -31,6 +41,8 @@ export class Frames {
     const { canvas } = this.r.gpu.gl;
     this.drawnSize = `${canvas.width}x${canvas.height}`;
     // A preview is refined once the GPU has drawn it, unless something newer came first.
+    // (Refining on the CPU at once, while the GPU process draws the preview, had the full frame
+    // sooner but the preview later: they share the cores.)
     const token = kind === 'preview' ? this._planRefine() : null;
     this.refine = token;
     this._finish(kind, token);
@@ -175,11 +187,13 @@ export class Frames {
   // The refinement of the preview just drawn: the other planes of the visible region in chunks.
   _planRefine() {
     const r = this.r, ds = r.ds, source = r.source(), t = r.phasedTarget(source);
-    // A CPU source computes whole map rows: a band of one plane costs step times its texels.
-    const work = source.phased === true && source === ds.sources.cpu ? r.options.refineChunkWork / t.step : r.options.refineChunkWork;
+    // The CPU computes whole map rows, in chunks of rows, with a task of its own each (the
+    // GPU only receives their texels, nothing to wait for); the GPU a plane's bands at a time.
+    const cpu = source === ds.sources.cpu;
     return {
-      key: source.key(r.view), rect: this.rect, size: this.drawnSize, ds, t, inflight: 0,
-      chunks: refineChunks(t, this.rect, ds.layout.C, work),
+      key: source.key(r.view), rect: this.rect, size: this.drawnSize, ds, t, inflight: 0, cpu,
+      chunks: cpu ? refineRowChunks(t, this.rect, ds.layout.C, r.options.cpuRefineChunkWork)
+        : refineChunks(t, this.rect, ds.layout.C, r.options.refineChunkWork),
     };
   }
 
@@ -201,7 +215,7 @@ export class Frames {
       return;
     }
     const r = this.r, t = token.t, source = r.source();
-    const limit = r.options.sync ? Infinity : 2;
+    const limit = r.options.sync ? Infinity : token.cpu ? 1 : 2;
     while (token.chunks.length && token.inflight < limit) {
       for (const band of token.chunks.shift().bands) {
         const { d } = band;
@@ -211,7 +225,9 @@ export class Frames {
       }
       if (!token.chunks.length || r.options.sync) continue;
       token.inflight++;
-      r.fences.push(() => { token.inflight--; this._refineStep(token); });
+      const next = () => { token.inflight--; this._refineStep(token); };
+      if (token.cpu) nextTask(next);  // input events come first
+      else r.fences.push(next);
     }
     if (!token.chunks.length) {  // everything is computed: colour it
       r.scheduler.frameStarted();

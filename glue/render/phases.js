@@ -102,3 +102,27 @@ export function refineChunks(t, r, channels, limit) {
   }
   return chunks;
 }
+
+/**
+ * The same refinement for a source that computes whole map rows (the CPU): chunks of texel
+ * rows across every plane at once, so that each map row is computed once, in the chunk that
+ * shows it, and a chunk's work (at most `limit` multiply-adds: map rows × visible width ×
+ * channels) is what it costs. Same shape as refineChunks'.
+ */
+export function refineRowChunks(t, r, channels, limit) {
+  const draws = phaseDraws(t, r, phasesOf(t, true).slice(1));
+  if (!draws.length) return [];
+  const j0 = Math.min(...draws.map((d) => d.q.y0)), j1 = Math.max(...draws.map((d) => d.q.y1));
+  const rowWork = t.step * (r.x1 - r.x0) * channels;  // one texel row: step map rows
+  const rows = Math.max(1, Math.floor(limit / rowWork));
+  const chunks = [];
+  for (let j = j0; j < j1; j += rows) {
+    const bands = [];
+    for (const d of draws) {
+      const a = Math.max(j, d.q.y0), b = Math.min(j + rows, d.q.y1);
+      if (b > a) bands.push({ d, y0: d.y0 + a - d.q.y0, y1: d.y0 + b - d.q.y0 });
+    }
+    if (bands.length) chunks.push({ bands, work: (Math.min(j + rows, j1) - j) * rowWork });
+  }
+  return chunks;
+}

@@ -34,6 +34,7 @@ const DEFAULTS = {
   previewMinWork: 6 << 20, // 'auto': only when visible pixels × channels reach this
   cpuPreviewFactor: 4,     // the same where the CPU computes the maps (software renderers)
   cpuPreviewMinWork: 48 << 20, // ... and its 'auto' threshold
+  cpuRefineChunkWork: 32 << 20, // ... and its refinement's chunks: map rows × width × channels
   refineChunkWork: 1 << 23, // a refinement's GPU chunks: at most this many pixels × channels
   twoStepColour: 'auto',   // colour magnified views at map resolution first ('auto': 3+ canvas pixels per map pixel)
   autoRender: true,        // changes schedule their frame themselves

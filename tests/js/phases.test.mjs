@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  previewStep, targetGeometry, phasesOf, phaseRect, phaseDraws, holdMap, missingPhases, covers, refineChunks,
+  previewStep, targetGeometry, phasesOf, phaseRect, phaseDraws, holdMap, missingPhases, covers, refineChunks, refineRowChunks,
 } from '../../glue/render/phases.js';
 
 test('the preview step is a power of two from 1 to 8', () => {
@@ -79,4 +79,38 @@ test('refinement chunks stay under the work limit and cover the other planes onc
   }
   assert.equal(rows.size, 3 * 20);
   assert.equal(refineChunks(t, r, 13, 1 << 23).length, 1);  // one chunk when the limit allows
+});
+
+test('row chunks (CPU refinement): every plane band once, a chunk holds whole map rows, in row order', () => {
+  for (const step of [2, 4]) {
+    const t = targetGeometry(23, 19, step);
+    const r = { x0: 2, y0: 1, x1: 20, y1: 17 };
+    const limit = step * 18 * 13 * 2;  // two texel rows (2·step map rows) of the visible width
+    const chunks = refineRowChunks(t, r, 13, limit);
+    const seen = new Map();
+    let lastRow = -1;
+    for (const c of chunks) {
+      assert.ok(c.work <= limit);
+      const mapRows = new Set();
+      for (const b of c.bands) {
+        const py = Math.floor(b.d.ph / step), j0 = b.d.q.y0 + b.y0 - b.d.y0;
+        for (let y = b.y0; y < b.y1; y++) {
+          const key = `${b.d.ph}:${y}`;
+          seen.set(key, (seen.get(key) ?? 0) + 1);
+          mapRows.add(step * (j0 + y - b.y0) + py);
+        }
+      }
+      // A chunk's map rows: all phases of its texel rows, after the chunk before's.
+      const ys = [...mapRows].sort((a, b) => a - b);
+      assert.ok(ys[0] > lastRow, `step ${step}: rows in order`);
+      lastRow = ys[ys.length - 1];
+    }
+    const want = new Map();
+    for (const d of phaseDraws(t, r, phasesOf(t, true).slice(1))) for (let y = d.y0; y < d.y1; y++) want.set(`${d.ph}:${y}`, 1);
+    assert.deepEqual(seen, want);
+    // Each plane's last band ends its draw (frame.js marks the plane done then).
+    for (const d of phaseDraws(t, r, phasesOf(t, true).slice(1))) {
+      assert.ok(chunks.some((c) => c.bands.some((b) => b.d.ph === d.ph && b.y1 === d.y1)));
+    }
+  }
 });
