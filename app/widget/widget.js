@@ -2014,6 +2014,14 @@ var CpuKernel = class {
     else for (const [from, to] of ranges) if (to > from) this._run(from, to);
     return this._sums(this._at.out);
   }
+  /**
+   * The layers given to the constructor as a view of the kernel's copy (the same values in the
+   * same layout), or null where the kernel pads its layers (W·H not a multiple of 4). Valid for
+   * the kernel's life: its memory never grows again.
+   */
+  layersView() {
+    return this._N4 === this.N ? this._data() : null;
+  }
   /** The stored data, layer-major with N4 pixels a layer: a view of kernel memory. */
   _data() {
     const { L, P } = this.layout;
@@ -4376,6 +4384,8 @@ var Renderer = class {
     if (ds.sources.cpu === void 0) {
       try {
         const kernel = new CpuKernel({ ...this._dataset.info, layers: this._dataset.layers });
+        const shared = kernel.layersView();
+        if (shared) this._dataset.layers = shared;
         ds.sources.cpu = new CpuSimilaritySource(
           this.gpu,
           ds.layout,

@@ -115,6 +115,13 @@ export class CpuKernel {
     return this._sums(this._at.out);
   }
 
+  /**
+   * The layers given to the constructor as a view of the kernel's copy (the same values in the
+   * same layout), or null where the kernel pads its layers (W·H not a multiple of 4). Valid for
+   * the kernel's life: its memory never grows again.
+   */
+  layersView() { return this._N4 === this.N ? this._data() : null; }
+
   /** The stored data, layer-major with N4 pixels a layer: a view of kernel memory. */
   _data() {
     const { L, P } = this.layout;

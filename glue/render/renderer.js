@@ -298,6 +298,10 @@ export class Renderer {
     if (ds.sources.cpu === undefined) {
       try {
         const kernel = new CpuKernel({ ...this._dataset.info, layers: this._dataset.layers });
+        // The dataset's layers become a view of the kernel's copy: the same values, held once
+        // (readers take dataset.layers when they run; the old array goes with the last of them).
+        const shared = kernel.layersView();
+        if (shared) this._dataset.layers = shared;
         ds.sources.cpu = new CpuSimilaritySource(this.gpu, ds.layout, new CpuAnalysis(kernel, this._dataset),
           { previewMinWork: this.options.cpuPreviewMinWork });
       } catch (err) {

@@ -618,6 +618,34 @@ def test_refinement_completes_the_preview_exactly(h, factor, sync):
     assert h.page.evaluate("harness.renderer.lastFrame.kind") == "full"
 
 
+@pytest.mark.parametrize("height,width,shared", [(17, 24, True), (19, 23, False)])
+def test_cpu_path_holds_the_layers_once(h, height, width, shared):
+    """Where the CPU computes the maps, the dataset's layers become a view of the kernel's copy
+    (the same values; the page's own array can go), unless the kernel pads its layers (W·H not
+    a multiple of 4). Maps, the GPU's upload (channel view) and a lost context still read them."""
+    channels = 13
+    values = make_values(3, height, width, channels, 8)
+    layers = to_layers(values, 8)
+    h.create(canvas=(width, height))
+    h.load(layers, channels, 8)
+    assert h.call("cpu", True)["on"] == "cpu"
+    h.similarity(reference=[2, 3])
+    out = h.page.evaluate("""() => {
+      const kernel = harness.renderer.ds.sources.cpu.analysis.kernel, layers = harness.dataset.layers;
+      return {shared: layers.buffer === kernel._k.memory.buffer, type: layers.constructor.name,
+              b64: btoa(String.fromCharCode(...new Uint8Array(layers.buffer, layers.byteOffset, layers.byteLength)))};
+    }""")
+    assert out["shared"] is shared and out["type"] == "Uint8Array"
+    assert np.array_equal(np.frombuffer(base64.b64decode(out["b64"]), dtype=np.uint8), layers.ravel())
+    ref_values = values.astype(np.float64) / 255
+    got = h.similarity(reference=[5, 6], metric="cosine")
+    assert np.abs(got - S.similarity_map(ref_values, 5, 6, "cosine")).max() <= REACHED
+    assert np.abs(h.similarity(channel=7) - S.channel_map(ref_values, 7)).max() <= 1e-7
+    assert h.call("loseAndRestoreContext")["lost"] is False
+    got = h.similarity(channel=None, reference=[1, 2], metric="angular")
+    assert np.abs(got - S.similarity_map(ref_values, 1, 2, "angular")).max() <= REACHED
+
+
 @pytest.mark.parametrize("sync", [True, False])
 def test_cpu_previews_skip_rows_and_refine_exactly(h, sync):
     """Where the CPU computes the maps, a preview holds every 4th pixel of every 4th row (its
