@@ -1239,7 +1239,8 @@ function makeTargets(gpu, W, H, previewFactor) {
   };
   const map = (name, step) => {
     const geometry = targetGeometry(W, H, step);
-    return { name, ...geometry, ...target(gl.R32F, geometry.pw * step, geometry.ph * step) };
+    const made2 = target(gl.R32F, geometry.pw * step, geometry.ph * step);
+    return { name, ...geometry, ...made2, made: made2 };
   };
   try {
     const f = previewStep(previewFactor);
@@ -1260,8 +1261,8 @@ function makeTargets(gpu, W, H, previewFactor) {
         const step = previewStep(factor);
         if ((this.phased?.step ?? 1) === step) return this.phased;
         if (this.phased) {
-          made.splice(made.indexOf(this.phased), 1);
-          gpu.dropTarget(this.phased);
+          made.splice(made.indexOf(this.phased.made), 1);
+          gpu.dropTarget(this.phased.made);
           this.phased = null;
           this.reduced = null;
         }

@@ -14,7 +14,8 @@ export function makeTargets(gpu, W, H, previewFactor) {
   const target = (format, w, h) => { const t = gpu.target(format, w, h); made.push(t); return t; };
   const map = (name, step) => {
     const geometry = targetGeometry(W, H, step);
-    return { name, ...geometry, ...target(gl.R32F, geometry.pw * step, geometry.ph * step) };
+    const made = target(gl.R32F, geometry.pw * step, geometry.ph * step);
+    return { name, ...geometry, ...made, made };
   };
   try {
     const f = previewStep(previewFactor);
@@ -33,8 +34,8 @@ export function makeTargets(gpu, W, H, previewFactor) {
         const step = previewStep(factor);
         if ((this.phased?.step ?? 1) === step) return this.phased;
         if (this.phased) {
-          made.splice(made.indexOf(this.phased), 1);
-          gpu.dropTarget(this.phased);
+          made.splice(made.indexOf(this.phased.made), 1);
+          gpu.dropTarget(this.phased.made);
           this.phased = null;
           this.reduced = null;
         }

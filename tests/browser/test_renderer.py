@@ -618,6 +618,30 @@ def test_refinement_completes_the_preview_exactly(h, factor, sync):
     assert h.page.evaluate("harness.renderer.lastFrame.kind") == "full"
 
 
+def test_switching_the_compute_path_remakes_the_phased_target_without_leaks(h):
+    """The preview's step follows the compute path (4 on the CPU, previewFactor on the GPU):
+    the phased target is made again on a switch, the old one freed, nothing else lost."""
+    values = make_values(4, 17, 24, 13, 8)
+    h.create(canvas=(24, 17), preview=True)
+    h.load(to_layers(values, 8), 13, 8)
+    steps, stats = [], []
+    for on in (True, False, True, False, True):
+        h.call("cpu", on)
+        h.page.evaluate("harness.model.set({reference: {x: 3, y: 4}}); harness.renderer.renderNow({preview: true})")
+        steps.append(h.page.evaluate("harness.renderer.ds.targets.phased.step"))
+        stats.append(h.page.evaluate("harness.renderer.stats()"))
+    assert steps == [4, 2, 4, 2, 4]
+    # (the first switch to the GPU makes its side: the layers' textures, its programs)
+    assert stats[3] == stats[1] and stats[4] == stats[2]
+    sim = h.similarity(reference=[3, 4])
+    assert np.abs(sim - S.similarity_map(values.astype(np.float64) / 255, 3, 4, "angular")).max() <= REACHED
+    # A new dataset frees every target of the old one, the remade phased one too.
+    old = h.page.evaluate_handle("""() => { const t = harness.renderer.ds.targets;
+      return [t.full.tex, t.phased.tex, t.heat.tex, ...t.red.map((r) => r.tex)]; }""")
+    h.load(to_layers(values, 8), 13, 8)
+    assert h.page.evaluate("(ts) => ts.every((t) => !harness.renderer.gl.isTexture(t))", old)
+
+
 @pytest.mark.parametrize("height,width,shared", [(17, 24, True), (19, 23, False)])
 def test_cpu_path_holds_the_layers_once(h, height, width, shared):
     """Where the CPU computes the maps, the dataset's layers become a view of the kernel's copy
