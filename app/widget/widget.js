@@ -4135,7 +4135,9 @@ var DEFAULTS = {
   previewMinWork: 6 << 20,
   // 'auto': only when visible pixels × channels reach this
   cpuPreviewFactor: 4,
-  // the same where the CPU computes the maps (software renderers)
+  // the same where the CPU computes the maps (software renderers), at least:
+  cpuPreviewWork: 40 << 20,
+  // ... doubled (up to 8) while its rows of the map take more multiply-adds
   cpuPreviewMinWork: 48 << 20,
   // ... and its 'auto' threshold
   cpuRefineChunkWork: 32 << 20,
@@ -4403,7 +4405,15 @@ var Renderer = class {
   /** The phased target (previews) at the step of `source`'s compute path, or null. */
   phasedTarget(source) {
     const cpu = source === this.ds.sources.cpu;
-    return this.ds.targets.phasedAt(cpu ? this.options.cpuPreviewFactor : this.options.previewFactor);
+    return this.ds.targets.phasedAt(cpu ? this._cpuPreviewFactor() : this.options.previewFactor);
+  }
+  // The CPU's preview computes every factor-th row of the map: a coarser one on larger maps,
+  // so that it stays about one kernel pass of cpuPreviewWork (phases.js caps the step at 8).
+  _cpuPreviewFactor() {
+    const { W, H, C } = this.ds.layout, { cpuPreviewWork } = this.options;
+    let factor = this.options.cpuPreviewFactor;
+    while (factor < 8 && Math.ceil(H / factor) * W * C > cpuPreviewWork) factor *= 2;
+    return factor;
   }
   // ---------------------------------------------------------------- frames
   /** Draw on the next animation frame if anything changed (at most one frame per animation frame). */

@@ -302,6 +302,17 @@ def test_cpu_similarity_real_fixture_and_its_previews(h):
     got = h.page.evaluate("Array.from(harness.renderer.mapValues())")
     want = S.similarity_map(values, 3, 4, "angular")
     assert np.abs(np.array(got).reshape(want.shape) - want).max() <= REACHED
+    # A larger map (here: a smaller budget) gets a coarser preview, every 8th row.
+    h.create(preview=True, cpuPreviewWork=4 * meta["width"] * meta["features"])
+    h.load(layers, meta["features"], meta["precision"])
+    h.call("cpu", True)
+    out = h.page.evaluate("""() => {
+      harness.model.set({reference: {x: 5, y: 6}, metric: 'angular'});
+      harness.renderer.renderNow({preview: true});
+      const rows = harness.renderer.ds.sources.cpu._last.rows;
+      return {step: harness.renderer.ds.targets.phased.step, rows: [...rows.keys()].filter((y) => rows[y])};
+    }""")
+    assert out == {"step": 8, "rows": list(range(0, meta["height"], 8))}
     # The channel view stays on the GPU, and so does everything after the map.
     got = h.similarity(channel=517)
     assert np.abs(got - S.channel_map(values, 517)).max() <= 1e-7
