@@ -1229,7 +1229,7 @@ function packLayers(gpu, gpuData, layers) {
 }
 
 // glue/render/targets.js
-function makeTargets(gpu, W, H, previewFactor) {
+function makeTargets(gpu, W, H) {
   const gl = gpu.gl;
   const made = [];
   const target = (format, w, h) => {
@@ -1239,30 +1239,29 @@ function makeTargets(gpu, W, H, previewFactor) {
   };
   const map = (name, step) => {
     const geometry = targetGeometry(W, H, step);
-    const made2 = target(gl.R32F, geometry.pw * step, geometry.ph * step);
-    return { name, ...geometry, ...made2, made: made2 };
+    const owned = target(gl.R32F, geometry.pw * step, geometry.ph * step);
+    return { name, ...geometry, ...owned, owned };
   };
   try {
-    const f = previewStep(previewFactor);
     const red = [0, 1].map(() => target(gl.RG32F, Math.ceil(W / 4), Math.ceil(H / 4)));
     return {
       width: W,
       height: H,
       full: map("full", 1),
-      phased: f > 1 ? map("phased", f) : null,
+      phased: null,
       heat: target(gl.RGBA32F, W, H),
       red,
       stretchAt: red[0],
       // where the last reduction left its (min, max)
       reduced: null,
       // what it reduced (reduce.js)
-      /** The phased target for previews of `factor` (null for none), made again when it differs. */
+      /** The phased target for previews of `factor` (null for none), made when first asked or when the step differs. */
       phasedAt(factor) {
         const step = previewStep(factor);
         if ((this.phased?.step ?? 1) === step) return this.phased;
         if (this.phased) {
-          made.splice(made.indexOf(this.phased.made), 1);
-          gpu.dropTarget(this.phased.made);
+          made.splice(made.indexOf(this.phased.owned), 1);
+          gpu.dropTarget(this.phased.owned);
           this.phased = null;
           this.reduced = null;
         }
@@ -3030,12 +3029,11 @@ var ChannelSource = class {
   }
 };
 var CpuSimilaritySource = class {
-  constructor(gpu, layout, analysis, { previewMinWork } = {}) {
+  constructor(gpu, layout, analysis) {
     this.gpu = gpu;
     this.layout = layout;
     this.analysis = analysis;
     this.phased = true;
-    this.previewMinWork = previewMinWork;
     this._last = null;
   }
   key(view) {
@@ -3649,12 +3647,13 @@ var Frames = class {
     this.mask = mask ? { count: r.maskLayer.state.count, total: r.maskLayer.state.total } : null;
     return full ? "full" : "preview";
   }
+  // (The phased target is made, or made again at another step, only once a preview is worth it.)
   _previewWorth(source, rect) {
-    const { preview, previewMinWork } = this.r.options;
-    if (!source.phased || this.r.view.mode !== "similarity" || !this.r.phasedTarget(source)) return false;
-    if (preview === true) return true;
-    if (preview !== "auto") return false;
-    return (rect.x1 - rect.x0) * (rect.y1 - rect.y0) * this.r.ds.layout.C >= (source.previewMinWork ?? previewMinWork);
+    const r = this.r, { preview } = r.options;
+    if (!source.phased || r.view.mode !== "similarity") return false;
+    const least = source === r.ds.sources.cpu ? r.options.cpuPreviewMinWork : r.options.previewMinWork;
+    const worth = preview === true || preview === "auto" && (rect.x1 - rect.x0) * (rect.y1 - rect.y0) * r.ds.layout.C >= least;
+    return worth && Boolean(r.phasedTarget(source));
   }
   _info(kind) {
     const v = this.r.view;
@@ -4265,7 +4264,7 @@ var Renderer = class {
     const sources = {};
     let targets = null;
     try {
-      targets = makeTargets(this.gpu, layout.W, layout.H, this.options.previewFactor);
+      targets = makeTargets(this.gpu, layout.W, layout.H);
       sources.pca = new PcaSource(this.gpu, layout);
     } catch (err) {
       for (const s of Object.values(sources)) s.dispose();
@@ -4389,12 +4388,7 @@ var Renderer = class {
         const kernel = new CpuKernel({ ...this._dataset.info, layers: this._dataset.layers });
         const shared = kernel.layersView();
         if (shared) this._dataset.layers = shared;
-        ds.sources.cpu = new CpuSimilaritySource(
-          this.gpu,
-          ds.layout,
-          new CpuAnalysis(kernel, this._dataset),
-          { previewMinWork: this.options.cpuPreviewMinWork }
-        );
+        ds.sources.cpu = new CpuSimilaritySource(this.gpu, ds.layout, new CpuAnalysis(kernel, this._dataset));
       } catch (err) {
         console.warn(`similarity stays on the GPU: ${err.message}`);
         ds.sources.cpu = null;

@@ -80,12 +80,14 @@ export class Frames {
     return full ? 'full' : 'preview';
   }
 
+  // (The phased target is made, or made again at another step, only once a preview is worth it.)
   _previewWorth(source, rect) {
-    const { preview, previewMinWork } = this.r.options;
-    if (!source.phased || this.r.view.mode !== 'similarity' || !this.r.phasedTarget(source)) return false;
-    if (preview === true) return true;
-    if (preview !== 'auto') return false;
-    return (rect.x1 - rect.x0) * (rect.y1 - rect.y0) * this.r.ds.layout.C >= (source.previewMinWork ?? previewMinWork);
+    const r = this.r, { preview } = r.options;
+    if (!source.phased || r.view.mode !== 'similarity') return false;
+    const least = source === r.ds.sources.cpu ? r.options.cpuPreviewMinWork : r.options.previewMinWork;
+    const worth = preview === true
+      || (preview === 'auto' && (rect.x1 - rect.x0) * (rect.y1 - rect.y0) * r.ds.layout.C >= least);
+    return worth && Boolean(r.phasedTarget(source));
   }
 
   _info(kind) {

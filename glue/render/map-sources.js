@@ -161,12 +161,11 @@ export class ChannelSource {
  * refinement the rest. Every texel is the exact value at its pixel.
  */
 export class CpuSimilaritySource {
-  constructor(gpu, layout, analysis, { previewMinWork } = {}) {
+  constructor(gpu, layout, analysis) {
     this.gpu = gpu;
     this.layout = layout;
     this.analysis = analysis;
     this.phased = true;
-    this.previewMinWork = previewMinWork;  // frame.js: when a preview is worth it here
     this._last = null;  // the current map: {key, request, map, rows (1 where computed)}
   }
 

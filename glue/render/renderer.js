@@ -154,7 +154,7 @@ export class Renderer {
     const sources = {};
     let targets = null;
     try {
-      targets = makeTargets(this.gpu, layout.W, layout.H, this.options.previewFactor);
+      targets = makeTargets(this.gpu, layout.W, layout.H);
       sources.pca = new PcaSource(this.gpu, layout);
     } catch (err) {
       for (const s of Object.values(sources)) s.dispose();
@@ -303,8 +303,7 @@ export class Renderer {
         // (readers take dataset.layers when they run; the old array goes with the last of them).
         const shared = kernel.layersView();
         if (shared) this._dataset.layers = shared;
-        ds.sources.cpu = new CpuSimilaritySource(this.gpu, ds.layout, new CpuAnalysis(kernel, this._dataset),
-          { previewMinWork: this.options.cpuPreviewMinWork });
+        ds.sources.cpu = new CpuSimilaritySource(this.gpu, ds.layout, new CpuAnalysis(kernel, this._dataset));
       } catch (err) {
         console.warn(`similarity stays on the GPU: ${err.message}`);
         ds.sources.cpu = null;

@@ -4,38 +4,37 @@
 import { targetGeometry, previewStep, holdMap, missingPhases, phaseDraws } from './phases.js';
 
 /**
- * {full, phased (null without previews), heat, red: [a, b], stretchAt, reduced, phasedAt(factor),
- * release()}. The phased target's step is the preview factor's; phasedAt() makes it again for
- * another factor (the CPU's previews skip more than the GPU's).
+ * {full, phased (previews; null until phasedAt makes it), heat, red: [a, b], stretchAt, reduced,
+ * phasedAt(factor), release()}. The phased target's step follows the preview factor of the
+ * compute path that asks (the CPU's previews skip more than the GPU's).
  */
-export function makeTargets(gpu, W, H, previewFactor) {
+export function makeTargets(gpu, W, H) {
   const gl = gpu.gl;
   const made = [];
   const target = (format, w, h) => { const t = gpu.target(format, w, h); made.push(t); return t; };
   const map = (name, step) => {
     const geometry = targetGeometry(W, H, step);
-    const made = target(gl.R32F, geometry.pw * step, geometry.ph * step);
-    return { name, ...geometry, ...made, made };
+    const owned = target(gl.R32F, geometry.pw * step, geometry.ph * step);
+    return { name, ...geometry, ...owned, owned };
   };
   try {
-    const f = previewStep(previewFactor);
     const red = [0, 1].map(() => target(gl.RG32F, Math.ceil(W / 4), Math.ceil(H / 4)));
     return {
       width: W,
       height: H,
       full: map('full', 1),
-      phased: f > 1 ? map('phased', f) : null,
+      phased: null,
       heat: target(gl.RGBA32F, W, H),
       red,
       stretchAt: red[0],  // where the last reduction left its (min, max)
       reduced: null,      // what it reduced (reduce.js)
-      /** The phased target for previews of `factor` (null for none), made again when it differs. */
+      /** The phased target for previews of `factor` (null for none), made when first asked or when the step differs. */
       phasedAt(factor) {
         const step = previewStep(factor);
         if ((this.phased?.step ?? 1) === step) return this.phased;
         if (this.phased) {
-          made.splice(made.indexOf(this.phased.made), 1);
-          gpu.dropTarget(this.phased.made);
+          made.splice(made.indexOf(this.phased.owned), 1);
+          gpu.dropTarget(this.phased.owned);
           this.phased = null;
           this.reduced = null;
         }

@@ -806,6 +806,7 @@ def test_no_preview_for_small_maps_in_auto_mode(h):
     h.load(to_layers(values, 8), 13, 8)
     out = h.call("moves", [[1, 1], [2, 2]])
     assert [f["kind"] for f in out["frames"]] == ["full", "full"]
+    assert h.page.evaluate("harness.renderer.ds.targets.phased") is None  # never made: never worth it
 
 
 def test_errors_are_clear(h):
