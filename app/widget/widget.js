@@ -569,24 +569,26 @@ vec4 heatOf(float s) {
 var ON_CANVAS = `uniform highp sampler2D uOverlay;
 uniform vec3 uView;        // scale, offsetX, offsetY (canvas pixels)
 uniform float uCanvasH;
-uniform ivec4 uRect;       // computed map rectangle x0, y0, x1, y1
+uniform ivec4 uRect;       // computed rectangle of the tile x0, y0, x1, y1
+uniform ivec2 uTile;       // the tile's origin in the map
 ivec2 mapPixel() {
   vec2 c = vec2(gl_FragCoord.x, uCanvasH - gl_FragCoord.y);
-  return clamp(ivec2((c - uView.yz) / uView.x), uRect.xy, uRect.zw - 1);
+  return clamp(ivec2((c - uView.yz) / uView.x) - uTile, uRect.xy, uRect.zw - 1);
 }
 #ifdef MASK
-uniform highp sampler2D uMaskMap;  // R8: > 0 inside the mask
-uniform ivec2 uMapSize;
+uniform highp sampler2D uMaskMap;  // R8: > 0 inside the mask; the tile and a 1-pixel border
+uniform ivec2 uMapSize;            // the whole map's
 const vec3 MASK_FILL = vec3(0.25, 0.85, 1.0);
 const vec3 MASK_LINE = vec3(1.0, 1.0, 1.0);
 bool inMask(ivec2 m) {
-  return all(greaterThanEqual(m, ivec2(0))) && all(lessThan(m, uMapSize)) && texelFetch(uMaskMap, m, 0).r > 0.0;
+  ivec2 g = m + uTile;
+  return all(greaterThanEqual(g, ivec2(0))) && all(lessThan(g, uMapSize)) && texelFetch(uMaskMap, m + 1, 0).r > 0.0;
 }
 vec3 masked(vec3 c) {
   vec2 pos = (vec2(gl_FragCoord.x, uCanvasH - gl_FragCoord.y) - uView.yz) / uView.x;
   ivec2 m = mapPixel();
   if (!inMask(m)) return c;
-  vec2 f = (pos - vec2(m)) * uView.x;  // canvas pixels from the map pixel's top-left corner
+  vec2 f = (pos - vec2(m + uTile)) * uView.x;  // canvas pixels from the map pixel's top-left corner
   float w = min(1.5, 0.5 * uView.x), far = uView.x - w;
   bool edge = (f.x < w && !inMask(m - ivec2(1, 0))) || (f.x >= far && !inMask(m + ivec2(1, 0)))
     || (f.y < w && !inMask(m - ivec2(0, 1))) || (f.y >= far && !inMask(m + ivec2(0, 1)));
@@ -1034,7 +1036,7 @@ function defaultMemoryBudget() {
   if (!gb) return GiB;
   return Math.min(2 * GiB, Math.max(GiB / 4, gb * GiB / 4));
 }
-function readLimits(gl, { maxArrayLayers = Infinity, memoryBudget = null } = {}) {
+function readLimits(gl, { maxArrayLayers = Infinity, memoryBudget = null, maxTileSize = Infinity } = {}) {
   const device = {
     maxTextureSize: gl.getParameter(gl.MAX_TEXTURE_SIZE),
     maxArrayLayers: gl.getParameter(gl.MAX_ARRAY_TEXTURE_LAYERS),
@@ -1046,8 +1048,18 @@ function readLimits(gl, { maxArrayLayers = Infinity, memoryBudget = null } = {})
     maxArrayLayers: Math.max(1, Math.min(device.maxArrayLayers, maxArrayLayers)),
     maxDataArrays: 1 + Math.max(0, device.maxTextureImageUnits - UNIT.moreData),
     memoryBudget: memoryBudget ?? defaultMemoryBudget(),
+    // A map larger than this in either axis is drawn in tiles of it (a multiple of 8, the
+    // largest preview step, so that every tile's phase planes line up with the map's).
+    tileSize: Math.max(8, 8 * Math.floor(Math.min(device.maxTextureSize, maxTileSize) / 8)),
     device
   };
+}
+function tileGrid(W, H, size) {
+  const tiles = [];
+  for (let y0 = 0; y0 < H; y0 += size) {
+    for (let x0 = 0; x0 < W; x0 += size) tiles.push({ x0, y0, w: Math.min(size, W - x0), h: Math.min(size, H - y0) });
+  }
+  return tiles;
 }
 function gpuBytes(shape, previewFactor) {
   const layout = layoutOf(shape);
@@ -1064,12 +1076,13 @@ function planDataset(shape, limits, previewFactor = 2) {
   const arrays = [];
   for (let g = 0; g < G; g += perArray) arrays.push(Math.min(perArray, G - g));
   const bytes = gpuBytes(shape, previewFactor);
-  const plan = { L, G, perTexel, perArray, arrays, bytes, fits: true, reason: null, message: null };
+  const tiles = tileGrid(W, H, limits.tileSize);
+  const plan = { L, G, perTexel, perArray, arrays, bytes, tiles, tileSize: limits.tileSize, fits: true, reason: null, message: null };
   const maxTex = limits.maxTextureSize;
   const maxRefTexels = Math.min(maxTex, Math.floor(limits.maxUniformBlockSize / 16));
   const maxChannels = 4 * (maxRefTexels - 1);
   const layersPerDevice = limits.maxDataArrays * limits.maxArrayLayers;
-  const fitsAt = (w, h, c, p) => w <= maxTex && h <= maxTex && c <= maxChannels && Math.ceil(Math.ceil(c / 4) / (32 / p)) <= layersPerDevice && gpuBytes({ width: w, height: h, features: c, precision: p }, previewFactor) <= limits.memoryBudget;
+  const fitsAt = (w, h, c, p) => c <= maxChannels && Math.ceil(Math.ceil(c / 4) / (32 / p)) <= layersPerDevice && gpuBytes({ width: w, height: h, features: c, precision: p }, previewFactor) <= limits.memoryBudget;
   const lowerPrecision = [16, 8].filter((p) => p < P).find((p) => fitsAt(W, H, C, p));
   const atPrecision = lowerPrecision ? `It would load at ${lowerPrecision} bit (ifealid create -p ${lowerPrecision}).` : "";
   const crop = () => {
@@ -1095,14 +1108,6 @@ function planDataset(shape, limits, previewFactor = 2) {
       `It would load with at most ${maxChannels} channels.`
     );
   }
-  if (W > maxTex || H > maxTex) {
-    const c = crop();
-    return refuse(
-      "size",
-      `This dataset is ${W}×${H} pixels; this GPU's largest texture is ${maxTex}×${maxTex}.`,
-      c ? `A crop of at most ${c} pixels would load.` : ""
-    );
-  }
   if (G > layersPerDevice) {
     const maxAt = (p) => Math.min(maxChannels, layersPerDevice * (128 / p));
     return refuse(
@@ -1120,9 +1125,10 @@ function planDataset(shape, limits, previewFactor = 2) {
 }
 
 // glue/render/upload.js
-function uploadDataset(gpu, layout, plan, layers) {
+function uploadDataset(gpu, layout, plan, layers, from = null) {
   const gl = gpu.gl;
   const { W, H, P } = layout;
+  const src = from ?? { ox: 0, oy: 0, W, H };
   const owned = [];
   const own = (kind, obj) => {
     owned.push([kind, obj]);
@@ -1159,26 +1165,31 @@ function uploadDataset(gpu, layout, plan, layers) {
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
     gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
     gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
-    if (P === 32) {
-      plan.arrays.forEach((count, a) => {
-        gl.bindTexture(gl.TEXTURE_2D_ARRAY, gpuData.data[a]);
-        gl.texSubImage3D(
-          gl.TEXTURE_2D_ARRAY,
-          0,
-          0,
-          0,
-          0,
-          W,
-          H,
-          count,
-          gl.RGBA_INTEGER,
-          gl.UNSIGNED_INT,
-          layers,
-          a * plan.perArray * H * W * 4
-        );
-      });
-    } else {
-      packLayers(gpu, gpuData, layers);
+    unpackFrom(gl, src);
+    try {
+      if (P === 32) {
+        plan.arrays.forEach((count, a) => {
+          gl.bindTexture(gl.TEXTURE_2D_ARRAY, gpuData.data[a]);
+          gl.texSubImage3D(
+            gl.TEXTURE_2D_ARRAY,
+            0,
+            0,
+            0,
+            0,
+            W,
+            H,
+            count,
+            gl.RGBA_INTEGER,
+            gl.UNSIGNED_INT,
+            layers,
+            a * plan.perArray * src.H * src.W * 4
+          );
+        });
+      } else {
+        packLayers(gpu, gpuData, layers, src);
+      }
+    } finally {
+      unpackFrom(gl, null);
     }
     gpuData.norm = own("texture", gpu.texture2D(P === 8 ? gl.R32UI : gl.R32F, W, H));
     const normProg = gpu.program(normFS(P, plan.arrays), "norm", samplers);
@@ -1195,7 +1206,13 @@ function uploadDataset(gpu, layout, plan, layers) {
   gl.bindFramebuffer(gl.FRAMEBUFFER, null);
   return gpuData;
 }
-function packLayers(gpu, gpuData, layers) {
+function unpackFrom(gl, src) {
+  gl.pixelStorei(gl.UNPACK_ROW_LENGTH, src ? src.W : 0);
+  gl.pixelStorei(gl.UNPACK_IMAGE_HEIGHT, src ? src.H : 0);
+  gl.pixelStorei(gl.UNPACK_SKIP_PIXELS, src ? src.ox : 0);
+  gl.pixelStorei(gl.UNPACK_SKIP_ROWS, src ? src.oy : 0);
+}
+function packLayers(gpu, gpuData, layers, src) {
   const gl = gpu.gl;
   const { layout } = gpuData;
   const { W, H, L, G, perTexel, P } = layout;
@@ -1212,7 +1229,7 @@ function packLayers(gpu, gpuData, layers) {
     for (let g0 = 0; g0 < G; g0 += packedPerChunk) {
       const s0 = g0 * perTexel;
       const n = Math.min(chunkLayers, L - s0);
-      gl.texSubImage3D(gl.TEXTURE_2D_ARRAY, 0, 0, 0, 0, W, H, n, gl.RGBA_INTEGER, type, layers, s0 * H * W * 4);
+      gl.texSubImage3D(gl.TEXTURE_2D_ARRAY, 0, 0, 0, 0, W, H, n, gl.RGBA_INTEGER, type, layers, s0 * src.H * src.W * 4);
       for (let g = g0; g < Math.min(G, g0 + packedPerChunk); g++) {
         const { array, layer } = gpuData.texelAt(g);
         gl.framebufferTextureLayer(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, array, 0, layer);
@@ -1229,7 +1246,7 @@ function packLayers(gpu, gpuData, layers) {
 }
 
 // glue/render/targets.js
-function makeTargets(gpu, W, H) {
+function makeTargets(gpu, W, H, ox = 0, oy = 0) {
   const gl = gpu.gl;
   const made = [];
   const target = (format, w, h) => {
@@ -1240,13 +1257,15 @@ function makeTargets(gpu, W, H) {
   const map = (name, step) => {
     const geometry = targetGeometry(W, H, step);
     const owned = target(gl.R32F, geometry.pw * step, geometry.ph * step);
-    return { name, ...geometry, ...owned, owned };
+    return { name, ...geometry, ...owned, owned, ox, oy, width: W, height: H };
   };
   try {
     const red = [0, 1].map(() => target(gl.RG32F, Math.ceil(W / 4), Math.ceil(H / 4)));
     return {
       width: W,
       height: H,
+      ox,
+      oy,
       full: map("full", 1),
       phased: null,
       heat: target(gl.RGBA32F, W, H),
@@ -1768,12 +1787,13 @@ function visibleRect({ scale, offsetX, offsetY }, W, H, cw, ch) {
   const y1 = Math.min(H, Math.ceil((ch - offsetY) / scale));
   return x1 > x0 && y1 > y0 ? { x0, y0, x1, y1 } : null;
 }
-function mapOnCanvas({ scale, offsetX, offsetY }, W, H, cw, ch) {
+function mapOnCanvas({ scale, offsetX, offsetY }, mx0, my0, mx1, my1, cw, ch) {
+  const at = (offset, m) => Math.ceil(offset + m * scale - 0.5);
   return {
-    x0: Math.max(0, Math.ceil(offsetX - 0.5)),
-    x1: Math.min(cw, Math.ceil(offsetX + W * scale - 0.5)),
-    y0: Math.max(0, Math.ceil(offsetY - 0.5)),
-    y1: Math.min(ch, Math.ceil(offsetY + H * scale - 0.5))
+    x0: Math.max(0, at(offsetX, mx0)),
+    x1: Math.min(cw, at(offsetX, mx1)),
+    y0: Math.max(0, at(offsetY, my0)),
+    y1: Math.min(ch, at(offsetY, my1))
   };
 }
 
@@ -2912,11 +2932,12 @@ function computerOf(view) {
 // glue/render/map-sources.js
 var classic = (request, ref) => request.values === "stored" && ref.kind === "pixel" && (request.metric === "angular" || request.metric === "cosine");
 var GpuSimilaritySource = class {
-  constructor(gpu, gpuData, dataset, { unrollLimit = 256 } = {}) {
+  constructor(gpu, gpuData, dataset, { unrollLimit = 256 } = {}, locate = (x, y) => ({ data: gpuData, x, y })) {
     const gl = gpu.gl;
     const { layout } = gpuData;
     this.gpu = gpu;
     this.data = gpuData;
+    this.locate = locate;
     this.phased = true;
     this.unrollLimit = unrollLimit;
     this._refPixel = null;
@@ -2981,10 +3002,11 @@ var GpuSimilaritySource = class {
     const gl = this.gpu.gl;
     const pr = this.refProg;
     const L = this.data.layout.L;
+    const at = this.locate(x, y);
     gl.useProgram(pr.prog);
-    gl.uniform2i(pr.u.uRef, x, y);
-    this.data.bindData();
-    this.gpu.bind(UNIT.norm, gl.TEXTURE_2D, this.data.norm);
+    gl.uniform2i(pr.u.uRef, at.x, at.y);
+    at.data.bindData();
+    this.gpu.bind(UNIT.norm, gl.TEXTURE_2D, at.data.norm);
     this.gpu.draw(this.refTarget.fb, 0, 0, L + 1, 1);
     gl.bindBuffer(gl.PIXEL_PACK_BUFFER, this.refUbo);
     gl.readPixels(0, 0, L + 1, 1, gl.RGBA_INTEGER, gl.UNSIGNED_INT, 0);
@@ -3068,10 +3090,15 @@ var CpuSimilaritySource = class {
   fill(t, draws, view) {
     const gl = this.gpu.gl;
     const { W, H } = this.layout;
+    const { ox, oy } = t;
     gl.bindTexture(gl.TEXTURE_2D, t.tex);
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
     if (t.step === 1) {
-      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, W, H, gl.RED, gl.FLOAT, this.mapOf(view));
+      const current2 = this._current(view);
+      this._compute(current2, Array.from({ length: t.height }, (_, j) => oy + j));
+      unpackFrom(gl, { ox, oy, W, H });
+      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, t.width, t.height, gl.RED, gl.FLOAT, current2.map);
+      unpackFrom(gl, null);
       return;
     }
     const current = this._current(view), s = t.step;
@@ -3080,13 +3107,13 @@ var CpuSimilaritySource = class {
       const i0 = d.x0 - px * t.pw, j0 = d.y0 - py * t.ph;
       const w = d.x1 - d.x0, h = d.y1 - d.y0;
       const ys = [];
-      for (let j = j0; j < j0 + h && s * j + py < H; j++) ys.push(s * j + py);
+      for (let j = j0; j < j0 + h && s * j + py < t.height; j++) ys.push(oy + s * j + py);
       this._compute(current, ys);
       const map = current.map;
       const texels = new Float32Array(w * h);
       for (let j = 0; j < ys.length; j++) {
-        const row = ys[j] * W;
-        for (let i = 0, x = s * i0 + px; i < w && x < W; i++, x += s) texels[j * w + i] = map[row + x];
+        const row = ys[j] * W + ox;
+        for (let i = 0, x = s * i0 + px; i < w && x < t.width; i++, x += s) texels[j * w + i] = map[row + x];
       }
       gl.texSubImage2D(gl.TEXTURE_2D, 0, d.x0, d.y0, w, h, gl.RED, gl.FLOAT, texels);
     }
@@ -3099,40 +3126,52 @@ var PcaSource = class {
     this.gpu = gpu;
     this.layout = layout;
     this.phased = false;
-    this.tex = null;
-    this._uploaded = null;
+    this.pictures = /* @__PURE__ */ new Map();
   }
   key(view) {
     return `pca:${shownPca(view)?.key ?? "-"}`;
+  }
+  // Target t's tile of a whole-map array (W × H values of `per` elements each).
+  _upload(t, format, type, values) {
+    const gl = this.gpu.gl;
+    const { W, H } = this.layout;
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
+    unpackFrom(gl, { ox: t.ox, oy: t.oy, W, H });
+    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, t.width, t.height, format, type, values);
+    unpackFrom(gl, null);
   }
   fill(t, draws, view) {
     const gl = this.gpu.gl;
     const { W, H } = this.layout;
     const result = shownPca(view);
     gl.bindTexture(gl.TEXTURE_2D, t.tex);
-    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
     const values = result ? Float32Array.from(result.colours[0]) : new Float32Array(W * H);
-    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, W, H, gl.RED, gl.FLOAT, values);
+    this._upload(t, gl.RED, gl.FLOAT, values);
   }
-  /** The texture of the view's RGB picture (uploaded when new), or null for a single component. */
-  picture(view) {
+  /**
+   * The texture of the view's RGB picture over tile `tile` (its targets: ox, oy, width,
+   * height), uploaded when new; or null for a single component.
+   */
+  picture(view, tile) {
     const result = shownPca(view);
     if (!result || result.map) return null;
     const gl = this.gpu.gl;
-    const { W, H } = this.layout;
-    if (!this.tex) this.tex = this.gpu.texture2D(gl.RGBA8, W, H);
-    if (this._uploaded !== result) {
-      gl.bindTexture(gl.TEXTURE_2D, this.tex);
-      gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
-      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, W, H, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(result.picture.buffer));
-      this._uploaded = result;
+    const at = `${tile.ox},${tile.oy}`;
+    let p = this.pictures.get(at);
+    if (!p) {
+      p = { tex: this.gpu.texture2D(gl.RGBA8, tile.width, tile.height), uploaded: null };
+      this.pictures.set(at, p);
     }
-    return this.tex;
+    if (p.uploaded !== result) {
+      gl.bindTexture(gl.TEXTURE_2D, p.tex);
+      this._upload(tile, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(result.picture.buffer));
+      p.uploaded = result;
+    }
+    return p.tex;
   }
   dispose() {
-    this.gpu.delete("texture", this.tex);
-    this.tex = null;
-    this._uploaded = null;
+    for (const p of this.pictures.values()) this.gpu.delete("texture", p.tex);
+    this.pictures.clear();
   }
 };
 
@@ -3194,11 +3233,6 @@ var ColourPass = class {
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
     this.overlay = tex;
   }
-  /**
-   * Colour map target t (its preview plane alone unless `full`) over map rectangle `rect` into
-   * the canvas: {targets, t, rect, full, view (camera, stretch, opacity, overlayColour),
-   * clear: [r, g, b, a] outside the map, twoStep: 'auto' | boolean}.
-   */
   // A program of `kind` in the variant with or without the overlay and the mask (a uniform
   // test would not spare their fetches: software rendering evaluates both sides of a select).
   _prog(kind, { overlay = false, mask = false, picture = false } = {}) {
@@ -3213,31 +3247,52 @@ var ColourPass = class {
     return this.progs[name];
   }
   /**
-   * scale: {relative: the reduction's min/max (else `absolute`, [lo, hi]), reverse: near is
-   * small (distances)}; mask: the threshold's mask texture or null; picture: a texture of the
-   * map's own colours (RGBA8, W × H: the PCA view) to draw instead of t's values, or null.
+   * Colour tile `tile` (its targets: width, height, ox, oy, heat) of a `map` ({width, height})
+   * into the canvas: t is the tile's map target, `rect` the tile's computed rectangle (tile
+   * pixels), `full` false for the preview's plane alone; `stretch` the texture whose texel
+   * (0, 0) holds the relative scale's (min, max); scale: {relative (else `absolute`, [lo, hi]),
+   * reverse: near is small (distances)}; mask: the tile's mask texture or null; picture: a
+   * texture of the tile's own colours (RGBA8: the PCA view) to draw instead of t's values, or
+   * null. `clear` ([r, g, b, a] outside the map) clears first: the first tile of a frame.
    */
-  draw({ targets, t, rect, full, view, clear, twoStep, scale, mask = null, into = null, camera = view.camera, picture = null }) {
+  draw({
+    tile,
+    map,
+    t,
+    rect,
+    full,
+    view,
+    clear,
+    twoStep,
+    scale,
+    stretch,
+    mask = null,
+    into = null,
+    camera = view.camera,
+    picture = null
+  }) {
     const gpu = this.gpu, gl = gpu.gl;
     const cw = into ? into.width : gl.canvas.width, ch = into ? into.height : gl.canvas.height;
-    const { x0, y0, x1, y1 } = mapOnCanvas(camera, targets.width, targets.height, cw, ch);
-    const background = this.overlay && x1 > x0 && y1 > y0 ? this._background(targets, view, camera, cw, ch, [x0, y0, x1, y1]) : null;
+    const whole = mapOnCanvas(camera, 0, 0, map.width, map.height, cw, ch);
+    const { x0, y0, x1, y1 } = mapOnCanvas(camera, tile.ox, tile.oy, tile.ox + tile.width, tile.oy + tile.height, cw, ch);
+    const background = this.overlay && whole.x1 > whole.x0 && whole.y1 > whole.y0 ? this._background(map, view, camera, cw, ch, whole) : null;
     const mapPixels = (rect.x1 - rect.x0) * (rect.y1 - rect.y0);
     const steps = twoStep === "auto" ? (x1 - x0) * (y1 - y0) >= 3 * mapPixels : !!twoStep;
     const planes = full ? t.step - 1 : 0;
     const variant = { overlay: Boolean(background), mask: Boolean(mask) };
+    const last = { background, mask, tile, map, camera, rect, clear, into, cw, ch, box: [x0, y0, x1, y1] };
     if (picture) {
       const pr2 = this._prog("blit", { ...variant, picture: true });
       gl.useProgram(pr2.prog);
       gpu.bind(UNIT.sim, gl.TEXTURE_2D, picture);
       gl.uniform1f(pr2.u.uOpacity, background ? view.opacity : 1);
-      this._toCanvas(pr2, { background, mask, targets, camera, rect, clear, into, cw, ch, box: [x0, y0, x1, y1] });
+      this._toCanvas(pr2, last);
       return;
     }
     const pr = steps ? this._prog("heat") : this._prog("colour", variant);
     gl.useProgram(pr.prog);
     gpu.bind(UNIT.sim, gl.TEXTURE_2D, t.tex);
-    gpu.bind(UNIT.stretch, gl.TEXTURE_2D, targets.stretchAt.tex);
+    gpu.bind(UNIT.stretch, gl.TEXTURE_2D, stretch);
     gpu.bind(UNIT.lut, gl.TEXTURE_2D, this.lut);
     gl.uniform2i(pr.u.uPlane, t.pw, t.ph);
     gl.uniform2i(pr.u.uMask, planes, planes);
@@ -3249,25 +3304,26 @@ var ColourPass = class {
     gl.uniform1f(pr.u.uOpacity, view.opacity);
     let blit = pr;
     if (steps) {
-      gpu.draw(targets.heat.fb, rect.x0, rect.y0, rect.x1 - rect.x0, rect.y1 - rect.y0);
+      gpu.draw(tile.heat.fb, rect.x0, rect.y0, rect.x1 - rect.x0, rect.y1 - rect.y0);
       blit = this._prog("blit", variant);
       gl.useProgram(blit.prog);
-      gpu.bind(UNIT.sim, gl.TEXTURE_2D, targets.heat.tex);
+      gpu.bind(UNIT.sim, gl.TEXTURE_2D, tile.heat.tex);
     }
-    this._toCanvas(blit, { background, mask, targets, camera, rect, clear, into, cw, ch, box: [x0, y0, x1, y1] });
+    this._toCanvas(blit, last);
   }
-  // The last step of a draw: program `pr` (in use) over the map's box on the canvas.
-  _toCanvas(pr, { background, mask, targets, camera, rect, clear, into, cw, ch, box: [x0, y0, x1, y1] }) {
+  // The last step of a draw: program `pr` (in use) over the tile's box on the canvas.
+  _toCanvas(pr, { background, mask, tile, map, camera, rect, clear, into, cw, ch, box: [x0, y0, x1, y1] }) {
     const gpu = this.gpu, gl = gpu.gl;
     gpu.bind(UNIT.overlay, gl.TEXTURE_2D, background);
     if (mask) {
       gpu.bind(UNIT.mask, gl.TEXTURE_2D, mask);
-      gl.uniform2i(pr.u.uMapSize, targets.width, targets.height);
+      gl.uniform2i(pr.u.uMapSize, map.width, map.height);
     }
     gl.uniform3f(pr.u.uView, camera.scale, camera.offsetX, camera.offsetY);
     gl.uniform1f(pr.u.uCanvasH, ch);
     gl.uniform4i(pr.u.uRect, rect.x0, rect.y0, rect.x1, rect.y1);
-    this.clearCanvas(clear, into);
+    gl.uniform2i(pr.u.uTile, tile.ox, tile.oy);
+    if (clear) this.clearCanvas(clear, into);
     if (x1 > x0 && y1 > y0) {
       gl.enable(gl.SCISSOR_TEST);
       gl.scissor(x0, ch - y1, x1 - x0, y1 - y0);
@@ -3284,11 +3340,11 @@ var ColourPass = class {
     gl.clear(gl.COLOR_BUFFER_BIT);
   }
   // The overlay under the map for this camera and canvas size, drawn only when those change.
-  _background(targets, view, camera, cw, ch, [x0, y0, x1, y1]) {
+  _background(map, view, camera, cw, ch, { x0, y0, x1, y1 }) {
     const gpu = this.gpu, gl = gpu.gl;
     const { scale, offsetX, offsetY } = camera;
     const inColour = view.overlayColour || this.overlayIsPicture;
-    const what = [targets.width, targets.height, scale, offsetX, offsetY, inColour, x0, y0, x1, y1].join();
+    const what = [map.width, map.height, scale, offsetX, offsetY, inColour, x0, y0, x1, y1].join();
     if (this._bg && this._bg.w === cw && this._bg.h === ch && this._bg.what === what) return this._bg.tex;
     if (!this._bg || this._bg.w !== cw || this._bg.h !== ch) {
       this.dropBackground();
@@ -3299,7 +3355,7 @@ var ColourPass = class {
     gpu.bind(UNIT.overlay, gl.TEXTURE_2D, this.overlay);
     gl.uniform3f(pr.u.uView, scale, offsetX, offsetY);
     gl.uniform1f(pr.u.uCanvasH, ch);
-    gl.uniform2i(pr.u.uSize, targets.width, targets.height);
+    gl.uniform2i(pr.u.uSize, map.width, map.height);
     gl.uniform1i(pr.u.uOverlayColour, inColour ? 1 : 0);
     gl.enable(gl.SCISSOR_TEST);
     gl.scissor(x0, ch - y1, x1 - x0, y1 - y0);
@@ -3347,9 +3403,35 @@ var ReducePass = class {
     gl.uniform2i(pr.u.uPlane, t.pw, t.ph);
     gl.uniform2i(pr.u.uMask, mask, mask);
     gl.uniform1i(pr.u.uShift, t.shift);
-    let src = t.tex, [w, h] = first.count, isFirst = 1, i = 0, dst;
+    targets.stretchAt = this._passes(targets.red, t.tex, first.count, 1);
+    targets.reduced = what;
+  }
+  /**
+   * The (min, max) of several tiles' reductions (their `stretchAt` targets) into `into`
+   * ({gather: an n × 1 RG32F target, red: [a, b] of ⌈n/4⌉ × 1}); its `stretchAt` holds them.
+   */
+  combine(into, parts) {
+    if (parts.length === 1) {
+      into.stretchAt = parts[0];
+      return;
+    }
+    const gl = this.gpu.gl;
+    gl.bindFramebuffer(gl.DRAW_FRAMEBUFFER, into.gather.fb);
+    parts.forEach((p, i) => {
+      gl.bindFramebuffer(gl.READ_FRAMEBUFFER, p.fb);
+      gl.blitFramebuffer(0, 0, 1, 1, i, 0, i + 1, 1, gl.COLOR_BUFFER_BIT, gl.NEAREST);
+    });
+    gl.bindFramebuffer(gl.READ_FRAMEBUFFER, null);
+    gl.bindFramebuffer(gl.DRAW_FRAMEBUFFER, null);
+    gl.useProgram(this.prog.prog);
+    into.stretchAt = this._passes(into.red, into.gather.tex, [parts.length, 1], 0);
+  }
+  // 4 × 4 → 1 passes from `src` (count w × h samples) through the ping-pong pair; the last target.
+  _passes(red, src, [w, h], isFirst) {
+    const gl = this.gpu.gl, pr = this.prog;
+    let i = 0, dst;
     do {
-      dst = targets.red[i];
+      dst = red[i];
       const dw = Math.ceil(w / 4), dh = Math.ceil(h / 4);
       this.gpu.bind(UNIT.sim, gl.TEXTURE_2D, src);
       gl.uniform2i(pr.u.uCount, w, h);
@@ -3361,8 +3443,7 @@ var ReducePass = class {
       isFirst = 0;
       i ^= 1;
     } while (w > 1 || h > 1);
-    targets.stretchAt = dst;
-    targets.reduced = what;
+    return dst;
   }
   dispose() {
     this.gpu.delete("program", this.prog.prog);
@@ -3623,37 +3704,18 @@ var Frames = class {
       return "full";
     }
     const source = r.source();
-    const key = source.key(view);
-    const phased = this._previewWorth(source, rect);
-    const t = phased ? r.phasedTarget(source) : ds.targets.full;
-    const all = phasesOf(t, true);
-    const full = !(phased && allowPreview) || covers(t, key, rect, all);
-    ensureMap(t, source, key, rect, full ? all : [0], view);
-    const scale = colourScale(view);
-    if (scale.relative) r.reduce.run(ds.targets, t, rect, full);
-    const mask = full ? r.maskLayer.update(view, key, ds.layout.W, ds.layout.H, () => r.mapValues()) : null;
-    r.colour.draw({
-      targets: ds.targets,
-      t,
-      rect,
-      full,
-      view,
-      scale,
-      mask,
-      clear: r.clearColour,
-      twoStep: r.options.twoStepColour,
-      picture: source.picture?.(view) ?? null
-    });
-    this.mask = mask ? { count: r.maskLayer.state.count, total: r.maskLayer.state.total } : null;
+    const factor = this._previewWorth(source, rect) ? r.previewFactorOf(source) : 1;
+    const { full, masked } = paintTiles(r, rect, { factor, allowPreview });
+    this.mask = masked ? { count: r.maskLayer.state.count, total: r.maskLayer.state.total } : null;
     return full ? "full" : "preview";
   }
-  // (The phased target is made, or made again at another step, only once a preview is worth it.)
+  // (The phased targets are made, or made again at another step, only once a preview is worth it.)
   _previewWorth(source, rect) {
     const r = this.r, { preview } = r.options;
     if (!source.phased || r.view.mode !== "similarity") return false;
     const least = source === r.ds.sources.cpu ? r.options.cpuPreviewMinWork : r.options.previewMinWork;
     const worth = preview === true || preview === "auto" && (rect.x1 - rect.x0) * (rect.y1 - rect.y0) * r.ds.layout.C >= least;
-    return worth && Boolean(r.phasedTarget(source));
+    return worth && previewStep(r.previewFactorOf(source)) > 1;
   }
   _info(kind) {
     const v = this.r.view;
@@ -3701,7 +3763,7 @@ var Frames = class {
     if (relative) {
       pbo = r.fences.takeBuffer();
       if (pbo) {
-        gl.bindFramebuffer(gl.FRAMEBUFFER, r.ds.targets.stretchAt.fb);
+        gl.bindFramebuffer(gl.FRAMEBUFFER, r.ds.stretch.stretchAt.fb);
         gl.bindBuffer(gl.PIXEL_PACK_BUFFER, pbo);
         gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.FLOAT, 0);
         gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
@@ -3736,31 +3798,25 @@ var Frames = class {
   readStretchTexel() {
     const gl = this.r.gpu.gl;
     const out = new Float32Array(4);
-    gl.bindFramebuffer(gl.FRAMEBUFFER, this.r.ds.targets.stretchAt.fb);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.r.ds.stretch.stretchAt.fb);
     gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.FLOAT, out);
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
     return { min: out[0], max: out[1] };
   }
   // ------------------------------------------------------------- refinement
-  // The refinement of the preview just drawn: the other planes of the visible region in chunks.
+  // The refinement of the preview just drawn: the other planes of the visible region in
+  // chunks, tile after tile.
   _planRefine() {
-    const r = this.r, ds = r.ds, source = r.source(), t = r.phasedTarget(source);
+    const r = this.r, ds = r.ds, source = r.source();
     const cpu = source === ds.sources.cpu;
-    return {
-      key: source.key(r.view),
-      rect: this.rect,
-      size: this.drawnSize,
-      ds,
-      t,
-      inflight: 0,
-      cpu,
-      chunks: cpu ? refineRowChunks(t, this.rect, ds.layout.C, r.options.cpuRefineChunkWork) : refineChunks(t, this.rect, ds.layout.C, r.options.refineChunkWork)
-    };
+    const parts = visibleTiles(ds, this.rect).map(({ tile, local }) => ({ tile, local, t: tile.targets.phased }));
+    const chunks = parts.flatMap(({ tile, local, t }) => (cpu ? refineRowChunks(t, local, ds.layout.C, r.options.cpuRefineChunkWork) : refineChunks(t, local, ds.layout.C, r.options.refineChunkWork)).map((chunk) => ({ ...chunk, tile, t })));
+    return { key: source.key(r.view), rect: this.rect, size: this.drawnSize, ds, parts, inflight: 0, cpu, chunks };
   }
   // Still worth refining: nothing changed since the preview (a change makes its own frame).
   _refineCurrent(token) {
     const r = this.r;
-    if (this.refine !== token || r.scheduler.dirty || r.ds !== token.ds || r.gpu.isLost() || token.ds.targets.phased !== token.t) return false;
+    if (this.refine !== token || r.scheduler.dirty || r.ds !== token.ds || r.gpu.isLost() || token.parts.some(({ tile, t }) => tile.targets.phased !== t)) return false;
     const { canvas } = r.gpu.gl;
     const rect = visibleRect(r.view.camera, token.ds.layout.W, token.ds.layout.H, canvas.width, canvas.height);
     return Boolean(rect) && ["x0", "y0", "x1", "y1"].every((k) => rect[k] === token.rect[k]) && r.source().key(r.view) === token.key && `${canvas.width}x${canvas.height}` === token.size;
@@ -3772,10 +3828,12 @@ var Frames = class {
       if (this.refine === token) this.refine = null;
       return;
     }
-    const r = this.r, t = token.t, source = r.source();
+    const r = this.r;
     const limit = r.options.sync ? Infinity : token.cpu ? 1 : 2;
     while (token.chunks.length && token.inflight < limit) {
-      for (const band of token.chunks.shift().bands) {
+      const { bands, tile, t } = token.chunks.shift();
+      const source = r.source(tile);
+      for (const band of bands) {
         const { d } = band;
         source.fill(t, [{ x0: d.x0, y0: band.y0, x1: d.x1, y1: band.y1, ph: d.ph }], r.view);
         t.gen++;
@@ -3796,6 +3854,55 @@ var Frames = class {
     }
   }
 };
+function visibleTiles(ds, rect) {
+  const parts = [];
+  for (const tile of ds.tiles) {
+    const local = {
+      x0: Math.max(rect.x0, tile.x0) - tile.x0,
+      y0: Math.max(rect.y0, tile.y0) - tile.y0,
+      x1: Math.min(rect.x1, tile.x0 + tile.w) - tile.x0,
+      y1: Math.min(rect.y1, tile.y0 + tile.h) - tile.y0
+    };
+    if (local.x1 > local.x0 && local.y1 > local.y0) parts.push({ tile, local });
+  }
+  return parts;
+}
+function paintTiles(r, rect, {
+  factor = 1,
+  allowPreview = false,
+  into = null,
+  camera = r.view.camera,
+  twoStep = r.options.twoStepColour
+} = {}) {
+  const ds = r.ds, view = r.view, { W, H } = ds.layout;
+  const key = r.source().key(view);
+  const parts = visibleTiles(ds, rect).map((p) => ({ ...p, t: factor > 1 ? p.tile.targets.phasedAt(factor) : p.tile.targets.full }));
+  const full = !(factor > 1 && allowPreview) || parts.every((p) => covers(p.t, key, p.local, phasesOf(p.t, true)));
+  for (const p of parts) ensureMap(p.t, r.source(p.tile), key, p.local, phasesOf(p.t, full), view);
+  const scale = colourScale(view);
+  if (scale.relative) {
+    for (const p of parts) r.reduce.run(p.tile.targets, p.t, p.local, full);
+    r.reduce.combine(ds.stretch, parts.map((p) => p.tile.targets.stretchAt));
+  }
+  const masked = full && r.maskLayer.update(view, key, W, H, () => r.mapValues());
+  parts.forEach((p, i) => r.colour.draw({
+    tile: p.tile.targets,
+    map: { width: W, height: H },
+    t: p.t,
+    rect: p.local,
+    full,
+    view,
+    scale,
+    stretch: ds.stretch.stretchAt?.tex ?? null,
+    mask: masked ? r.maskLayer.textureFor(p.tile) : null,
+    clear: i === 0 ? r.clearColour : null,
+    twoStep,
+    into,
+    camera,
+    picture: r.source(p.tile).picture?.(view, p.tile.targets) ?? null
+  }));
+  return { full, masked };
+}
 
 // glue/compute/mask.js
 function thresholdMask(map, W, H, metric, threshold, { connected = false, references = [] } = {}) {
@@ -3839,16 +3946,16 @@ function keepConnected(mask, W, H, references) {
 var MaskLayer = class {
   constructor(gpu) {
     this.gpu = gpu;
-    this.tex = null;
+    this.textures = /* @__PURE__ */ new Map();
     this.map = null;
     this.state = null;
   }
   /**
-   * The mask texture for `view` (null without a threshold): `mapOf(key)` gives the whole map as a
+   * Make the mask for `view` (false without a threshold): `mapOf(key)` gives the whole map as a
    * Float32Array (W × H, row 0 = top) when the kept copy is not that map's.
    */
   update(view, key, W, H, mapOf) {
-    if (view.mode !== "similarity" || view.threshold === null) return null;
+    if (view.mode !== "similarity" || view.threshold === null) return false;
     if (this.map?.key !== key) this.map = { key, values: Float32Array.from(mapOf()) };
     const maskKey = `${key}|${view.threshold}|${view.connected}`;
     if (this.state?.key !== maskKey) {
@@ -3856,32 +3963,44 @@ var MaskLayer = class {
         connected: view.connected,
         references: referenceShapes(view)
       });
-      this._upload(mask, W, H);
-      this.state = { key: maskKey, mask, count, total: W * H };
+      this.state = { key: maskKey, mask, count, total: W * H, W, H };
     }
-    return this.tex;
+    return true;
   }
-  _upload(mask, W, H) {
+  /** The current mask's texture for the tile at (x0, y0) of w × h pixels (after update). */
+  textureFor({ x0, y0, w, h }) {
     const gl = this.gpu.gl;
-    if (!this.tex || this._size !== `${W}x${H}`) {
-      this.gpu.delete("texture", this.tex);
-      this.tex = this.gpu.texture2D(gl.R8, W, H);
-      this._size = `${W}x${H}`;
+    const { mask, key, W, H } = this.state;
+    const at = `${x0},${y0},${w},${h}`;
+    let entry = this.textures.get(at);
+    if (!entry) {
+      entry = { tex: this.gpu.texture2D(gl.R8, w + 2, h + 2), key: null };
+      this.textures.set(at, entry);
     }
-    const bytes = new Uint8Array(mask.length);
-    for (let i = 0; i < mask.length; i++) bytes[i] = mask[i] ? 255 : 0;
-    gl.bindTexture(gl.TEXTURE_2D, this.tex);
-    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
-    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, W, H, gl.RED, gl.UNSIGNED_BYTE, bytes);
+    if (entry.key !== key) {
+      const bytes = new Uint8Array((w + 2) * (h + 2));
+      for (let j = 0; j < h + 2; j++) {
+        const y = y0 - 1 + j;
+        if (y < 0 || y >= H) continue;
+        for (let i = Math.max(0, 1 - x0), x = x0 - 1 + i; i < w + 2 && x < W; i++, x++) {
+          if (mask[y * W + x]) bytes[j * (w + 2) + i] = 255;
+        }
+      }
+      gl.bindTexture(gl.TEXTURE_2D, entry.tex);
+      gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, w + 2, h + 2, gl.RED, gl.UNSIGNED_BYTE, bytes);
+      entry.key = key;
+    }
+    return entry.tex;
   }
   /** Forget the dataset's maps and masks (a new dataset, a lost context). */
   reset() {
     this.map = null;
     this.state = null;
+    for (const e of this.textures.values()) this.gpu.delete("texture", e.tex);
+    this.textures.clear();
   }
   dispose() {
-    this.gpu.delete("texture", this.tex);
-    this.tex = null;
     this.reset();
   }
 };
@@ -3911,15 +4030,21 @@ function readMap(r) {
     return pcaScores(result);
   }
   const gl = r.gl;
-  const { W, H } = r.ds.layout;
-  const t = r.ds.targets.full, source = r.source();
-  ensureMap(t, source, source.key(r.view), { x0: 0, y0: 0, x1: W, y1: H }, [0], r.view);
-  const rgba = new Float32Array(W * H * 4);
-  gl.bindFramebuffer(gl.FRAMEBUFFER, t.fb);
-  gl.readPixels(0, 0, W, H, gl.RGBA, gl.FLOAT, rgba);
+  const { W } = r.ds.layout;
+  const key = r.source().key(r.view);
+  const out = new Float32Array(W * r.ds.layout.H);
+  for (const tile of r.ds.tiles) {
+    const t = tile.targets.full, { w, h } = tile;
+    ensureMap(t, r.source(tile), key, { x0: 0, y0: 0, x1: w, y1: h }, [0], r.view);
+    const rgba = new Float32Array(w * h * 4);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, t.fb);
+    gl.readPixels(0, 0, w, h, gl.RGBA, gl.FLOAT, rgba);
+    for (let y = 0; y < h; y++) {
+      const row = (tile.y0 + y) * W + tile.x0;
+      for (let x = 0; x < w; x++) out[row + x] = rgba[4 * (y * w + x)];
+    }
+  }
   gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-  const out = new Float32Array(W * H);
-  for (let i = 0; i < out.length; i++) out[i] = rgba[4 * i];
   return out;
 }
 function readMask(r) {
@@ -3939,39 +4064,32 @@ function readCanvas(r) {
 function renderPicture(r, k) {
   r.gpu.requireContext();
   r._requireView();
-  const gl = r.gl, ds = r.ds, view = r.view;
+  const gl = r.gl, ds = r.ds;
   const { W, H } = ds.layout;
   const w = W * k, h = H * k;
-  if (w > r.limits.maxTextureSize || h > r.limits.maxTextureSize) {
-    throw new Error(`a ${w}×${h} picture is larger than this GPU's largest texture (${r.limits.maxTextureSize})`);
-  }
-  const into = { ...r.gpu.target(gl.RGBA8, w, h), width: w, height: h };
+  const out = new Uint8Array(w * h * 4);
+  const size = ds.plan.tileSize;
+  const rect = { x0: 0, y0: 0, x1: W, y1: H };
+  let into = null;
   try {
-    const t = ds.targets.full, source = r.source(), key = source.key(view);
-    const rect = { x0: 0, y0: 0, x1: W, y1: H };
-    ensureMap(t, source, key, rect, [0], view);
-    const scale = colourScale(view);
-    if (scale.relative) r.reduce.run(ds.targets, t, rect, true);
-    const mask = r.maskLayer.update(view, key, W, H, () => r.mapValues());
-    r.colour.draw({
-      targets: ds.targets,
-      t,
-      rect,
-      full: true,
-      view,
-      scale,
-      mask,
-      clear: r.clearColour,
-      twoStep: false,
-      into,
-      camera: { scale: k, offsetX: 0, offsetY: 0 },
-      picture: source.picture?.(view) ?? null
-    });
-    const px = new Uint8Array(w * h * 4);
-    gl.bindFramebuffer(gl.FRAMEBUFFER, into.fb);
-    gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, px);
+    for (let py = 0; py < h; py += size) {
+      for (let px = 0; px < w; px += size) {
+        const pw = Math.min(size, w - px), ph = Math.min(size, h - py);
+        if (into?.width !== pw || into?.height !== ph) {
+          r.gpu.dropTarget(into);
+          into = null;
+          into = { ...r.gpu.target(gl.RGBA8, pw, ph), width: pw, height: ph };
+        }
+        paintTiles(r, rect, { into, camera: { scale: k, offsetX: -px, offsetY: -py }, twoStep: false });
+        const px4 = new Uint8Array(pw * ph * 4);
+        gl.bindFramebuffer(gl.FRAMEBUFFER, into.fb);
+        gl.readPixels(0, 0, pw, ph, gl.RGBA, gl.UNSIGNED_BYTE, px4);
+        const piece = flipRows(px4, pw, ph);
+        for (let y = 0; y < ph; y++) out.set(piece.subarray(y * pw * 4, (y + 1) * pw * 4), ((py + y) * w + px) * 4);
+      }
+    }
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-    return flipRows(px, w, h);
+    return out;
   } finally {
     r.gpu.dropTarget(into);
     r.scheduler.change();
@@ -4162,6 +4280,8 @@ var DEFAULTS = {
   // texel fetches fully unrolled in the similarity shader before a loop takes over
   maxArrayLayers: Infinity,
   // device limits, lowered for tests
+  maxTileSize: Infinity,
+  // maps larger than this (or the largest texture) are drawn in tiles; tests force small ones
   memoryBudget: null,
   // GPU bytes (default: device.js defaultMemoryBudget())
   onContextLost: null,
@@ -4180,6 +4300,16 @@ function rgbaOf(lut) {
   const rgba = new Uint8Array(1024);
   for (let i = 0; i < 256; i++) rgba.set([src[3 * i], src[3 * i + 1], src[3 * i + 2], 255], 4 * i);
   return rgba;
+}
+function pictureImage({ picture, width, height }, max) {
+  const image = new ImageData(picture, width, height);
+  const s = Math.min(1, max / Math.max(width, height));
+  if (s === 1) return image;
+  const whole = new OffscreenCanvas(width, height);
+  whole.getContext("2d").putImageData(image, 0, 0);
+  const small = new OffscreenCanvas(Math.max(1, Math.floor(width * s)), Math.max(1, Math.floor(height * s)));
+  small.getContext("2d").drawImage(whole, 0, 0, small.width, small.height);
+  return small;
 }
 var Renderer = class {
   /**
@@ -4262,16 +4392,26 @@ var Renderer = class {
     if (!plan.fits) throw new DeviceLimitError(plan.message, plan);
     this._releaseDataset();
     const sources = {};
-    let targets = null;
+    const tiles = [];
+    const stretch = { gather: null, red: null, stretchAt: null };
+    const gl = this.gl;
     try {
-      targets = makeTargets(this.gpu, layout.W, layout.H);
+      for (const g of plan.tiles) {
+        const tileLayout = layoutOf({ width: g.w, height: g.h, features: layout.C, precision: layout.P });
+        tiles.push({ ...g, layout: tileLayout, targets: makeTargets(this.gpu, g.w, g.h, g.x0, g.y0), data: null, sources: {} });
+      }
+      if (tiles.length > 1) {
+        stretch.gather = this.gpu.target(gl.RG32F, tiles.length, 1);
+        stretch.red = [0, 1].map(() => this.gpu.target(gl.RG32F, Math.ceil(tiles.length / 4), 1));
+      }
       sources.pca = new PcaSource(this.gpu, layout);
     } catch (err) {
       for (const s of Object.values(sources)) s.dispose();
-      targets?.release();
+      for (const t of tiles) t.targets.release();
+      for (const t of [stretch.gather, ...stretch.red ?? []]) this.gpu.dropTarget(t);
       throw err;
     }
-    this.ds = { layout, plan, data: null, targets, sources, arrays: plan.arrays };
+    this.ds = { layout, plan, tiles, sources, stretch, arrays: plan.arrays };
     this._dataset = dataset;
     this.maskLayer.reset();
     this.frames.reset();
@@ -4286,27 +4426,46 @@ var Renderer = class {
     if (!ds) return;
     this.colour.dropBackground();
     for (const s of Object.values(ds.sources)) s?.dispose();
-    ds.targets.release();
-    ds.data?.release();
+    for (const tile of ds.tiles) {
+      for (const s of Object.values(tile.sources)) s.dispose();
+      tile.targets.release();
+      tile.data?.release();
+    }
+    for (const t of [ds.stretch.gather, ...ds.stretch.red ?? []]) this.gpu.dropTarget(t);
     this.ds = null;
   }
-  /** The dataset's GPU side with its layers uploaded and their sources made (on first use). */
+  /** Whether the dataset's layers are on the GPU (gpuSide made them). */
+  get uploaded() {
+    return Boolean(this.ds?.tiles.every((tile) => tile.data));
+  }
+  /** The dataset's GPU side with every tile's layers uploaded and their sources made (on first use). */
   gpuSide() {
-    const ds = this.ds;
-    if (!ds.data) {
-      const data = uploadDataset(this.gpu, ds.layout, ds.plan, this._dataset.layers);
+    const ds = this.ds, W = ds.layout.W, H = ds.layout.H;
+    const locate = (x, y) => {
+      const tile = this.tileAt(x, y);
+      return { data: tile.data, x: x - tile.x0, y: y - tile.y0 };
+    };
+    for (const tile of ds.tiles) {
+      if (tile.data) continue;
+      const data = uploadDataset(this.gpu, tile.layout, ds.plan, this._dataset.layers, { ox: tile.x0, oy: tile.y0, W, H });
       try {
-        ds.sources.gpu = new GpuSimilaritySource(this.gpu, data, this._dataset, this.options);
-        ds.sources.channel = new ChannelSource(this.gpu, data);
+        tile.sources.gpu = new GpuSimilaritySource(this.gpu, data, this._dataset, this.options, locate);
+        tile.sources.channel = new ChannelSource(this.gpu, data);
       } catch (err) {
-        ds.sources.gpu?.dispose();
-        ds.sources.gpu = void 0;
+        tile.sources.gpu?.dispose();
+        tile.sources = {};
         data.release();
         throw err;
       }
-      ds.data = data;
+      tile.data = data;
     }
     return ds;
+  }
+  /** The tile holding map pixel (x, y). */
+  tileAt(x, y) {
+    const { tiles, plan, layout } = this.ds;
+    const size = plan.tileSize, cols = Math.ceil(layout.W / size);
+    return tiles[Math.floor(y / size) * cols + Math.floor(x / size)];
   }
   /** The loaded dataset's shape and split ({width, height, features, precision, arrays}), or null. */
   get dataset() {
@@ -4326,7 +4485,7 @@ var Renderer = class {
     const pca = v.pcaBackground && v.mode === "similarity" && shownPca(v);
     const want = pca || this._overlaySource;
     if (this._background === want || this.isContextLost()) return;
-    this.colour.setOverlay(pca ? new ImageData(pca.picture, pca.width, pca.height) : want, { picture: Boolean(pca) });
+    this.colour.setOverlay(pca ? pictureImage(pca, this.limits.maxTextureSize) : want, { picture: Boolean(pca) });
     this._background = want;
     this.scheduler.change();
   }
@@ -4368,11 +4527,15 @@ var Renderer = class {
     const v = this.view;
     return Boolean(this.ds) && !this.isContextLost() && v.dataset === this._dataset && Boolean(v.camera) && (v.mode !== "channel" || v.channel !== null) && (v.mode !== "pca" || Boolean(v.pcaResult && v.pcaResult.dataset === v.dataset));
   }
-  /** The map source for the current view (map-sources.js). */
-  source() {
-    if (this.view.mode === "channel") return this.gpuSide().sources.channel;
+  /**
+   * The map source for the current view (map-sources.js) that fills `tile`'s targets (the
+   * first tile's unless said; every tile's source gives the same key).
+   */
+  source(tile = this.ds.tiles[0]) {
     if (this.view.mode === "pca") return this.ds.sources.pca;
-    return this.computeOn === "cpu" ? this.ds.sources.cpu : this.gpuSide().sources.gpu;
+    if (this.view.mode === "similarity" && this.computeOn === "cpu") return this.ds.sources.cpu;
+    this.gpuSide();
+    return this.view.mode === "channel" ? tile.sources.channel : tile.sources.gpu;
   }
   /**
    * 'cpu' or 'gpu': where the current view's similarity maps are computed. The CPU for 8- and
@@ -4396,10 +4559,9 @@ var Renderer = class {
     }
     return ds.sources.cpu ? "cpu" : "gpu";
   }
-  /** The phased target (previews) at the step of `source`'s compute path, or null. */
-  phasedTarget(source) {
-    const cpu = source === this.ds.sources.cpu;
-    return this.ds.targets.phasedAt(cpu ? this._cpuPreviewFactor() : this.options.previewFactor);
+  /** The preview factor of `source`'s compute path (targets.js phasedAt makes its target). */
+  previewFactorOf(source) {
+    return source === this.ds.sources.cpu ? this._cpuPreviewFactor() : this.options.previewFactor;
   }
   // The CPU's preview computes every factor-th row of the map: a coarser one on larger maps,
   // so that it stays about one kernel pass of cpuPreviewWork (phases.js caps the step at 8).
@@ -4485,7 +4647,7 @@ var Renderer = class {
     this.scheduler.cancel();
     this.fences.forget();
     this.frames.reset();
-    this._hadGpuSide = Boolean(this.ds?.data);
+    this._hadGpuSide = this.uploaded;
     this.ds = null;
     this.colour = null;
     this.reduce = null;

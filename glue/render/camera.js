@@ -39,13 +39,16 @@ export function visibleRect({ scale, offsetX, offsetY }, W, H, cw, ch) {
 }
 
 /**
- * The canvas pixels whose centre lies on the map (offset − 0.5 ≤ c < offset + size·scale − 0.5),
- * {x0, y0, x1, y1} clipped to the canvas (possibly empty): the colour pass shades only these.
+ * The canvas pixels whose centre lies on map rectangle [mx0, mx1) × [my0, my1) (offset +
+ * mx0·scale − 0.5 ≤ c < offset + mx1·scale − 0.5), {x0, y0, x1, y1} clipped to the canvas
+ * (possibly empty): the colour pass shades only these. Rectangles side by side (tiles) get
+ * boxes that share their edge, neither gap nor overlap.
  */
-export function mapOnCanvas({ scale, offsetX, offsetY }, W, H, cw, ch) {
+export function mapOnCanvas({ scale, offsetX, offsetY }, mx0, my0, mx1, my1, cw, ch) {
+  const at = (offset, m) => Math.ceil(offset + m * scale - 0.5);
   return {
-    x0: Math.max(0, Math.ceil(offsetX - 0.5)), x1: Math.min(cw, Math.ceil(offsetX + W * scale - 0.5)),
-    y0: Math.max(0, Math.ceil(offsetY - 0.5)), y1: Math.min(ch, Math.ceil(offsetY + H * scale - 0.5)),
+    x0: Math.max(0, at(offsetX, mx0)), x1: Math.min(cw, at(offsetX, mx1)),
+    y0: Math.max(0, at(offsetY, my0)), y1: Math.min(ch, at(offsetY, my1)),
   };
 }
 

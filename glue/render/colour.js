@@ -68,11 +68,6 @@ export class ColourPass {
     this.overlay = tex;
   }
 
-  /**
-   * Colour map target t (its preview plane alone unless `full`) over map rectangle `rect` into
-   * the canvas: {targets, t, rect, full, view (camera, stretch, opacity, overlayColour),
-   * clear: [r, g, b, a] outside the map, twoStep: 'auto' | boolean}.
-   */
   // A program of `kind` in the variant with or without the overlay and the mask (a uniform
   // test would not spare their fetches: software rendering evaluates both sides of a select).
   _prog(kind, { overlay = false, mask = false, picture = false } = {}) {
@@ -88,37 +83,47 @@ export class ColourPass {
   }
 
   /**
-   * scale: {relative: the reduction's min/max (else `absolute`, [lo, hi]), reverse: near is
-   * small (distances)}; mask: the threshold's mask texture or null; picture: a texture of the
-   * map's own colours (RGBA8, W × H: the PCA view) to draw instead of t's values, or null.
+   * Colour tile `tile` (its targets: width, height, ox, oy, heat) of a `map` ({width, height})
+   * into the canvas: t is the tile's map target, `rect` the tile's computed rectangle (tile
+   * pixels), `full` false for the preview's plane alone; `stretch` the texture whose texel
+   * (0, 0) holds the relative scale's (min, max); scale: {relative (else `absolute`, [lo, hi]),
+   * reverse: near is small (distances)}; mask: the tile's mask texture or null; picture: a
+   * texture of the tile's own colours (RGBA8: the PCA view) to draw instead of t's values, or
+   * null. `clear` ([r, g, b, a] outside the map) clears first: the first tile of a frame.
    */
-  draw({ targets, t, rect, full, view, clear, twoStep, scale, mask = null, into = null, camera = view.camera, picture = null }) {
+  draw({
+    tile, map, t, rect, full, view, clear, twoStep, scale, stretch, mask = null, into = null, camera = view.camera,
+    picture = null,
+  }) {
     const gpu = this.gpu, gl = gpu.gl;
     // `into`: {fb, width, height} of an offscreen picture instead of the canvas, seen by `camera`.
     const cw = into ? into.width : gl.canvas.width, ch = into ? into.height : gl.canvas.height;
-    // The colour pass costs per canvas pixel (software rendering): shade only the map's
-    // rectangle on the canvas and clear the margin around it.
-    const { x0, y0, x1, y1 } = mapOnCanvas(camera, targets.width, targets.height, cw, ch);
-    const background = this.overlay && x1 > x0 && y1 > y0
-      ? this._background(targets, view, camera, cw, ch, [x0, y0, x1, y1]) : null;
+    // The colour pass costs per canvas pixel (software rendering): shade only the tile's
+    // rectangle on the canvas (tiles side by side share their edges exactly) and clear the
+    // margin around the map.
+    const whole = mapOnCanvas(camera, 0, 0, map.width, map.height, cw, ch);
+    const { x0, y0, x1, y1 } = mapOnCanvas(camera, tile.ox, tile.oy, tile.ox + tile.width, tile.oy + tile.height, cw, ch);
+    const background = this.overlay && whole.x1 > whole.x0 && whole.y1 > whole.y0
+      ? this._background(map, view, camera, cw, ch, whole) : null;
     // Magnified (at least 3 canvas pixels per visible map pixel): colour at map resolution
     // first, then spread it over the canvas (HEAT_FS, BLIT_FS); otherwise in one pass.
     const mapPixels = (rect.x1 - rect.x0) * (rect.y1 - rect.y0);
     const steps = twoStep === 'auto' ? (x1 - x0) * (y1 - y0) >= 3 * mapPixels : !!twoStep;
     const planes = full ? t.step - 1 : 0;
     const variant = { overlay: Boolean(background), mask: Boolean(mask) };
+    const last = { background, mask, tile, map, camera, rect, clear, into, cw, ch, box: [x0, y0, x1, y1] };
     if (picture) {
       const pr = this._prog('blit', { ...variant, picture: true });
       gl.useProgram(pr.prog);
       gpu.bind(UNIT.sim, gl.TEXTURE_2D, picture);
       gl.uniform1f(pr.u.uOpacity, background ? view.opacity : 1);
-      this._toCanvas(pr, { background, mask, targets, camera, rect, clear, into, cw, ch, box: [x0, y0, x1, y1] });
+      this._toCanvas(pr, last);
       return;
     }
     const pr = steps ? this._prog('heat') : this._prog('colour', variant);
     gl.useProgram(pr.prog);
     gpu.bind(UNIT.sim, gl.TEXTURE_2D, t.tex);
-    gpu.bind(UNIT.stretch, gl.TEXTURE_2D, targets.stretchAt.tex);
+    gpu.bind(UNIT.stretch, gl.TEXTURE_2D, stretch);
     gpu.bind(UNIT.lut, gl.TEXTURE_2D, this.lut);
     gl.uniform2i(pr.u.uPlane, t.pw, t.ph);
     gl.uniform2i(pr.u.uMask, planes, planes);
@@ -130,26 +135,27 @@ export class ColourPass {
     gl.uniform1f(pr.u.uOpacity, view.opacity);
     let blit = pr;
     if (steps) {
-      gpu.draw(targets.heat.fb, rect.x0, rect.y0, rect.x1 - rect.x0, rect.y1 - rect.y0);
+      gpu.draw(tile.heat.fb, rect.x0, rect.y0, rect.x1 - rect.x0, rect.y1 - rect.y0);
       blit = this._prog('blit', variant);
       gl.useProgram(blit.prog);
-      gpu.bind(UNIT.sim, gl.TEXTURE_2D, targets.heat.tex);
+      gpu.bind(UNIT.sim, gl.TEXTURE_2D, tile.heat.tex);
     }
-    this._toCanvas(blit, { background, mask, targets, camera, rect, clear, into, cw, ch, box: [x0, y0, x1, y1] });
+    this._toCanvas(blit, last);
   }
 
-  // The last step of a draw: program `pr` (in use) over the map's box on the canvas.
-  _toCanvas(pr, { background, mask, targets, camera, rect, clear, into, cw, ch, box: [x0, y0, x1, y1] }) {
+  // The last step of a draw: program `pr` (in use) over the tile's box on the canvas.
+  _toCanvas(pr, { background, mask, tile, map, camera, rect, clear, into, cw, ch, box: [x0, y0, x1, y1] }) {
     const gpu = this.gpu, gl = gpu.gl;
     gpu.bind(UNIT.overlay, gl.TEXTURE_2D, background);
     if (mask) {
       gpu.bind(UNIT.mask, gl.TEXTURE_2D, mask);
-      gl.uniform2i(pr.u.uMapSize, targets.width, targets.height);
+      gl.uniform2i(pr.u.uMapSize, map.width, map.height);
     }
     gl.uniform3f(pr.u.uView, camera.scale, camera.offsetX, camera.offsetY);
     gl.uniform1f(pr.u.uCanvasH, ch);
     gl.uniform4i(pr.u.uRect, rect.x0, rect.y0, rect.x1, rect.y1);
-    this.clearCanvas(clear, into);
+    gl.uniform2i(pr.u.uTile, tile.ox, tile.oy);
+    if (clear) this.clearCanvas(clear, into);
     if (x1 > x0 && y1 > y0) {
       gl.enable(gl.SCISSOR_TEST);
       gl.scissor(x0, ch - y1, x1 - x0, y1 - y0);  // GL's y axis points up
@@ -168,11 +174,11 @@ export class ColourPass {
   }
 
   // The overlay under the map for this camera and canvas size, drawn only when those change.
-  _background(targets, view, camera, cw, ch, [x0, y0, x1, y1]) {
+  _background(map, view, camera, cw, ch, { x0, y0, x1, y1 }) {
     const gpu = this.gpu, gl = gpu.gl;
     const { scale, offsetX, offsetY } = camera;
     const inColour = view.overlayColour || this.overlayIsPicture;
-    const what = [targets.width, targets.height, scale, offsetX, offsetY, inColour, x0, y0, x1, y1].join();
+    const what = [map.width, map.height, scale, offsetX, offsetY, inColour, x0, y0, x1, y1].join();
     if (this._bg && this._bg.w === cw && this._bg.h === ch && this._bg.what === what) return this._bg.tex;
     if (!this._bg || this._bg.w !== cw || this._bg.h !== ch) {
       this.dropBackground();
@@ -183,7 +189,7 @@ export class ColourPass {
     gpu.bind(UNIT.overlay, gl.TEXTURE_2D, this.overlay);
     gl.uniform3f(pr.u.uView, scale, offsetX, offsetY);
     gl.uniform1f(pr.u.uCanvasH, ch);
-    gl.uniform2i(pr.u.uSize, targets.width, targets.height);
+    gl.uniform2i(pr.u.uSize, map.width, map.height);
     gl.uniform1i(pr.u.uOverlayColour, inColour ? 1 : 0);
     gl.enable(gl.SCISSOR_TEST);
     gl.scissor(x0, ch - y1, x1 - x0, y1 - y0);

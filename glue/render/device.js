@@ -40,7 +40,7 @@ export function defaultMemoryBudget() {
  * What one dataset may use on this context: the device's own limits (`device`), lowered by
  * the options `maxArrayLayers` and `memoryBudget` (tests force tiny ones).
  */
-export function readLimits(gl, { maxArrayLayers = Infinity, memoryBudget = null } = {}) {
+export function readLimits(gl, { maxArrayLayers = Infinity, memoryBudget = null, maxTileSize = Infinity } = {}) {
   const device = {
     maxTextureSize: gl.getParameter(gl.MAX_TEXTURE_SIZE),
     maxArrayLayers: gl.getParameter(gl.MAX_ARRAY_TEXTURE_LAYERS),
@@ -52,8 +52,23 @@ export function readLimits(gl, { maxArrayLayers = Infinity, memoryBudget = null 
     maxArrayLayers: Math.max(1, Math.min(device.maxArrayLayers, maxArrayLayers)),
     maxDataArrays: 1 + Math.max(0, device.maxTextureImageUnits - UNIT.moreData),
     memoryBudget: memoryBudget ?? defaultMemoryBudget(),
+    // A map larger than this in either axis is drawn in tiles of it (a multiple of 8, the
+    // largest preview step, so that every tile's phase planes line up with the map's).
+    tileSize: Math.max(8, 8 * Math.floor(Math.min(device.maxTextureSize, maxTileSize) / 8)),
     device,
   };
+}
+
+/**
+ * The tiles of a W × H map: [{x0, y0, w, h}] in rows from the top-left, each at most `size`
+ * on a side, so that every texture of a tile fits the device. Usually one.
+ */
+export function tileGrid(W, H, size) {
+  const tiles = [];
+  for (let y0 = 0; y0 < H; y0 += size) {
+    for (let x0 = 0; x0 < W; x0 += size) tiles.push({ x0, y0, w: Math.min(size, W - x0), h: Math.min(size, H - y0) });
+  }
+  return tiles;
 }
 
 // Estimated GPU bytes for a dataset: packed data, the upload's staging array, norms, the full
@@ -70,9 +85,10 @@ function gpuBytes(shape, previewFactor) {
 
 /**
  * Whether a W×H×C dataset at P bit fits a device's `limits`, and how it is laid out:
- * {L, G, perTexel, perArray, arrays, bytes, fits, reason, message, smaller}. Packed texels
- * beyond the per-array layer limit go into further texture arrays, as many as the fragment
- * shader can sample; beyond that, or beyond the memory budget or the largest texture,
+ * {L, G, perTexel, perArray, arrays, bytes, tiles, fits, reason, message, smaller}. Packed
+ * texels beyond the per-array layer limit go into further texture arrays, as many as the
+ * fragment shader can sample; a map wider or taller than the largest texture goes into tiles
+ * (tileGrid). Beyond the arrays, the channels a reference can hold, or the memory budget,
  * `message` says what would fit.
  */
 export function planDataset(shape, limits, previewFactor = 2) {
@@ -82,17 +98,18 @@ export function planDataset(shape, limits, previewFactor = 2) {
   const arrays = [];
   for (let g = 0; g < G; g += perArray) arrays.push(Math.min(perArray, G - g));
   const bytes = gpuBytes(shape, previewFactor);
-  const plan = { L, G, perTexel, perArray, arrays, bytes, fits: true, reason: null, message: null };
+  const tiles = tileGrid(W, H, limits.tileSize);
+  const plan = { L, G, perTexel, perArray, arrays, bytes, tiles, tileSize: limits.tileSize, fits: true, reason: null, message: null };
   const maxTex = limits.maxTextureSize;
   const maxRefTexels = Math.min(maxTex, Math.floor(limits.maxUniformBlockSize / 16));
   const maxChannels = 4 * (maxRefTexels - 1);
   const layersPerDevice = limits.maxDataArrays * limits.maxArrayLayers;
-  const fitsAt = (w, h, c, p) => w <= maxTex && h <= maxTex && c <= maxChannels
+  const fitsAt = (w, h, c, p) => c <= maxChannels
     && Math.ceil(Math.ceil(c / 4) / (32 / p)) <= layersPerDevice
     && gpuBytes({ width: w, height: h, features: c, precision: p }, previewFactor) <= limits.memoryBudget;
   const lowerPrecision = [16, 8].filter((p) => p < P).find((p) => fitsAt(W, H, C, p));
   const atPrecision = lowerPrecision ? `It would load at ${lowerPrecision} bit (ifealid create -p ${lowerPrecision}).` : '';
-  // The largest crop with the map's aspect ratio (at most the largest texture) that fits.
+  // The largest crop with the map's aspect ratio that fits.
   const crop = () => {
     let lo = 0, hi = 1;
     for (let i = 0; i < 40; i++) {
@@ -109,11 +126,6 @@ export function planDataset(shape, limits, previewFactor = 2) {
     return refuse('channels', `This dataset has ${C} channels; this GPU can compare at most ${maxChannels} `
       + `(its reference vector must fit one uniform block of ${limits.maxUniformBlockSize} bytes).`,
     `It would load with at most ${maxChannels} channels.`);
-  }
-  if (W > maxTex || H > maxTex) {
-    const c = crop();
-    return refuse('size', `This dataset is ${W}×${H} pixels; this GPU's largest texture is ${maxTex}×${maxTex}.`,
-      c ? `A crop of at most ${c} pixels would load.` : '');
   }
   if (G > layersPerDevice) {
     const maxAt = (p) => Math.min(maxChannels, layersPerDevice * (128 / p));

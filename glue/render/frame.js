@@ -3,7 +3,7 @@
 // GPU has drawn it (a fence, or a blocking read-back in sync mode) and reporting it; and a
 // preview's refinement (RENDERER.md, "Preview and refine policy").
 import { visibleRect } from './camera.js';
-import { phasesOf, covers, refineChunks, refineRowChunks } from './phases.js';
+import { phasesOf, covers, refineChunks, refineRowChunks, previewStep } from './phases.js';
 import { ensureMap } from './targets.js';
 import { colourScale } from '../model/analysis.js';
 
@@ -61,33 +61,20 @@ export class Frames {
     // Large maps go through the phased target: a pointer move computes plane (0, 0) alone (the
     // preview), the refinement the other planes; small maps and whole-map sources go plain.
     const source = r.source();
-    const key = source.key(view);
-    const phased = this._previewWorth(source, rect);
-    const t = phased ? r.phasedTarget(source) : ds.targets.full;
-    const all = phasesOf(t, true);
-    const full = !(phased && allowPreview) || covers(t, key, rect, all);
-    ensureMap(t, source, key, rect, full ? all : [0], view);
-    const scale = colourScale(view);
-    // Relative stretch: min/max of the visible part of the map, at the resolution shown.
-    if (scale.relative) r.reduce.run(ds.targets, t, rect, full);
-    // The threshold's mask goes with full frames (a preview's would be made of half a map).
-    const mask = full ? r.maskLayer.update(view, key, ds.layout.W, ds.layout.H, () => r.mapValues()) : null;
-    r.colour.draw({
-      targets: ds.targets, t, rect, full, view, scale, mask, clear: r.clearColour, twoStep: r.options.twoStepColour,
-      picture: source.picture?.(view) ?? null,
-    });
-    this.mask = mask ? { count: r.maskLayer.state.count, total: r.maskLayer.state.total } : null;
+    const factor = this._previewWorth(source, rect) ? r.previewFactorOf(source) : 1;
+    const { full, masked } = paintTiles(r, rect, { factor, allowPreview });
+    this.mask = masked ? { count: r.maskLayer.state.count, total: r.maskLayer.state.total } : null;
     return full ? 'full' : 'preview';
   }
 
-  // (The phased target is made, or made again at another step, only once a preview is worth it.)
+  // (The phased targets are made, or made again at another step, only once a preview is worth it.)
   _previewWorth(source, rect) {
     const r = this.r, { preview } = r.options;
     if (!source.phased || r.view.mode !== 'similarity') return false;
     const least = source === r.ds.sources.cpu ? r.options.cpuPreviewMinWork : r.options.previewMinWork;
     const worth = preview === true
       || (preview === 'auto' && (rect.x1 - rect.x0) * (rect.y1 - rect.y0) * r.ds.layout.C >= least);
-    return worth && Boolean(r.phasedTarget(source));
+    return worth && previewStep(r.previewFactorOf(source)) > 1;
   }
 
   _info(kind) {
@@ -135,7 +122,7 @@ export class Frames {
     if (relative) {
       pbo = r.fences.takeBuffer();
       if (pbo) {
-        gl.bindFramebuffer(gl.FRAMEBUFFER, r.ds.targets.stretchAt.fb);
+        gl.bindFramebuffer(gl.FRAMEBUFFER, r.ds.stretch.stretchAt.fb);
         gl.bindBuffer(gl.PIXEL_PACK_BUFFER, pbo);
         gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.FLOAT, 0);
         gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
@@ -178,7 +165,7 @@ export class Frames {
   readStretchTexel() {
     const gl = this.r.gpu.gl;
     const out = new Float32Array(4);
-    gl.bindFramebuffer(gl.FRAMEBUFFER, this.r.ds.targets.stretchAt.fb);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.r.ds.stretch.stretchAt.fb);
     gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.FLOAT, out);
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
     return { min: out[0], max: out[1] };
@@ -186,23 +173,25 @@ export class Frames {
 
   // ------------------------------------------------------------- refinement
 
-  // The refinement of the preview just drawn: the other planes of the visible region in chunks.
+  // The refinement of the preview just drawn: the other planes of the visible region in
+  // chunks, tile after tile.
   _planRefine() {
-    const r = this.r, ds = r.ds, source = r.source(), t = r.phasedTarget(source);
+    const r = this.r, ds = r.ds, source = r.source();
     // The CPU computes whole map rows, in chunks of rows, with a task of its own each (the
     // GPU only receives their texels, nothing to wait for); the GPU a plane's bands at a time.
     const cpu = source === ds.sources.cpu;
-    return {
-      key: source.key(r.view), rect: this.rect, size: this.drawnSize, ds, t, inflight: 0, cpu,
-      chunks: cpu ? refineRowChunks(t, this.rect, ds.layout.C, r.options.cpuRefineChunkWork)
-        : refineChunks(t, this.rect, ds.layout.C, r.options.refineChunkWork),
-    };
+    const parts = visibleTiles(ds, this.rect).map(({ tile, local }) => ({ tile, local, t: tile.targets.phased }));
+    const chunks = parts.flatMap(({ tile, local, t }) => (cpu
+      ? refineRowChunks(t, local, ds.layout.C, r.options.cpuRefineChunkWork)
+      : refineChunks(t, local, ds.layout.C, r.options.refineChunkWork)).map((chunk) => ({ ...chunk, tile, t })));
+    return { key: source.key(r.view), rect: this.rect, size: this.drawnSize, ds, parts, inflight: 0, cpu, chunks };
   }
 
   // Still worth refining: nothing changed since the preview (a change makes its own frame).
   _refineCurrent(token) {
     const r = this.r;
-    if (this.refine !== token || r.scheduler.dirty || r.ds !== token.ds || r.gpu.isLost() || token.ds.targets.phased !== token.t) return false;
+    if (this.refine !== token || r.scheduler.dirty || r.ds !== token.ds || r.gpu.isLost()
+      || token.parts.some(({ tile, t }) => tile.targets.phased !== t)) return false;
     const { canvas } = r.gpu.gl;
     const rect = visibleRect(r.view.camera, token.ds.layout.W, token.ds.layout.H, canvas.width, canvas.height);
     return Boolean(rect) && ['x0', 'y0', 'x1', 'y1'].every((k) => rect[k] === token.rect[k])
@@ -216,10 +205,12 @@ export class Frames {
       if (this.refine === token) this.refine = null;
       return;
     }
-    const r = this.r, t = token.t, source = r.source();
+    const r = this.r;
     const limit = r.options.sync ? Infinity : token.cpu ? 1 : 2;
     while (token.chunks.length && token.inflight < limit) {
-      for (const band of token.chunks.shift().bands) {
+      const { bands, tile, t } = token.chunks.shift();
+      const source = r.source(tile);
+      for (const band of bands) {
         const { d } = band;
         source.fill(t, [{ x0: d.x0, y0: band.y0, x1: d.x1, y1: band.y1, ph: d.ph }], r.view);
         t.gen++;
@@ -236,4 +227,48 @@ export class Frames {
       this.draw(false);
     }
   }
+}
+
+/** The tiles of ds that map rectangle `rect` touches, with the part of it in each (tile pixels). */
+export function visibleTiles(ds, rect) {
+  const parts = [];
+  for (const tile of ds.tiles) {
+    const local = {
+      x0: Math.max(rect.x0, tile.x0) - tile.x0, y0: Math.max(rect.y0, tile.y0) - tile.y0,
+      x1: Math.min(rect.x1, tile.x0 + tile.w) - tile.x0, y1: Math.min(rect.y1, tile.y0 + tile.h) - tile.y0,
+    };
+    if (local.x1 > local.x0 && local.y1 > local.y0) parts.push({ tile, local });
+  }
+  return parts;
+}
+
+/**
+ * Map rectangle `rect` of the view, tile by tile: each tile's map target (the phased one at
+ * `factor` > 1) made to hold what is missing (the preview's plane alone when `allowPreview` and
+ * some tile lacks the rest), the relative stretch reduced over every tile's part, the mask, and
+ * the colour pass per tile into the canvas (or `into`, seen by `camera`). {full, masked}.
+ */
+export function paintTiles(r, rect, {
+  factor = 1, allowPreview = false, into = null, camera = r.view.camera, twoStep = r.options.twoStepColour,
+} = {}) {
+  const ds = r.ds, view = r.view, { W, H } = ds.layout;
+  const key = r.source().key(view);
+  const parts = visibleTiles(ds, rect).map((p) => ({ ...p, t: factor > 1 ? p.tile.targets.phasedAt(factor) : p.tile.targets.full }));
+  const full = !(factor > 1 && allowPreview) || parts.every((p) => covers(p.t, key, p.local, phasesOf(p.t, true)));
+  for (const p of parts) ensureMap(p.t, r.source(p.tile), key, p.local, phasesOf(p.t, full), view);
+  const scale = colourScale(view);
+  // Relative stretch: min/max of the visible part of the map, at the resolution shown.
+  if (scale.relative) {
+    for (const p of parts) r.reduce.run(p.tile.targets, p.t, p.local, full);
+    r.reduce.combine(ds.stretch, parts.map((p) => p.tile.targets.stretchAt));
+  }
+  // The threshold's mask goes with full frames (a preview's would be made of half a map).
+  const masked = full && r.maskLayer.update(view, key, W, H, () => r.mapValues());
+  parts.forEach((p, i) => r.colour.draw({
+    tile: p.tile.targets, map: { width: W, height: H }, t: p.t, rect: p.local, full, view, scale,
+    stretch: ds.stretch.stretchAt?.tex ?? null, mask: masked ? r.maskLayer.textureFor(p.tile) : null,
+    clear: i === 0 ? r.clearColour : null, twoStep, into, camera,
+    picture: r.source(p.tile).picture?.(view, p.tile.targets) ?? null,
+  }));
+  return { full, masked };
 }

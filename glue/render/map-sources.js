@@ -17,6 +17,7 @@
 // uploads it; the channel view is one fetch per pixel.
 import { refFS, similarityFS, CHANNEL_FS, withDefine } from './shaders.js';
 import { UNIT } from './device.js';
+import { unpackFrom } from './upload.js';
 import { GpuAnalysis, drawPhase } from './gpu-analysis.js';
 import { channelSlot } from '../model/layout.js';
 import { mapRequest, combiner } from '../model/analysis.js';
@@ -28,13 +29,18 @@ import { shownPca as pcaOf } from '../compute/pca-job.js';
 const classic = (request, ref) => request.values === 'stored' && ref.kind === 'pixel'
   && (request.metric === 'angular' || request.metric === 'cosine');
 
-/** Similarity maps on the GPU, for any map request. */
+/**
+ * Similarity maps on the GPU, for any map request, of one tile (the dataset's, when it is one):
+ * `locate(x, y)` gives the tile data holding map pixel (x, y) and the pixel there ({data, x, y}),
+ * since a pointer's vector may lie in another tile.
+ */
 export class GpuSimilaritySource {
-  constructor(gpu, gpuData, dataset, { unrollLimit = 256 } = {}) {
+  constructor(gpu, gpuData, dataset, { unrollLimit = 256 } = {}, locate = (x, y) => ({ data: gpuData, x, y })) {
     const gl = gpu.gl;
     const { layout } = gpuData;
     this.gpu = gpu;
     this.data = gpuData;
+    this.locate = locate;
     this.phased = true;
     this.unrollLimit = unrollLimit;
     this._refPixel = null;  // the reference pixel whose vector the round-1 uniform buffer holds
@@ -103,10 +109,11 @@ export class GpuSimilaritySource {
     const gl = this.gpu.gl;
     const pr = this.refProg;
     const L = this.data.layout.L;
+    const at = this.locate(x, y);
     gl.useProgram(pr.prog);
-    gl.uniform2i(pr.u.uRef, x, y);
-    this.data.bindData();
-    this.gpu.bind(UNIT.norm, gl.TEXTURE_2D, this.data.norm);
+    gl.uniform2i(pr.u.uRef, at.x, at.y);
+    at.data.bindData();
+    this.gpu.bind(UNIT.norm, gl.TEXTURE_2D, at.data.norm);
     this.gpu.draw(this.refTarget.fb, 0, 0, L + 1, 1);
     gl.bindBuffer(gl.PIXEL_PACK_BUFFER, this.refUbo);
     gl.readPixels(0, 0, L + 1, 1, gl.RGBA_INTEGER, gl.UNSIGNED_INT, 0);
@@ -154,8 +161,9 @@ export class ChannelSource {
 }
 
 /**
- * Similarity maps from the CPU (compute/cpu-analysis.js) for the view's request. The plain map
- * is uploaded whole; into the phased target (large maps, RENDERER.md "Preview and refine policy")
+ * Similarity maps from the CPU (compute/cpu-analysis.js) for the view's request, one source
+ * for every tile: a target takes its tile's part of the map (t.ox, t.oy, t.width, t.height). The
+ * plain map is uploaded whole; into the phased target (large maps, RENDERER.md "Preview and refine policy")
  * only the texels of the planes asked for, from the map rows they lie on: a preview computes
  * every step-th row (memory is read row by row, so rows are what a preview can skip), its
  * refinement the rest. Every texel is the exact value at its pixel.
@@ -203,26 +211,31 @@ export class CpuSimilaritySource {
   fill(t, draws, view) {
     const gl = this.gpu.gl;
     const { W, H } = this.layout;
+    const { ox, oy } = t;
     gl.bindTexture(gl.TEXTURE_2D, t.tex);
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
     if (t.step === 1) {
-      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, W, H, gl.RED, gl.FLOAT, this.mapOf(view));
+      const current = this._current(view);
+      this._compute(current, Array.from({ length: t.height }, (_, j) => oy + j));
+      unpackFrom(gl, { ox, oy, W, H });
+      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, t.width, t.height, gl.RED, gl.FLOAT, current.map);
+      unpackFrom(gl, null);
       return;
     }
     const current = this._current(view), s = t.step;
     for (const d of draws) {
-      // Texel (i, j) of plane (px, py) is map pixel (s·i + px, s·j + py) (phases.js).
+      // Texel (i, j) of plane (px, py) is the tile's pixel (s·i + px, s·j + py) (phases.js).
       const px = d.ph % s, py = Math.floor(d.ph / s);
       const i0 = d.x0 - px * t.pw, j0 = d.y0 - py * t.ph;
       const w = d.x1 - d.x0, h = d.y1 - d.y0;
       const ys = [];
-      for (let j = j0; j < j0 + h && s * j + py < H; j++) ys.push(s * j + py);
+      for (let j = j0; j < j0 + h && s * j + py < t.height; j++) ys.push(oy + s * j + py);
       this._compute(current, ys);
       const map = current.map;
-      const texels = new Float32Array(w * h);  // 0 beyond the map's edges
+      const texels = new Float32Array(w * h);  // 0 beyond the tile's edges
       for (let j = 0; j < ys.length; j++) {
-        const row = ys[j] * W;
-        for (let i = 0, x = s * i0 + px; i < w && x < W; i++, x += s) texels[j * w + i] = map[row + x];
+        const row = ys[j] * W + ox;
+        for (let i = 0, x = s * i0 + px; i < w && x < t.width; i++, x += s) texels[j * w + i] = map[row + x];
       }
       gl.texSubImage2D(gl.TEXTURE_2D, 0, d.x0, d.y0, w, h, gl.RED, gl.FLOAT, texels);
     }
@@ -243,42 +256,55 @@ export class PcaSource {
     this.gpu = gpu;
     this.layout = layout;
     this.phased = false;
-    this.tex = null;
-    this._uploaded = null;  // the result whose picture the texture holds
+    this.pictures = new Map();  // per tile ('ox,oy'): {tex, uploaded (the result it holds)}
   }
 
   key(view) { return `pca:${pcaOf(view)?.key ?? '-'}`; }
+
+  // Target t's tile of a whole-map array (W × H values of `per` elements each).
+  _upload(t, format, type, values) {
+    const gl = this.gpu.gl;
+    const { W, H } = this.layout;
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
+    unpackFrom(gl, { ox: t.ox, oy: t.oy, W, H });
+    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, t.width, t.height, format, type, values);
+    unpackFrom(gl, null);
+  }
 
   fill(t, draws, view) {
     const gl = this.gpu.gl;
     const { W, H } = this.layout;
     const result = pcaOf(view);
     gl.bindTexture(gl.TEXTURE_2D, t.tex);
-    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
     // The first component's colour positions (a picture's colours are its own texture).
     const values = result ? Float32Array.from(result.colours[0]) : new Float32Array(W * H);
-    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, W, H, gl.RED, gl.FLOAT, values);
+    this._upload(t, gl.RED, gl.FLOAT, values);
   }
 
-  /** The texture of the view's RGB picture (uploaded when new), or null for a single component. */
-  picture(view) {
+  /**
+   * The texture of the view's RGB picture over tile `tile` (its targets: ox, oy, width,
+   * height), uploaded when new; or null for a single component.
+   */
+  picture(view, tile) {
     const result = pcaOf(view);
     if (!result || result.map) return null;
     const gl = this.gpu.gl;
-    const { W, H } = this.layout;
-    if (!this.tex) this.tex = this.gpu.texture2D(gl.RGBA8, W, H);
-    if (this._uploaded !== result) {
-      gl.bindTexture(gl.TEXTURE_2D, this.tex);
-      gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
-      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, W, H, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(result.picture.buffer));
-      this._uploaded = result;
+    const at = `${tile.ox},${tile.oy}`;
+    let p = this.pictures.get(at);
+    if (!p) {
+      p = { tex: this.gpu.texture2D(gl.RGBA8, tile.width, tile.height), uploaded: null };
+      this.pictures.set(at, p);
     }
-    return this.tex;
+    if (p.uploaded !== result) {
+      gl.bindTexture(gl.TEXTURE_2D, p.tex);
+      this._upload(tile, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(result.picture.buffer));
+      p.uploaded = result;
+    }
+    return p.tex;
   }
 
   dispose() {
-    this.gpu.delete('texture', this.tex);
-    this.tex = null;
-    this._uploaded = null;
+    for (const p of this.pictures.values()) this.gpu.delete('texture', p.tex);
+    this.pictures.clear();
   }
 }

@@ -2,6 +2,7 @@
 // interface: the colour scale's range, the map, the mask, the canvas, and an offscreen picture
 // of the whole map. Each draws what it needs first; each blocks until the GPU is done.
 import { ensureMap } from './targets.js';
+import { paintTiles } from './frame.js';
 import { colourScale } from '../model/analysis.js';
 import { pcaScores, shownPca } from '../compute/pca-job.js';
 
@@ -37,15 +38,21 @@ export function readMap(r) {
     return pcaScores(result);
   }
   const gl = r.gl;
-  const { W, H } = r.ds.layout;
-  const t = r.ds.targets.full, source = r.source();
-  ensureMap(t, source, source.key(r.view), { x0: 0, y0: 0, x1: W, y1: H }, [0], r.view);
-  const rgba = new Float32Array(W * H * 4);
-  gl.bindFramebuffer(gl.FRAMEBUFFER, t.fb);
-  gl.readPixels(0, 0, W, H, gl.RGBA, gl.FLOAT, rgba);
+  const { W } = r.ds.layout;
+  const key = r.source().key(r.view);
+  const out = new Float32Array(W * r.ds.layout.H);
+  for (const tile of r.ds.tiles) {  // each tile's plain map, read into its place
+    const t = tile.targets.full, { w, h } = tile;
+    ensureMap(t, r.source(tile), key, { x0: 0, y0: 0, x1: w, y1: h }, [0], r.view);
+    const rgba = new Float32Array(w * h * 4);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, t.fb);
+    gl.readPixels(0, 0, w, h, gl.RGBA, gl.FLOAT, rgba);
+    for (let y = 0; y < h; y++) {
+      const row = (tile.y0 + y) * W + tile.x0;
+      for (let x = 0; x < w; x++) out[row + x] = rgba[4 * (y * w + x)];
+    }
+  }
   gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-  const out = new Float32Array(W * H);
-  for (let i = 0; i < out.length; i++) out[i] = rgba[4 * i];
   return out;
 }
 
@@ -69,34 +76,38 @@ export function readCanvas(r) {
 
 /**
  * The whole map as a picture at dataset resolution × k (nearest-neighbour pixels): colours,
- * overlay and mask as the view has them, the stretch over the whole map.
+ * overlay and mask as the view has them, the stretch over the whole map. Drawn in pieces of
+ * at most the tile size on a side (a picture may be larger than the largest texture).
  */
 export function renderPicture(r, k) {
   r.gpu.requireContext();
   r._requireView();
-  const gl = r.gl, ds = r.ds, view = r.view;
+  const gl = r.gl, ds = r.ds;
   const { W, H } = ds.layout;
   const w = W * k, h = H * k;
-  if (w > r.limits.maxTextureSize || h > r.limits.maxTextureSize) {
-    throw new Error(`a ${w}×${h} picture is larger than this GPU's largest texture (${r.limits.maxTextureSize})`);
-  }
-  const into = { ...r.gpu.target(gl.RGBA8, w, h), width: w, height: h };
+  const out = new Uint8Array(w * h * 4);
+  const size = ds.plan.tileSize;
+  const rect = { x0: 0, y0: 0, x1: W, y1: H };
+  let into = null;
   try {
-    const t = ds.targets.full, source = r.source(), key = source.key(view);
-    const rect = { x0: 0, y0: 0, x1: W, y1: H };
-    ensureMap(t, source, key, rect, [0], view);
-    const scale = colourScale(view);
-    if (scale.relative) r.reduce.run(ds.targets, t, rect, true);
-    const mask = r.maskLayer.update(view, key, W, H, () => r.mapValues());
-    r.colour.draw({
-      targets: ds.targets, t, rect, full: true, view, scale, mask, clear: r.clearColour, twoStep: false,
-      into, camera: { scale: k, offsetX: 0, offsetY: 0 }, picture: source.picture?.(view) ?? null,
-    });
-    const px = new Uint8Array(w * h * 4);
-    gl.bindFramebuffer(gl.FRAMEBUFFER, into.fb);
-    gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, px);
+    for (let py = 0; py < h; py += size) {
+      for (let px = 0; px < w; px += size) {
+        const pw = Math.min(size, w - px), ph = Math.min(size, h - py);
+        if (into?.width !== pw || into?.height !== ph) {
+          r.gpu.dropTarget(into);
+          into = null;
+          into = { ...r.gpu.target(gl.RGBA8, pw, ph), width: pw, height: ph };
+        }
+        paintTiles(r, rect, { into, camera: { scale: k, offsetX: -px, offsetY: -py }, twoStep: false });
+        const px4 = new Uint8Array(pw * ph * 4);
+        gl.bindFramebuffer(gl.FRAMEBUFFER, into.fb);
+        gl.readPixels(0, 0, pw, ph, gl.RGBA, gl.UNSIGNED_BYTE, px4);
+        const piece = flipRows(px4, pw, ph);
+        for (let y = 0; y < ph; y++) out.set(piece.subarray(y * pw * 4, (y + 1) * pw * 4), ((py + y) * w + px) * 4);
+      }
+    }
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-    return flipRows(px, w, h);
+    return out;
   } finally {
     r.gpu.dropTarget(into);
     r.scheduler.change();  // the canvas's stretch and overlay background were replaced meanwhile

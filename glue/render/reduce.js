@@ -2,6 +2,7 @@
 // per pass, ending in texel (0, 0) of one of the ping-pong targets. A preview's samples are
 // plane (0, 0)'s texels over the rectangle; a full map's are the rectangle's pixels. Skipped
 // when the same texels of the same rectangle were reduced last (a colour-map change, say).
+// A map drawn in tiles reduces each tile's part, then the tiles' (min, max) pairs together.
 import { REDUCE_FS } from './shaders.js';
 import { UNIT } from './device.js';
 
@@ -32,9 +33,37 @@ export class ReducePass {
     gl.uniform2i(pr.u.uPlane, t.pw, t.ph);
     gl.uniform2i(pr.u.uMask, mask, mask);
     gl.uniform1i(pr.u.uShift, t.shift);
-    let src = t.tex, [w, h] = first.count, isFirst = 1, i = 0, dst;
+    targets.stretchAt = this._passes(targets.red, t.tex, first.count, 1);
+    targets.reduced = what;
+  }
+
+  /**
+   * The (min, max) of several tiles' reductions (their `stretchAt` targets) into `into`
+   * ({gather: an n × 1 RG32F target, red: [a, b] of ⌈n/4⌉ × 1}); its `stretchAt` holds them.
+   */
+  combine(into, parts) {
+    if (parts.length === 1) {
+      into.stretchAt = parts[0];
+      return;
+    }
+    const gl = this.gpu.gl;
+    gl.bindFramebuffer(gl.DRAW_FRAMEBUFFER, into.gather.fb);
+    parts.forEach((p, i) => {
+      gl.bindFramebuffer(gl.READ_FRAMEBUFFER, p.fb);
+      gl.blitFramebuffer(0, 0, 1, 1, i, 0, i + 1, 1, gl.COLOR_BUFFER_BIT, gl.NEAREST);
+    });
+    gl.bindFramebuffer(gl.READ_FRAMEBUFFER, null);
+    gl.bindFramebuffer(gl.DRAW_FRAMEBUFFER, null);
+    gl.useProgram(this.prog.prog);
+    into.stretchAt = this._passes(into.red, into.gather.tex, [parts.length, 1], 0);
+  }
+
+  // 4 × 4 → 1 passes from `src` (count w × h samples) through the ping-pong pair; the last target.
+  _passes(red, src, [w, h], isFirst) {
+    const gl = this.gpu.gl, pr = this.prog;
+    let i = 0, dst;
     do {
-      dst = targets.red[i];
+      dst = red[i];
       const dw = Math.ceil(w / 4), dh = Math.ceil(h / 4);
       this.gpu.bind(UNIT.sim, gl.TEXTURE_2D, src);
       gl.uniform2i(pr.u.uCount, w, h);
@@ -42,8 +71,7 @@ export class ReducePass {
       this.gpu.draw(dst.fb, 0, 0, dw, dh);
       src = dst.tex; w = dw; h = dh; isFirst = 0; i ^= 1;
     } while (w > 1 || h > 1);
-    targets.stretchAt = dst;
-    targets.reduced = what;
+    return dst;
   }
 
   dispose() { this.gpu.delete('program', this.prog.prog); }

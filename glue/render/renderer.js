@@ -47,6 +47,7 @@ const DEFAULTS = {
   background: null,        // [r, g, b] (0-255): an opaque canvas of this colour outside the map; null: transparent
   unrollLimit: 256,        // texel fetches fully unrolled in the similarity shader before a loop takes over
   maxArrayLayers: Infinity, // device limits, lowered for tests
+  maxTileSize: Infinity,   // maps larger than this (or the largest texture) are drawn in tiles; tests force small ones
   memoryBudget: null,      // GPU bytes (default: device.js defaultMemoryBudget())
   onContextLost: null,     // () => {}: the context is lost (nothing is drawn until it is back)
   onContextRestored: null, // () => {}: it is back, the dataset uploaded again and the view redrawn
@@ -64,6 +65,19 @@ function rgbaOf(lut) {
   const rgba = new Uint8Array(1024);
   for (let i = 0; i < 256; i++) rgba.set([src[3 * i], src[3 * i + 1], src[3 * i + 2], 255], 4 * i);
   return rgba;
+}
+
+// A PCA picture as an image the overlay texture can take: scaled down to the largest texture
+// where the map is larger (tiled maps; the overlay image is scaled the same way by the page).
+function pictureImage({ picture, width, height }, max) {
+  const image = new ImageData(picture, width, height);
+  const s = Math.min(1, max / Math.max(width, height));
+  if (s === 1) return image;
+  const whole = new OffscreenCanvas(width, height);
+  whole.getContext('2d').putImageData(image, 0, 0);
+  const small = new OffscreenCanvas(Math.max(1, Math.floor(width * s)), Math.max(1, Math.floor(height * s)));
+  small.getContext('2d').drawImage(whole, 0, 0, small.width, small.height);
+  return small;
 }
 
 export class Renderer {
@@ -85,7 +99,7 @@ export class Renderer {
     // Software WebGL (no GPU): its shaders run on the CPU at a fraction of what SIMD code does.
     this.softwareRenderer = isSoftwareRenderer(this.gl);
     this.view = VIEW_DEFAULTS; // the last view state applied: the model's own object, not a copy
-    this.ds = null;            // the dataset's GPU side: {layout, plan, data, targets, sources}
+    this.ds = null;            // the dataset's GPU side: {layout, plan, tiles, sources, stretch}
     this._dataset = null;      // the owner's dataset object (re-uploaded from after a context loss)
     this._colormaps = {};
     this._overlaySource = null; // kept, not copied: a restored context gets it again
@@ -152,19 +166,31 @@ export class Renderer {
     if (!plan.fits) throw new DeviceLimitError(plan.message, plan);
     this._releaseDataset();
     const sources = {};
-    let targets = null;
+    // A map larger than the largest texture is drawn in tiles (device.js tileGrid), each with
+    // render targets (and, on the GPU path, layers) of its own; usually there is one.
+    const tiles = [];
+    const stretch = { gather: null, red: null, stretchAt: null };  // the tiles' (min, max) together
+    const gl = this.gl;
     try {
-      targets = makeTargets(this.gpu, layout.W, layout.H);
+      for (const g of plan.tiles) {
+        const tileLayout = layoutOf({ width: g.w, height: g.h, features: layout.C, precision: layout.P });
+        tiles.push({ ...g, layout: tileLayout, targets: makeTargets(this.gpu, g.w, g.h, g.x0, g.y0), data: null, sources: {} });
+      }
+      if (tiles.length > 1) {
+        stretch.gather = this.gpu.target(gl.RG32F, tiles.length, 1);
+        stretch.red = [0, 1].map(() => this.gpu.target(gl.RG32F, Math.ceil(tiles.length / 4), 1));
+      }
       sources.pca = new PcaSource(this.gpu, layout);
     } catch (err) {
       for (const s of Object.values(sources)) s.dispose();
-      targets?.release();
+      for (const t of tiles) t.targets.release();
+      for (const t of [stretch.gather, ...(stretch.red ?? [])]) this.gpu.dropTarget(t);
       throw err;
     }
     // The layers' textures and the shaders that read them are made when a view first needs
     // them (gpuSide): where the CPU computes the maps (software renderers), never, which spares
     // the upload's time and the GPU process a copy of the data.
-    this.ds = { layout, plan, data: null, targets, sources, arrays: plan.arrays };
+    this.ds = { layout, plan, tiles, sources, stretch, arrays: plan.arrays };
     this._dataset = dataset;
     this.maskLayer.reset();
     this.frames.reset();
@@ -180,28 +206,48 @@ export class Renderer {
     if (!ds) return;
     this.colour.dropBackground();
     for (const s of Object.values(ds.sources)) s?.dispose();
-    ds.targets.release();
-    ds.data?.release();
+    for (const tile of ds.tiles) {
+      for (const s of Object.values(tile.sources)) s.dispose();
+      tile.targets.release();
+      tile.data?.release();
+    }
+    for (const t of [ds.stretch.gather, ...(ds.stretch.red ?? [])]) this.gpu.dropTarget(t);
     this.ds = null;
   }
 
-  /** The dataset's GPU side with its layers uploaded and their sources made (on first use). */
+  /** Whether the dataset's layers are on the GPU (gpuSide made them). */
+  get uploaded() { return Boolean(this.ds?.tiles.every((tile) => tile.data)); }
+
+  /** The dataset's GPU side with every tile's layers uploaded and their sources made (on first use). */
   gpuSide() {
-    const ds = this.ds;
-    if (!ds.data) {
-      const data = uploadDataset(this.gpu, ds.layout, ds.plan, this._dataset.layers);
+    const ds = this.ds, W = ds.layout.W, H = ds.layout.H;
+    // A pointer's vector is read from the tile that holds its pixel.
+    const locate = (x, y) => {
+      const tile = this.tileAt(x, y);
+      return { data: tile.data, x: x - tile.x0, y: y - tile.y0 };
+    };
+    for (const tile of ds.tiles) {
+      if (tile.data) continue;
+      const data = uploadDataset(this.gpu, tile.layout, ds.plan, this._dataset.layers, { ox: tile.x0, oy: tile.y0, W, H });
       try {
-        ds.sources.gpu = new GpuSimilaritySource(this.gpu, data, this._dataset, this.options);
-        ds.sources.channel = new ChannelSource(this.gpu, data);
+        tile.sources.gpu = new GpuSimilaritySource(this.gpu, data, this._dataset, this.options, locate);
+        tile.sources.channel = new ChannelSource(this.gpu, data);
       } catch (err) {
-        ds.sources.gpu?.dispose();
-        ds.sources.gpu = undefined;
+        tile.sources.gpu?.dispose();
+        tile.sources = {};
         data.release();
         throw err;
       }
-      ds.data = data;
+      tile.data = data;
     }
     return ds;
+  }
+
+  /** The tile holding map pixel (x, y). */
+  tileAt(x, y) {
+    const { tiles, plan, layout } = this.ds;
+    const size = plan.tileSize, cols = Math.ceil(layout.W / size);
+    return tiles[Math.floor(y / size) * cols + Math.floor(x / size)];
   }
 
   /** The loaded dataset's shape and split ({width, height, features, precision, arrays}), or null. */
@@ -224,7 +270,7 @@ export class Renderer {
     const pca = v.pcaBackground && v.mode === 'similarity' && shownPca(v);
     const want = pca || this._overlaySource;
     if (this._background === want || this.isContextLost()) return;
-    this.colour.setOverlay(pca ? new ImageData(pca.picture, pca.width, pca.height) : want, { picture: Boolean(pca) });
+    this.colour.setOverlay(pca ? pictureImage(pca, this.limits.maxTextureSize) : want, { picture: Boolean(pca) });
     this._background = want;
     this.scheduler.change();
   }
@@ -280,11 +326,15 @@ export class Renderer {
       && (v.mode !== 'pca' || Boolean(v.pcaResult && v.pcaResult.dataset === v.dataset));
   }
 
-  /** The map source for the current view (map-sources.js). */
-  source() {
-    if (this.view.mode === 'channel') return this.gpuSide().sources.channel;
+  /**
+   * The map source for the current view (map-sources.js) that fills `tile`'s targets (the
+   * first tile's unless said; every tile's source gives the same key).
+   */
+  source(tile = this.ds.tiles[0]) {
     if (this.view.mode === 'pca') return this.ds.sources.pca;
-    return this.computeOn === 'cpu' ? this.ds.sources.cpu : this.gpuSide().sources.gpu;
+    if (this.view.mode === 'similarity' && this.computeOn === 'cpu') return this.ds.sources.cpu;
+    this.gpuSide();
+    return this.view.mode === 'channel' ? tile.sources.channel : tile.sources.gpu;
   }
 
   /**
@@ -312,10 +362,9 @@ export class Renderer {
     return ds.sources.cpu ? 'cpu' : 'gpu';
   }
 
-  /** The phased target (previews) at the step of `source`'s compute path, or null. */
-  phasedTarget(source) {
-    const cpu = source === this.ds.sources.cpu;
-    return this.ds.targets.phasedAt(cpu ? this._cpuPreviewFactor() : this.options.previewFactor);
+  /** The preview factor of `source`'s compute path (targets.js phasedAt makes its target). */
+  previewFactorOf(source) {
+    return source === this.ds.sources.cpu ? this._cpuPreviewFactor() : this.options.previewFactor;
   }
 
   // The CPU's preview computes every factor-th row of the map: a coarser one on larger maps,
@@ -400,7 +449,7 @@ export class Renderer {
     this.scheduler.cancel();
     this.fences.forget();
     this.frames.reset();
-    this._hadGpuSide = Boolean(this.ds?.data);
+    this._hadGpuSide = this.uploaded;
     this.ds = null;
     this.colour = null;
     this.reduce = null;

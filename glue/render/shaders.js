@@ -468,32 +468,36 @@ vec4 heatOf(float s) {
   return vec4(texelFetch(uLut, ivec2(idx, 0), 0).rgb, uHasOverlay == 1 ? min(1.0, v + (1.0 - uOpacity)) : 1.0);
 }`;
 
-// The map pixel a canvas pixel shows: floor((c - offset) / scale), c from the top-left. The
-// scissor admits only pixels whose centre lies on the map; the clamp guards rounding. And the
-// colour on the canvas: the heat over the overlay as it lies under this canvas pixel
-// (prepared by BACKGROUND_FS for the view), and with MASK the threshold's mask over it: a
-// translucent fill, and an outline along the edges of mask pixels whose neighbour is outside.
+// The map pixel a canvas pixel shows: floor((c - offset) / scale), c from the top-left, less
+// the origin of the tile being drawn (uTile; a map larger than the largest texture is drawn in
+// tiles, each from textures of its own). The scissor admits only pixels whose centre lies on
+// the tile; the clamp guards rounding. And the colour on the canvas: the heat over the overlay
+// as it lies under this canvas pixel (prepared by BACKGROUND_FS for the view), and with MASK the
+// threshold's mask over it: a translucent fill, and an outline along the edges of mask pixels
+// whose neighbour is outside.
 const ON_CANVAS = `uniform highp sampler2D uOverlay;
 uniform vec3 uView;        // scale, offsetX, offsetY (canvas pixels)
 uniform float uCanvasH;
-uniform ivec4 uRect;       // computed map rectangle x0, y0, x1, y1
+uniform ivec4 uRect;       // computed rectangle of the tile x0, y0, x1, y1
+uniform ivec2 uTile;       // the tile's origin in the map
 ivec2 mapPixel() {
   vec2 c = vec2(gl_FragCoord.x, uCanvasH - gl_FragCoord.y);
-  return clamp(ivec2((c - uView.yz) / uView.x), uRect.xy, uRect.zw - 1);
+  return clamp(ivec2((c - uView.yz) / uView.x) - uTile, uRect.xy, uRect.zw - 1);
 }
 #ifdef MASK
-uniform highp sampler2D uMaskMap;  // R8: > 0 inside the mask
-uniform ivec2 uMapSize;
+uniform highp sampler2D uMaskMap;  // R8: > 0 inside the mask; the tile and a 1-pixel border
+uniform ivec2 uMapSize;            // the whole map's
 const vec3 MASK_FILL = vec3(0.25, 0.85, 1.0);
 const vec3 MASK_LINE = vec3(1.0, 1.0, 1.0);
 bool inMask(ivec2 m) {
-  return all(greaterThanEqual(m, ivec2(0))) && all(lessThan(m, uMapSize)) && texelFetch(uMaskMap, m, 0).r > 0.0;
+  ivec2 g = m + uTile;
+  return all(greaterThanEqual(g, ivec2(0))) && all(lessThan(g, uMapSize)) && texelFetch(uMaskMap, m + 1, 0).r > 0.0;
 }
 vec3 masked(vec3 c) {
   vec2 pos = (vec2(gl_FragCoord.x, uCanvasH - gl_FragCoord.y) - uView.yz) / uView.x;
   ivec2 m = mapPixel();
   if (!inMask(m)) return c;
-  vec2 f = (pos - vec2(m)) * uView.x;  // canvas pixels from the map pixel's top-left corner
+  vec2 f = (pos - vec2(m + uTile)) * uView.x;  // canvas pixels from the map pixel's top-left corner
   float w = min(1.5, 0.5 * uView.x), far = uView.x - w;
   bool edge = (f.x < w && !inMask(m - ivec2(1, 0))) || (f.x >= far && !inMask(m + ivec2(1, 0)))
     || (f.y < w && !inMask(m - ivec2(0, 1))) || (f.y >= far && !inMask(m + ivec2(0, 1)));

@@ -1,27 +1,31 @@
-// A dataset's render targets: the map targets (a plain W × H map, and the phased one that
+// A tile's render targets (a dataset's, when it is one tile): the map targets (a plain W × H map, and the phased one that
 // previews and their refinements share), the heat map of magnified views, and the min/max
 // reduction's ping-pong pair; and filling a map target from a map source.
 import { targetGeometry, previewStep, holdMap, missingPhases, phaseDraws } from './phases.js';
 
 /**
  * {full, phased (previews; null until phasedAt makes it), heat, red: [a, b], stretchAt, reduced,
- * phasedAt(factor), release()}. The phased target's step follows the preview factor of the
- * compute path that asks (the CPU's previews skip more than the GPU's).
+ * phasedAt(factor), release()} of the W × H tile at map pixel (ox, oy). The phased target's
+ * step follows the preview factor of the compute path that asks (the CPU's previews skip more
+ * than the GPU's). Map targets know their tile (ox, oy, width, height): sources that hold the
+ * whole map (the CPU's, PCA's) fill a tile's part.
  */
-export function makeTargets(gpu, W, H) {
+export function makeTargets(gpu, W, H, ox = 0, oy = 0) {
   const gl = gpu.gl;
   const made = [];
   const target = (format, w, h) => { const t = gpu.target(format, w, h); made.push(t); return t; };
   const map = (name, step) => {
     const geometry = targetGeometry(W, H, step);
     const owned = target(gl.R32F, geometry.pw * step, geometry.ph * step);
-    return { name, ...geometry, ...owned, owned };
+    return { name, ...geometry, ...owned, owned, ox, oy, width: W, height: H };
   };
   try {
     const red = [0, 1].map(() => target(gl.RG32F, Math.ceil(W / 4), Math.ceil(H / 4)));
     return {
       width: W,
       height: H,
+      ox,
+      oy,
       full: map('full', 1),
       phased: null,
       heat: target(gl.RGBA32F, W, H),

@@ -7,13 +7,16 @@ import { uploadChunk } from '../model/layout.js';
 import { formatBytes } from '../format.js';
 
 /**
- * Upload `layers` laid out as `layout`, split as `plan` says (device.js planDataset). Returns
+ * Upload `layers` laid out as `layout`, split as `plan` says (device.js planDataset); for a
+ * tile, `layout` is the tile's and `from` says where it lies in the layers' map ({ox, oy,
+ * W, H}: GL's unpack parameters pick its rectangle out of them, no copy). Returns
  * {layout, plan, arrays, perArray, data (textures), norm, samplers, bindData(), release()}.
  * Norm: 8 bit, the exact Σp² (R32UI); 16/32 bit, 1/|p| (R32F, 0 for a zero vector).
  */
-export function uploadDataset(gpu, layout, plan, layers) {
+export function uploadDataset(gpu, layout, plan, layers, from = null) {
   const gl = gpu.gl;
   const { W, H, P } = layout;
+  const src = from ?? { ox: 0, oy: 0, W, H };
   const owned = [];
   const own = (kind, obj) => { owned.push([kind, obj]); return obj; };
   const release = () => { for (const [kind, obj] of owned) gpu.delete(kind, obj); owned.length = 0; };
@@ -37,14 +40,19 @@ export function uploadDataset(gpu, layout, plan, layers) {
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
     gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
     gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
-    if (P === 32) {
-      plan.arrays.forEach((count, a) => {
-        gl.bindTexture(gl.TEXTURE_2D_ARRAY, gpuData.data[a]);
-        gl.texSubImage3D(gl.TEXTURE_2D_ARRAY, 0, 0, 0, 0, W, H, count, gl.RGBA_INTEGER, gl.UNSIGNED_INT,
-          layers, a * plan.perArray * H * W * 4);
-      });
-    } else {
-      packLayers(gpu, gpuData, layers);
+    unpackFrom(gl, src);
+    try {
+      if (P === 32) {
+        plan.arrays.forEach((count, a) => {
+          gl.bindTexture(gl.TEXTURE_2D_ARRAY, gpuData.data[a]);
+          gl.texSubImage3D(gl.TEXTURE_2D_ARRAY, 0, 0, 0, 0, W, H, count, gl.RGBA_INTEGER, gl.UNSIGNED_INT,
+            layers, a * plan.perArray * src.H * src.W * 4);
+        });
+      } else {
+        packLayers(gpu, gpuData, layers, src);
+      }
+    } finally {
+      unpackFrom(gl, null);
     }
     gpuData.norm = own('texture', gpu.texture2D(P === 8 ? gl.R32UI : gl.R32F, W, H));
     const normProg = gpu.program(normFS(P, plan.arrays), 'norm', samplers);
@@ -62,9 +70,20 @@ export function uploadDataset(gpu, layout, plan, layers) {
   return gpuData;
 }
 
+/**
+ * GL's unpack parameters for uploads out of a larger map's rows: rectangle (ox, oy) of a
+ * W × H map (layer after layer); null: back to the defaults (every other upload assumes them).
+ */
+export function unpackFrom(gl, src) {
+  gl.pixelStorei(gl.UNPACK_ROW_LENGTH, src ? src.W : 0);
+  gl.pixelStorei(gl.UNPACK_IMAGE_HEIGHT, src ? src.H : 0);
+  gl.pixelStorei(gl.UNPACK_SKIP_PIXELS, src ? src.ox : 0);
+  gl.pixelStorei(gl.UNPACK_SKIP_ROWS, src ? src.oy : 0);
+}
+
 // 8/16 bit: a few source layers at a time into an RGBA8UI/RGBA16UI staging array (straight
 // from the caller's array, at an offset), then one pack draw per packed layer.
-function packLayers(gpu, gpuData, layers) {
+function packLayers(gpu, gpuData, layers, src) {
   const gl = gpu.gl;
   const { layout } = gpuData;
   const { W, H, L, G, perTexel, P } = layout;
@@ -81,7 +100,7 @@ function packLayers(gpu, gpuData, layers) {
     for (let g0 = 0; g0 < G; g0 += packedPerChunk) {
       const s0 = g0 * perTexel;
       const n = Math.min(chunkLayers, L - s0);
-      gl.texSubImage3D(gl.TEXTURE_2D_ARRAY, 0, 0, 0, 0, W, H, n, gl.RGBA_INTEGER, type, layers, s0 * H * W * 4);
+      gl.texSubImage3D(gl.TEXTURE_2D_ARRAY, 0, 0, 0, 0, W, H, n, gl.RGBA_INTEGER, type, layers, s0 * src.H * src.W * 4);
       for (let g = g0; g < Math.min(G, g0 + packedPerChunk); g++) {
         const { array, layer } = gpuData.texelAt(g);
         gl.framebufferTextureLayer(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, array, 0, layer);

@@ -128,9 +128,9 @@ def open_file(page, path: Path):
 # (gpuSide(): the layers' textures are made on first use; under software WebGL, where the CPU
 # computes the maps, a dataset never needs them.)
 TEXTURES_JS = """() => {
-  const ds = window.ifealid.renderer.gpuSide(), t = ds.targets;
-  return [...ds.data.data, ds.data.norm, t.full.tex, t.phased?.tex, t.heat.tex, ...t.red.map((r) => r.tex),
-          ds.sources.gpu.refTarget.tex].filter(Boolean);
+  const tile = window.ifealid.renderer.gpuSide().tiles[0], t = tile.targets;
+  return [...tile.data.data, tile.data.norm, t.full.tex, t.phased?.tex, t.heat.tex, ...t.red.map((r) => r.tex),
+          tile.sources.gpu.refTarget.tex].filter(Boolean);
 }"""
 
 
@@ -160,11 +160,11 @@ def test_where_the_cpu_computes_the_maps_the_layers_are_never_uploaded(tab, serv
     assert tab.evaluate("window.ifealid.renderer.computeOn") == "cpu"  # software WebGL here
     hover_somewhere = "window.ifealid.view.set({hover: {x: 3, y: 4}, reference: {x: 3, y: 4}}); window.ifealid.renderer.renderNow(); true"
     tab.evaluate(hover_somewhere)
-    assert tab.evaluate("window.ifealid.renderer.ds.data") is None
+    assert tab.evaluate("window.ifealid.renderer.uploaded") is False
     # The shader path, asked for, uploads them then.
     tab.evaluate("window.ifealid.explorer.setCompute('gpu')")
     tab.evaluate(hover_somewhere)
-    assert tab.evaluate("window.ifealid.renderer.ds.data !== null && window.ifealid.renderer.computeOn === 'gpu'")
+    assert tab.evaluate("window.ifealid.renderer.uploaded && window.ifealid.renderer.computeOn === 'gpu'")
 
 
 SPY = """

@@ -294,7 +294,7 @@ def test_cpu_similarity_real_fixture_and_its_previews(h):
       harness.renderer.renderNow({preview: true});
       const source = harness.renderer.ds.sources.cpu;  // (the refinement has not run yet)
       return {kinds: harness.frames.map((f) => f.kind), rows: [...source._last.rows.keys()].filter((y) => source._last.rows[y]),
-              step: harness.renderer.ds.targets.phased.step};
+              step: harness.renderer.ds.tiles[0].targets.phased.step};
     }""")
     assert out["kinds"] == ["preview"] and out["step"] == 4
     assert out["rows"] == list(range(0, meta["height"], 4))
@@ -310,7 +310,7 @@ def test_cpu_similarity_real_fixture_and_its_previews(h):
       harness.model.set({reference: {x: 5, y: 6}, metric: 'angular'});
       harness.renderer.renderNow({preview: true});
       const rows = harness.renderer.ds.sources.cpu._last.rows;
-      return {step: harness.renderer.ds.targets.phased.step, rows: [...rows.keys()].filter((y) => rows[y])};
+      return {step: harness.renderer.ds.tiles[0].targets.phased.step, rows: [...rows.keys()].filter((y) => rows[y])};
     }""")
     assert out == {"step": 8, "rows": list(range(0, meta["height"], 8))}
     # The channel view stays on the GPU, and so does everything after the map.
@@ -639,7 +639,7 @@ def test_switching_the_compute_path_remakes_the_phased_target_without_leaks(h):
     for on in (True, False, True, False, True):
         h.call("cpu", on)
         h.page.evaluate("harness.model.set({reference: {x: 3, y: 4}}); harness.renderer.renderNow({preview: true})")
-        steps.append(h.page.evaluate("harness.renderer.ds.targets.phased.step"))
+        steps.append(h.page.evaluate("harness.renderer.ds.tiles[0].targets.phased.step"))
         stats.append(h.page.evaluate("harness.renderer.stats()"))
     assert steps == [4, 2, 4, 2, 4]
     # (the first switch to the GPU makes its side: the layers' textures, its programs)
@@ -647,7 +647,7 @@ def test_switching_the_compute_path_remakes_the_phased_target_without_leaks(h):
     sim = h.similarity(reference=[3, 4])
     assert np.abs(sim - S.similarity_map(values.astype(np.float64) / 255, 3, 4, "angular")).max() <= REACHED
     # A new dataset frees every target of the old one, the remade phased one too.
-    old = h.page.evaluate_handle("""() => { const t = harness.renderer.ds.targets;
+    old = h.page.evaluate_handle("""() => { const t = harness.renderer.ds.tiles[0].targets;
       return [t.full.tex, t.phased.tex, t.heat.tex, ...t.red.map((r) => r.tex)]; }""")
     h.load(to_layers(values, 8), 13, 8)
     assert h.page.evaluate("(ts) => ts.every((t) => !harness.renderer.gl.isTexture(t))", old)
@@ -806,7 +806,7 @@ def test_no_preview_for_small_maps_in_auto_mode(h):
     h.load(to_layers(values, 8), 13, 8)
     out = h.call("moves", [[1, 1], [2, 2]])
     assert [f["kind"] for f in out["frames"]] == ["full", "full"]
-    assert h.page.evaluate("harness.renderer.ds.targets.phased") is None  # never made: never worth it
+    assert h.page.evaluate("harness.renderer.ds.tiles[0].targets.phased") is None  # never made: never worth it
 
 
 def test_errors_are_clear(h):
@@ -911,10 +911,7 @@ def test_beyond_the_device_the_refusal_says_what_fits(h):
     assert err["reason"] == "layers" and "It would load at 8 bit" in err["message"]
     err = _refusal(h, 4, 3, 16 * limits["maxDataArrays"] + 16, 8)
     assert err["reason"] == "layers" and f"at most {16 * limits['maxDataArrays']} channels" in err["message"]
-    # Wider than the largest texture: a crop that fits.
-    size = limits["maxTextureSize"]
-    err = _refusal(h, size + 1, 2, 4, 8)
-    assert err["reason"] == "size" and f"A crop of at most {size}×1 pixels would load" in err["message"]
+    # (Wider than the largest texture is no refusal: such a map is drawn in tiles, test_tiles.py.)
 
 
 @pytest.mark.parametrize("precision,channels,per_array", [(8, 13, None), (16, 61, 3)])

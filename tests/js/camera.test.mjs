@@ -35,5 +35,26 @@ test('the visible rectangle and the shaded canvas pixels', () => {
   assert.equal(visibleRect({ scale: 4, offsetX: 500, offsetY: 0 }, 24, 17, 56, 40), null);
   // Canvas pixels whose centre lies on the map: x from 7.25 to 43.25 (centres 7.5 … 42.5), y
   // from -3 to 22.5 (centres 0.5 … 21.5).
-  assert.deepEqual(mapOnCanvas({ scale: 1.5, offsetX: 7.25, offsetY: -3 }, 24, 17, 48, 30), { x0: 7, x1: 43, y0: 0, y1: 22 });
+  assert.deepEqual(mapOnCanvas({ scale: 1.5, offsetX: 7.25, offsetY: -3 }, 0, 0, 24, 17, 48, 30), { x0: 7, x1: 43, y0: 0, y1: 22 });
+});
+
+test('tiles side by side shade every canvas pixel of the map once', () => {
+  // Awkward scales and offsets: the boxes of tiles 8 pixels wide tile the whole map's box exactly.
+  for (const camera of [{ scale: 1.37, offsetX: 3.3, offsetY: -2.71 }, { scale: 0.3, offsetX: 0.49, offsetY: 0.5 },
+    { scale: 7.001, offsetX: -40.2, offsetY: 1 / 3 }]) {
+    const whole = mapOnCanvas(camera, 0, 0, 37, 29, 200, 150);
+    const hits = new Uint8Array(200 * 150);
+    for (let y0 = 0; y0 < 29; y0 += 8) {
+      for (let x0 = 0; x0 < 37; x0 += 8) {
+        const b = mapOnCanvas(camera, x0, y0, Math.min(37, x0 + 8), Math.min(29, y0 + 8), 200, 150);
+        for (let y = b.y0; y < b.y1; y++) for (let x = b.x0; x < b.x1; x++) hits[y * 200 + x]++;
+      }
+    }
+    for (let y = 0; y < 150; y++) {
+      for (let x = 0; x < 200; x++) {
+        const inside = x >= whole.x0 && x < whole.x1 && y >= whole.y0 && y < whole.y1;
+        assert.equal(hits[y * 200 + x], inside ? 1 : 0, `${JSON.stringify(camera)} at ${x}, ${y}`);
+      }
+    }
+  }
 });
