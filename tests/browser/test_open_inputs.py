@@ -248,3 +248,23 @@ def test_a_link_to_a_header_without_its_data_file_says_so(open_page, site, tmp_p
     page = open_page(f"{site.url}/index.html?d=lone.hdr", until=LOADED)
     error = page.evaluate("window.ifealid.state.error")
     assert error["rule"] == "envi-pair" and "none of lone.img, lone.dat" in error["message"]
+
+
+def test_a_map_wider_than_the_largest_texture_opens_and_shows_the_same_map_on_both_paths(page, tmp_path):
+    """Issue 19: a dataset one pixel wider than this GPU's largest texture is drawn in tiles, not
+    refused; its maps, on the CPU path and on the GPU's (tile by tile), are float64's."""
+    size = page.evaluate("window.ifealid.renderer.limits.maxTextureSize")
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(6, size + 8, 5)).astype(np.float32)
+    values[:, size - 4:] += 2.0  # a band across the border unlike the rest
+    ifealid.save_dataset(values, tmp_path / "wide.zip", name="wide")
+    drop(page, [tmp_path / "wide.zip"])
+    assert settle(page) is None
+    assert page.evaluate("window.ifealid.renderer.ds.tiles.map((t) => [t.x0, t.w])") == [[0, size], [size, 8]]
+    for compute in ("cpu", "gpu"):
+        page.evaluate(f"window.ifealid.explorer.setCompute('{compute}')")
+        assert page.evaluate("window.ifealid.renderer.computeOn") == compute
+        same_map_as(page, tmp_path / "wide.zip", [(size + 2, 3), (size - 3, 1)], metric="cosine", values="centred")
+        same_map_as(page, tmp_path / "wide.zip", [(size - 1, 5)], metric="angular", values="stored")
+    page.evaluate("window.ifealid.explorer.setCompute('auto')")
+    assert page.evaluate("window.ifealid.state.error") is None
