@@ -4255,6 +4255,8 @@ var DEFAULTS = {
   // the same where the CPU computes the maps (software renderers), at least:
   cpuPreviewWork: 40 << 20,
   // ... doubled (up to 8) while its rows of the map take more multiply-adds
+  cpuPixelWork: 256,
+  // ... counting each pixel's float64 metric as this many multiply-adds
   cpuPreviewMinWork: 48 << 20,
   // ... and its 'auto' threshold
   cpuRefineChunkWork: 32 << 20,
@@ -4564,11 +4566,13 @@ var Renderer = class {
     return source === this.ds.sources.cpu ? this._cpuPreviewFactor() : this.options.previewFactor;
   }
   // The CPU's preview computes every factor-th row of the map: a coarser one on larger maps,
-  // so that it stays about one kernel pass of cpuPreviewWork (phases.js caps the step at 8).
+  // so that it stays about one pass of cpuPreviewWork (phases.js caps the step at 8). A pass
+  // costs its multiply-adds and, per pixel, the metric in float64 (atan2, sqrt: about 45 ns a
+  // pixel against 0.13 ns a multiply-add here), which on maps of many pixels costs the most.
   _cpuPreviewFactor() {
-    const { W, H, C } = this.ds.layout, { cpuPreviewWork } = this.options;
+    const { W, H, C } = this.ds.layout, { cpuPreviewWork, cpuPixelWork } = this.options;
     let factor = this.options.cpuPreviewFactor;
-    while (factor < 8 && Math.ceil(H / factor) * W * C > cpuPreviewWork) factor *= 2;
+    while (factor < 8 && Math.ceil(H / factor) * W * (C + cpuPixelWork) > cpuPreviewWork) factor *= 2;
     return factor;
   }
   // ---------------------------------------------------------------- frames

@@ -313,6 +313,15 @@ def test_cpu_similarity_real_fixture_and_its_previews(h):
       return {step: harness.renderer.ds.tiles[0].targets.phased.step, rows: [...rows.keys()].filter((y) => rows[y])};
     }""")
     assert out == {"step": 8, "rows": list(range(0, meta["height"], 8))}
+    # The step counts each pixel's metric too (cpuPixelWork multiply-adds): a budget that every
+    # 4th row's multiply-adds alone fit gives step 4 without it and 8 with it.
+    budget = -(-meta["height"] // 4) * meta["width"] * meta["features"] + 1
+    for pixel_work, step in ((0, 4), (256, 8)):
+        h.create(preview=True, cpuPreviewWork=budget, cpuPixelWork=pixel_work)
+        h.load(layers, meta["features"], meta["precision"])
+        h.call("cpu", True)
+        h.page.evaluate("harness.model.set({reference: {x: 5, y: 6}}); harness.renderer.renderNow({preview: true})")
+        assert h.page.evaluate("harness.renderer.ds.tiles[0].targets.phased.step") == step
     # The channel view stays on the GPU, and so does everything after the map.
     got = h.similarity(channel=517)
     assert np.abs(got - S.channel_map(values, 517)).max() <= 1e-7
