@@ -615,21 +615,23 @@ void main() {
 `;
 var HEAT_FS = `${HEADER}
 uniform highp sampler2D uSim;
+uniform ivec2 uHeatAt;
 ${HEAT_OF}
 out vec4 o;
 void main() {
-  o = heatOf(texelFetch(uSim, texelOf(ivec2(gl_FragCoord.xy)), 0).r);
+  o = heatOf(texelFetch(uSim, texelOf(ivec2(gl_FragCoord.xy) + uHeatAt), 0).r);
 }
 `;
 var BLIT_FS = `${HEADER}
 uniform highp sampler2D uHeat;
+uniform ivec2 uHeatAt;
 ${ON_CANVAS}
 #ifdef PICTURE
 uniform float uOpacity;
 #endif
 out vec4 o;
 void main() {
-  vec4 h = texelFetch(uHeat, mapPixel(), 0);
+  vec4 h = texelFetch(uHeat, mapPixel() - uHeatAt, 0);
 #ifdef PICTURE
   h.a = uOpacity;
 #endif
@@ -1066,7 +1068,7 @@ function gpuBytes(shape, previewFactor) {
   const { W, H, L, G } = layout;
   const f = previewStep(previewFactor);
   const phased = f > 1 ? f * Math.ceil(W / f) * f * Math.ceil(H / f) * 4 : 0;
-  const maps = W * H * 4 * 2 + phased + W * H * 16 + 2 * Math.ceil(W / 4) * Math.ceil(H / 4) * 8 + W * H * 17;
+  const maps = W * H * 4 * 2 + phased + 2 * Math.ceil(W / 4) * Math.ceil(H / 4) * 8 + W * H * 17;
   return G * W * H * 16 + uploadChunk(layout).bytes + maps + (L + 1) * 32;
 }
 function planDataset(shape, limits, previewFactor = 2) {
@@ -1268,7 +1270,6 @@ function makeTargets(gpu, W, H, ox = 0, oy = 0) {
       oy,
       full: map("full", 1),
       phased: null,
-      heat: target(gl.RGBA32F, W, H),
       red,
       stretchAt: red[0],
       // where the last reduction left its (min, max)
@@ -3200,6 +3201,18 @@ var ColourPass = class {
     this.overlay = null;
     this.overlayIsPicture = false;
     this._bg = null;
+    this._heat = null;
+  }
+  // A heat target of at least w × h (grown, never shrunk: magnified views show few map pixels).
+  _heatFor(w, h) {
+    const heat = this._heat;
+    if (heat && heat.w >= w && heat.h >= h) return heat;
+    const gl = this.gpu.gl;
+    const size = { w: Math.max(w, heat?.w ?? 0), h: Math.max(h, heat?.h ?? 0) };
+    this.gpu.dropTarget(heat);
+    this._heat = null;
+    this._heat = { ...this.gpu.target(gl.RGBA32F, size.w, size.h), ...size };
+    return this._heat;
   }
   /** 256 RGBA entries (1024 bytes). */
   setLut(rgba) {
@@ -3247,7 +3260,7 @@ var ColourPass = class {
     return this.progs[name];
   }
   /**
-   * Colour tile `tile` (its targets: width, height, ox, oy, heat) of a `map` ({width, height})
+   * Colour tile `tile` (its targets: width, height, ox, oy) of a `map` ({width, height})
    * into the canvas: t is the tile's map target, `rect` the tile's computed rectangle (tile
    * pixels), `full` false for the preview's plane alone; `stretch` the texture whose texel
    * (0, 0) holds the relative scale's (min, max); scale: {relative (else `absolute`, [lo, hi]),
@@ -3286,9 +3299,11 @@ var ColourPass = class {
       gl.useProgram(pr2.prog);
       gpu.bind(UNIT.sim, gl.TEXTURE_2D, picture);
       gl.uniform1f(pr2.u.uOpacity, background ? view.opacity : 1);
+      gl.uniform2i(pr2.u.uHeatAt, 0, 0);
       this._toCanvas(pr2, last);
       return;
     }
+    const heat = steps ? this._heatFor(rect.x1 - rect.x0, rect.y1 - rect.y0) : null;
     const pr = steps ? this._prog("heat") : this._prog("colour", variant);
     gl.useProgram(pr.prog);
     gpu.bind(UNIT.sim, gl.TEXTURE_2D, t.tex);
@@ -3304,10 +3319,12 @@ var ColourPass = class {
     gl.uniform1f(pr.u.uOpacity, view.opacity);
     let blit = pr;
     if (steps) {
-      gpu.draw(tile.heat.fb, rect.x0, rect.y0, rect.x1 - rect.x0, rect.y1 - rect.y0);
+      gl.uniform2i(pr.u.uHeatAt, rect.x0, rect.y0);
+      gpu.draw(heat.fb, 0, 0, rect.x1 - rect.x0, rect.y1 - rect.y0);
       blit = this._prog("blit", variant);
       gl.useProgram(blit.prog);
-      gpu.bind(UNIT.sim, gl.TEXTURE_2D, tile.heat.tex);
+      gl.uniform2i(blit.u.uHeatAt, rect.x0, rect.y0);
+      gpu.bind(UNIT.sim, gl.TEXTURE_2D, heat.tex);
     }
     this._toCanvas(blit, last);
   }
@@ -3370,6 +3387,8 @@ var ColourPass = class {
   }
   dispose() {
     this.dropBackground();
+    this.gpu.dropTarget(this._heat);
+    this._heat = null;
     for (const p of Object.values(this.progs)) this.gpu.delete("program", p.prog);
     this.gpu.delete("texture", this.lut);
     this.gpu.delete("texture", this.overlay);

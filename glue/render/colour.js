@@ -31,6 +31,19 @@ export class ColourPass {
     this.overlay = null;  // the overlay image's texture (with mipmaps), or null
     this.overlayIsPicture = false;
     this._bg = null;      // the overlay resampled for the view: {tex, fb, w, h, what}
+    this._heat = null;    // the two-step colour's heat map of the visible rectangle: {tex, fb, w, h}
+  }
+
+  // A heat target of at least w × h (grown, never shrunk: magnified views show few map pixels).
+  _heatFor(w, h) {
+    const heat = this._heat;
+    if (heat && heat.w >= w && heat.h >= h) return heat;
+    const gl = this.gpu.gl;
+    const size = { w: Math.max(w, heat?.w ?? 0), h: Math.max(h, heat?.h ?? 0) };
+    this.gpu.dropTarget(heat);
+    this._heat = null;
+    this._heat = { ...this.gpu.target(gl.RGBA32F, size.w, size.h), ...size };
+    return this._heat;
   }
 
   /** 256 RGBA entries (1024 bytes). */
@@ -83,7 +96,7 @@ export class ColourPass {
   }
 
   /**
-   * Colour tile `tile` (its targets: width, height, ox, oy, heat) of a `map` ({width, height})
+   * Colour tile `tile` (its targets: width, height, ox, oy) of a `map` ({width, height})
    * into the canvas: t is the tile's map target, `rect` the tile's computed rectangle (tile
    * pixels), `full` false for the preview's plane alone; `stretch` the texture whose texel
    * (0, 0) holds the relative scale's (min, max); scale: {relative (else `absolute`, [lo, hi]),
@@ -117,9 +130,12 @@ export class ColourPass {
       gl.useProgram(pr.prog);
       gpu.bind(UNIT.sim, gl.TEXTURE_2D, picture);
       gl.uniform1f(pr.u.uOpacity, background ? view.opacity : 1);
+      gl.uniform2i(pr.u.uHeatAt, 0, 0);
       this._toCanvas(pr, last);
       return;
     }
+    // (Made before the units are bound: making a texture binds it to the active unit.)
+    const heat = steps ? this._heatFor(rect.x1 - rect.x0, rect.y1 - rect.y0) : null;
     const pr = steps ? this._prog('heat') : this._prog('colour', variant);
     gl.useProgram(pr.prog);
     gpu.bind(UNIT.sim, gl.TEXTURE_2D, t.tex);
@@ -135,10 +151,12 @@ export class ColourPass {
     gl.uniform1f(pr.u.uOpacity, view.opacity);
     let blit = pr;
     if (steps) {
-      gpu.draw(tile.heat.fb, rect.x0, rect.y0, rect.x1 - rect.x0, rect.y1 - rect.y0);
+      gl.uniform2i(pr.u.uHeatAt, rect.x0, rect.y0);
+      gpu.draw(heat.fb, 0, 0, rect.x1 - rect.x0, rect.y1 - rect.y0);
       blit = this._prog('blit', variant);
       gl.useProgram(blit.prog);
-      gpu.bind(UNIT.sim, gl.TEXTURE_2D, tile.heat.tex);
+      gl.uniform2i(blit.u.uHeatAt, rect.x0, rect.y0);
+      gpu.bind(UNIT.sim, gl.TEXTURE_2D, heat.tex);
     }
     this._toCanvas(blit, last);
   }
@@ -206,6 +224,8 @@ export class ColourPass {
 
   dispose() {
     this.dropBackground();
+    this.gpu.dropTarget(this._heat);
+    this._heat = null;
     for (const p of Object.values(this.progs)) this.gpu.delete('program', p.prog);
     this.gpu.delete('texture', this.lut);
     this.gpu.delete('texture', this.overlay);

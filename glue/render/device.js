@@ -72,14 +72,15 @@ export function tileGrid(W, H, size) {
 }
 
 // Estimated GPU bytes for a dataset: packed data, the upload's staging array, norms, the full
-// and preview maps, the heat map, the min/max pair and the reference block.
+// and preview maps, the min/max pair and the reference block (the two-step colour's heat map
+// is the visible rectangle's size: colour.js).
 function gpuBytes(shape, previewFactor) {
   const layout = layoutOf(shape);
   const { W, H, L, G } = layout;
   const f = previewStep(previewFactor);
   const phased = f > 1 ? f * Math.ceil(W / f) * f * Math.ceil(H / f) * 4 : 0;
-  // Full and phased maps, heat map, min/max pair; the analyses' two static maps, terms and mask.
-  const maps = W * H * 4 * 2 + phased + W * H * 16 + 2 * Math.ceil(W / 4) * Math.ceil(H / 4) * 8 + W * H * 17;
+  // Full and phased maps, min/max pair; the analyses' two static maps, terms and mask.
+  const maps = W * H * 4 * 2 + phased + 2 * Math.ceil(W / 4) * Math.ceil(H / 4) * 8 + W * H * 17;
   return G * W * H * 16 + uploadChunk(layout).bytes + maps + (L + 1) * 32;
 }
 

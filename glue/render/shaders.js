@@ -531,28 +531,31 @@ void main() {
 
 // Magnified views colour in two steps, since the colour pass costs per canvas pixel: HEAT_FS
 // computes each visible map pixel's colour and blend weight once, at map resolution (RGBA32F,
-// so nothing is rounded on the way), and BLIT_FS spreads them over the canvas with one fetch
-// each from that map and the overlay.
+// so nothing is rounded on the way), into a target of the visible rectangle's size (its texel
+// (0, 0) is the rectangle's corner, uHeatAt), and BLIT_FS spreads them over the canvas with one
+// fetch each from that and the overlay.
 export const HEAT_FS = `${HEADER}
 uniform highp sampler2D uSim;
+uniform ivec2 uHeatAt;
 ${HEAT_OF}
 out vec4 o;
 void main() {
-  o = heatOf(texelFetch(uSim, texelOf(ivec2(gl_FragCoord.xy)), 0).r);
+  o = heatOf(texelFetch(uSim, texelOf(ivec2(gl_FragCoord.xy) + uHeatAt), 0).r);
 }
 `;
 
 // With PICTURE, uHeat is a picture of the map's own colours (the PCA view's RGB), laid over
-// the overlay at the chosen opacity.
+// the overlay at the chosen opacity. uHeatAt: the map pixel of uHeat's texel (0, 0).
 export const BLIT_FS = `${HEADER}
 uniform highp sampler2D uHeat;
+uniform ivec2 uHeatAt;
 ${ON_CANVAS}
 #ifdef PICTURE
 uniform float uOpacity;
 #endif
 out vec4 o;
 void main() {
-  vec4 h = texelFetch(uHeat, mapPixel(), 0);
+  vec4 h = texelFetch(uHeat, mapPixel() - uHeatAt, 0);
 #ifdef PICTURE
   h.a = uOpacity;
 #endif

@@ -1,10 +1,10 @@
-// A tile's render targets (a dataset's, when it is one tile): the map targets (a plain W × H map, and the phased one that
-// previews and their refinements share), the heat map of magnified views, and the min/max
+// A tile's render targets (a dataset's, when it is one tile): the map targets (a plain W × H
+// map, and the phased one that previews and their refinements share) and the min/max
 // reduction's ping-pong pair; and filling a map target from a map source.
 import { targetGeometry, previewStep, holdMap, missingPhases, phaseDraws } from './phases.js';
 
 /**
- * {full, phased (previews; null until phasedAt makes it), heat, red: [a, b], stretchAt, reduced,
+ * {full, phased (previews; null until phasedAt makes it), red: [a, b], stretchAt, reduced,
  * phasedAt(factor), release()} of the W × H tile at map pixel (ox, oy). The phased target's
  * step follows the preview factor of the compute path that asks (the CPU's previews skip more
  * than the GPU's). Map targets know their tile (ox, oy, width, height): sources that hold the
@@ -28,7 +28,6 @@ export function makeTargets(gpu, W, H, ox = 0, oy = 0) {
       oy,
       full: map('full', 1),
       phased: null,
-      heat: target(gl.RGBA32F, W, H),
       red,
       stretchAt: red[0],  // where the last reduction left its (min, max)
       reduced: null,      // what it reduced (reduce.js)

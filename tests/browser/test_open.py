@@ -124,12 +124,12 @@ def open_file(page, path: Path):
 
 
 # The textures the renderer made for the dataset on screen: its data arrays, the norms, the map
-# targets (plain, phased, heat, the reduction's pair) and the similarity source's reference.
+# targets (plain, phased, the reduction's pair) and the similarity source's reference.
 # (gpuSide(): the layers' textures are made on first use; under software WebGL, where the CPU
 # computes the maps, a dataset never needs them.)
 TEXTURES_JS = """() => {
   const tile = window.ifealid.renderer.gpuSide().tiles[0], t = tile.targets;
-  return [...tile.data.data, tile.data.norm, t.full.tex, t.phased?.tex, t.heat.tex, ...t.red.map((r) => r.tex),
+  return [...tile.data.data, tile.data.norm, t.full.tex, t.phased?.tex, ...t.red.map((r) => r.tex),
           tile.sources.gpu.refTarget.tex].filter(Boolean);
 }"""
 
