@@ -1063,6 +1063,7 @@ function tileGrid(W, H, size) {
   }
   return tiles;
 }
+var tileIndexAt = (W, size, x, y) => Math.floor(y / size) * Math.ceil(W / size) + Math.floor(x / size);
 function gpuBytes(shape, previewFactor) {
   const layout = layoutOf(shape);
   const { W, H, L, G } = layout;
@@ -3051,6 +3052,7 @@ var ChannelSource = class {
     this.gpu.delete("program", this.prog.prog);
   }
 };
+var rowsFrom = (y0, n) => Array.from({ length: n }, (_, j) => y0 + j);
 var CpuSimilaritySource = class {
   constructor(gpu, layout, analysis) {
     this.gpu = gpu;
@@ -3085,7 +3087,7 @@ var CpuSimilaritySource = class {
   /** The whole map for a view, as the CPU computes it (Float32Array; the last one is kept). */
   mapOf(view) {
     const current = this._current(view);
-    this._compute(current, Array.from({ length: this.layout.H }, (_, y) => y));
+    this._compute(current, rowsFrom(0, this.layout.H));
     return current.map;
   }
   fill(t, draws, view) {
@@ -3096,7 +3098,7 @@ var CpuSimilaritySource = class {
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
     if (t.step === 1) {
       const current2 = this._current(view);
-      this._compute(current2, Array.from({ length: t.height }, (_, j) => oy + j));
+      this._compute(current2, rowsFrom(oy, t.height));
       unpackFrom(gl, { ox, oy, W, H });
       gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, t.width, t.height, gl.RED, gl.FLOAT, current2.map);
       unpackFrom(gl, null);
@@ -3132,7 +3134,7 @@ var PcaSource = class {
   key(view) {
     return `pca:${shownPca(view)?.key ?? "-"}`;
   }
-  // Target t's tile of a whole-map array (W × H values of `per` elements each).
+  // Target t's tile of a whole-map array (W × H pixels, row 0 = top) into t's texture (bound).
   _upload(t, format, type, values) {
     const gl = this.gpu.gl;
     const { W, H } = this.layout;
@@ -4462,6 +4464,7 @@ var Renderer = class {
   /** The dataset's GPU side with every tile's layers uploaded and their sources made (on first use). */
   gpuSide() {
     const ds = this.ds, W = ds.layout.W, H = ds.layout.H;
+    if (this.uploaded) return ds;
     const locate = (x, y) => {
       const tile = this.tileAt(x, y);
       return { data: tile.data, x: x - tile.x0, y: y - tile.y0 };
@@ -4485,8 +4488,7 @@ var Renderer = class {
   /** The tile holding map pixel (x, y). */
   tileAt(x, y) {
     const { tiles, plan, layout } = this.ds;
-    const size = plan.tileSize, cols = Math.ceil(layout.W / size);
-    return tiles[Math.floor(y / size) * cols + Math.floor(x / size)];
+    return tiles[tileIndexAt(layout.W, plan.tileSize, x, y)];
   }
   /** The loaded dataset's shape and split ({width, height, features, precision, arrays}), or null. */
   get dataset() {

@@ -71,6 +71,9 @@ export function tileGrid(W, H, size) {
   return tiles;
 }
 
+/** The index in tileGrid(W, H, size) of the tile holding map pixel (x, y). */
+export const tileIndexAt = (W, size, x, y) => Math.floor(y / size) * Math.ceil(W / size) + Math.floor(x / size);
+
 // Estimated GPU bytes for a dataset: packed data, the upload's staging array, norms, the full
 // and preview maps, the min/max pair and the reference block (the two-step colour's heat map
 // is the visible rectangle's size: colour.js).

@@ -160,6 +160,9 @@ export class ChannelSource {
   dispose() { this.gpu.delete('program', this.prog.prog); }
 }
 
+// Map rows y0, y0 + 1, … (n of them).
+const rowsFrom = (y0, n) => Array.from({ length: n }, (_, j) => y0 + j);
+
 /**
  * Similarity maps from the CPU (compute/cpu-analysis.js) for the view's request, one source
  * for every tile: a target takes its tile's part of the map (t.ox, t.oy, t.width, t.height). The
@@ -204,7 +207,7 @@ export class CpuSimilaritySource {
   /** The whole map for a view, as the CPU computes it (Float32Array; the last one is kept). */
   mapOf(view) {
     const current = this._current(view);
-    this._compute(current, Array.from({ length: this.layout.H }, (_, y) => y));
+    this._compute(current, rowsFrom(0, this.layout.H));
     return current.map;
   }
 
@@ -216,7 +219,7 @@ export class CpuSimilaritySource {
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
     if (t.step === 1) {
       const current = this._current(view);
-      this._compute(current, Array.from({ length: t.height }, (_, j) => oy + j));
+      this._compute(current, rowsFrom(oy, t.height));
       unpackFrom(gl, { ox, oy, W, H });
       gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, t.width, t.height, gl.RED, gl.FLOAT, current.map);
       unpackFrom(gl, null);
@@ -261,7 +264,7 @@ export class PcaSource {
 
   key(view) { return `pca:${pcaOf(view)?.key ?? '-'}`; }
 
-  // Target t's tile of a whole-map array (W × H values of `per` elements each).
+  // Target t's tile of a whole-map array (W × H pixels, row 0 = top) into t's texture (bound).
   _upload(t, format, type, values) {
     const gl = this.gpu.gl;
     const { W, H } = this.layout;

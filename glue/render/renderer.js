@@ -3,7 +3,7 @@
 // resources (a dataset's textures and targets, the colour map, the overlay), the frame
 // scheduler's state and the numbers of the last frame. Design note: glue/RENDERER.md.
 import { GpuContext } from './gl.js';
-import { readLimits, planDataset, DeviceLimitError } from './device.js';
+import { readLimits, planDataset, tileIndexAt, DeviceLimitError } from './device.js';
 import { uploadDataset } from './upload.js';
 import { makeTargets } from './targets.js';
 import { GpuSimilaritySource, ChannelSource, CpuSimilaritySource, PcaSource } from './map-sources.js';
@@ -222,6 +222,7 @@ export class Renderer {
   /** The dataset's GPU side with every tile's layers uploaded and their sources made (on first use). */
   gpuSide() {
     const ds = this.ds, W = ds.layout.W, H = ds.layout.H;
+    if (this.uploaded) return ds;  // (asked on every frame of the GPU path)
     // A pointer's vector is read from the tile that holds its pixel.
     const locate = (x, y) => {
       const tile = this.tileAt(x, y);
@@ -247,8 +248,7 @@ export class Renderer {
   /** The tile holding map pixel (x, y). */
   tileAt(x, y) {
     const { tiles, plan, layout } = this.ds;
-    const size = plan.tileSize, cols = Math.ceil(layout.W / size);
-    return tiles[Math.floor(y / size) * cols + Math.floor(x / size)];
+    return tiles[tileIndexAt(layout.W, plan.tileSize, x, y)];
   }
 
   /** The loaded dataset's shape and split ({width, height, features, precision, arrays}), or null. */
